@@ -1,0 +1,442 @@
+//! The client configuration: the `config_json` document as the host writes it ([`Config`]), and
+//! the same with every default applied and every value checked ([`Settings`]), which is what the
+//! rest of the library reads.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::hint;
+use crate::provider::{ProviderKind, ProviderSpec, TransportKind};
+use crate::secret::Secret;
+
+/// `config_json` as written by the host. Unknown fields are refused so that typos never pass.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub provider: ProviderKind,
+    pub client_id: String,
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    #[serde(default)]
+    pub tenant: Option<String>,
+    #[serde(default)]
+    pub transport: Option<TransportKind>,
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub endpoints: EndpointsConfig,
+    #[serde(default)]
+    pub redirect: RedirectConfig,
+    #[serde(default)]
+    pub timeouts: TimeoutsConfig,
+    #[serde(default)]
+    pub tls: TlsConfig,
+    #[serde(default)]
+    pub proxy: Option<String>,
+    #[serde(default)]
+    pub ui_language: Option<UiLanguage>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointsConfig {
+    pub authorization: Option<String>,
+    pub token: Option<String>,
+    pub revocation: Option<String>,
+    pub userinfo: Option<String>,
+    pub gmail_api: Option<String>,
+    pub graph: Option<String>,
+    pub smtp: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedirectConfig {
+    pub host: Option<String>,
+    pub port: Option<u16>,
+    pub path: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TimeoutsConfig {
+    pub authorize_s: Option<u64>,
+    pub connect_s: Option<u64>,
+    pub io_s: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub extra_ca_file: Option<String>,
+}
+
+/// The language of the page the browser shows after consent.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UiLanguage {
+    #[default]
+    En,
+    Ro,
+}
+
+/// How the library reaches the SMTP server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SmtpEndpoint {
+    pub host: String,
+    pub port: u16,
+    /// true: TLS from the first byte (`smtps://`, 465); false: STARTTLS, which is then required.
+    pub implicit_tls: bool,
+}
+
+/// Every endpoint, resolved.
+#[derive(Clone, Debug)]
+pub struct Endpoints {
+    pub authorization: Url,
+    pub token: Url,
+    pub revocation: Option<Url>,
+    pub userinfo: Option<Url>,
+    pub gmail_api: Option<Url>,
+    pub graph: Option<Url>,
+    pub smtp: Option<SmtpEndpoint>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Redirect {
+    pub host: String,
+    pub port: u16,
+    pub path: String,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct Timeouts {
+    pub authorize: Duration,
+    pub connect: Duration,
+    pub io: Duration,
+}
+
+/// The configuration with defaults applied and every value checked.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub provider: &'static ProviderSpec,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub transport: TransportKind,
+    pub scopes: Vec<String>,
+    pub endpoints: Endpoints,
+    pub redirect: Redirect,
+    pub timeouts: Timeouts,
+    /// PEM file whose certificates are trusted in addition to the system store.
+    pub extra_ca_file: Option<String>,
+    pub proxy: Option<Url>,
+    pub ui_language: UiLanguage,
+}
+
+const DEFAULT_AUTHORIZE_S: u64 = 300;
+const DEFAULT_CONNECT_S: u64 = 15;
+const DEFAULT_IO_S: u64 = 60;
+
+impl Config {
+    /// Applies the provider's defaults and checks every value. Errors name the field
+    /// (`config.endpoints.token`).
+    pub fn resolve(self) -> Result<Settings> {
+        let spec = self.provider.spec();
+        if self.client_id.trim().is_empty() {
+            return Err(Error::invalid("config.client_id", "client_id is empty"));
+        }
+        let client_secret = self.client_secret.filter(|s| !s.is_empty());
+        if spec.requires_client_secret && client_secret.is_none() {
+            return Err(
+                Error::invalid("config.client_secret", "client_secret is required for this provider")
+                    .with_hint(&hint::CLIENT_SECRET_MISSING),
+            );
+        }
+        let transport = self.transport.unwrap_or(spec.default_transport);
+        if !spec.transports.contains(&transport) {
+            return Err(Error::invalid(
+                "config.transport",
+                format!(
+                    "transport '{}' is not available for provider '{}'",
+                    transport.name(),
+                    spec.name
+                ),
+            ));
+        }
+        let tenant = self.tenant.as_deref().or(spec.default_tenant);
+        if tenant.is_some_and(|t| t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))) {
+            return Err(Error::invalid(
+                "config.tenant",
+                "tenant must be a tenant id, a domain, common, organizations or consumers",
+            ));
+        }
+        let endpoints = resolve_endpoints(spec, &self.endpoints, tenant, transport)?;
+
+        let scopes = match self.scopes {
+            Some(scopes) => {
+                if scopes.is_empty() {
+                    return Err(Error::invalid("config.scopes", "scopes is empty"));
+                }
+                if let Some(i) = scopes
+                    .iter()
+                    .position(|s| s.is_empty() || s.contains(char::is_whitespace))
+                {
+                    return Err(Error::invalid(
+                        format!("config.scopes[{i}]"),
+                        "a scope must be one non-empty word",
+                    ));
+                }
+                scopes
+            }
+            None if spec.endpoints.is_none() => {
+                return Err(Error::invalid(
+                    "config.scopes",
+                    "scopes is required for provider 'custom'",
+                ));
+            }
+            None => spec.default_scopes(transport),
+        };
+
+        let redirect = Redirect {
+            host: self.redirect.host.unwrap_or_else(|| "127.0.0.1".into()),
+            port: self.redirect.port.unwrap_or(0),
+            path: self.redirect.path.unwrap_or_else(|| "/".into()),
+        };
+        if !matches!(redirect.host.as_str(), "127.0.0.1" | "localhost" | "::1" | "[::1]") {
+            return Err(Error::invalid(
+                "config.redirect.host",
+                "redirect.host must be a loopback address: 127.0.0.1, ::1 or localhost",
+            ));
+        }
+        if !redirect.path.starts_with('/')
+            || redirect
+                .path
+                .contains(|c: char| c.is_whitespace() || c == '?' || c == '#')
+        {
+            return Err(Error::invalid(
+                "config.redirect.path",
+                "redirect.path must start with '/' and hold no query",
+            ));
+        }
+
+        let seconds = |v: Option<u64>, default: u64, field: &str| -> Result<Duration> {
+            match v.unwrap_or(default) {
+                0 => Err(Error::invalid(
+                    format!("config.timeouts.{field}"),
+                    "a timeout must be at least 1 second",
+                )),
+                s if s > 86_400 => Err(Error::invalid(
+                    format!("config.timeouts.{field}"),
+                    "a timeout must be at most 86400 seconds",
+                )),
+                s => Ok(Duration::from_secs(s)),
+            }
+        };
+        let timeouts = Timeouts {
+            authorize: seconds(self.timeouts.authorize_s, DEFAULT_AUTHORIZE_S, "authorize_s")?,
+            connect: seconds(self.timeouts.connect_s, DEFAULT_CONNECT_S, "connect_s")?,
+            io: seconds(self.timeouts.io_s, DEFAULT_IO_S, "io_s")?,
+        };
+
+        if let Some(path) = &self.tls.extra_ca_file {
+            if path.is_empty() {
+                return Err(Error::invalid("config.tls.extra_ca_file", "extra_ca_file is empty"));
+            }
+        }
+        let proxy = match self.proxy.as_deref() {
+            None | Some("") => None,
+            Some(p) => {
+                let url =
+                    Url::parse(p).map_err(|e| Error::invalid("config.proxy", format!("proxy is not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+                    return Err(Error::invalid(
+                        "config.proxy",
+                        "proxy must be an http:// or https:// URL with a host",
+                    ));
+                }
+                Some(url)
+            }
+        };
+
+        Ok(Settings {
+            provider: spec,
+            client_id: self.client_id,
+            client_secret,
+            transport,
+            scopes,
+            endpoints,
+            redirect,
+            timeouts,
+            extra_ca_file: self.tls.extra_ca_file,
+            proxy,
+            ui_language: self.ui_language.unwrap_or_default(),
+        })
+    }
+}
+
+fn resolve_endpoints(
+    spec: &ProviderSpec,
+    given: &EndpointsConfig,
+    tenant: Option<&str>,
+    transport: TransportKind,
+) -> Result<Endpoints> {
+    let defaults = spec.endpoints.as_ref();
+    let pick =
+        |given: &Option<String>, default: Option<&'static str>, name: &str, required: bool| -> Result<Option<Url>> {
+            let field = format!("config.endpoints.{name}");
+            let text = match (given, default) {
+                (Some(g), _) => g.clone(),
+                (None, Some(d)) => d.replace("{tenant}", tenant.unwrap_or("common")),
+                (None, None) if required => {
+                    return Err(Error::invalid(
+                        field,
+                        format!("endpoints.{name} is required for provider '{}'", spec.name),
+                    ))
+                }
+                (None, None) => return Ok(None),
+            };
+            let url = Url::parse(&text).map_err(|e| Error::invalid(field.clone(), format!("not a URL: {e}")))?;
+            if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+                return Err(Error::invalid(field, "must be an https:// URL"));
+            }
+            Ok(Some(url))
+        };
+    let required = |t: TransportKind| transport == t;
+    let authorization = pick(
+        &given.authorization,
+        defaults.map(|d| d.authorization),
+        "authorization",
+        true,
+    )?
+    .expect("required endpoint");
+    let token = pick(&given.token, defaults.map(|d| d.token), "token", true)?.expect("required endpoint");
+    let revocation = pick(
+        &given.revocation,
+        defaults.and_then(|d| d.revocation),
+        "revocation",
+        false,
+    )?;
+    let userinfo = pick(&given.userinfo, defaults.and_then(|d| d.userinfo), "userinfo", false)?;
+    let gmail_api = pick(
+        &given.gmail_api,
+        defaults.and_then(|d| d.gmail_api),
+        "gmail_api",
+        required(TransportKind::GmailApi),
+    )?;
+    let graph = pick(
+        &given.graph,
+        defaults.and_then(|d| d.graph),
+        "graph",
+        required(TransportKind::Graph),
+    )?;
+    let smtp_text = given
+        .smtp
+        .clone()
+        .or_else(|| defaults.and_then(|d| d.smtp).map(String::from));
+    let smtp = match smtp_text {
+        Some(text) => Some(parse_smtp(&text)?),
+        None if required(TransportKind::Smtp) => {
+            return Err(Error::invalid(
+                "config.endpoints.smtp",
+                format!("endpoints.smtp is required for provider '{}'", spec.name),
+            ))
+        }
+        None => None,
+    };
+    Ok(Endpoints {
+        authorization,
+        token,
+        revocation,
+        userinfo,
+        gmail_api,
+        graph,
+        smtp,
+    })
+}
+
+fn parse_smtp(text: &str) -> Result<SmtpEndpoint> {
+    const FIELD: &str = "config.endpoints.smtp";
+    let url = Url::parse(text).map_err(|e| Error::invalid(FIELD, format!("not a URL: {e}")))?;
+    let implicit_tls = match url.scheme() {
+        "smtps" => true,
+        "smtp" => false,
+        _ => {
+            return Err(Error::invalid(
+                FIELD,
+                "must be smtps://host:465 (implicit TLS) or smtp://host:587 (STARTTLS)",
+            ))
+        }
+    };
+    let host = match url.host() {
+        Some(url::Host::Ipv6(a)) => a.to_string(),
+        Some(h) => h.to_string(),
+        None => return Err(Error::invalid(FIELD, "has no host")),
+    };
+    let port = url.port().unwrap_or(if implicit_tls { 465 } else { 587 });
+    Ok(SmtpEndpoint {
+        host,
+        port,
+        implicit_tls,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn google(extra: &str) -> Result<Settings> {
+        let json = format!(r#"{{"provider":"google","client_id":"id","client_secret":"s"{extra}}}"#);
+        serde_json::from_str::<Config>(&json).unwrap().resolve()
+    }
+
+    #[test]
+    fn google_defaults_are_gmail_api_with_gmail_send() {
+        let s = google("").unwrap();
+        assert_eq!(s.transport, TransportKind::GmailApi);
+        assert_eq!(s.scopes, ["openid", "email", crate::provider::GMAIL_SEND]);
+        assert_eq!(s.endpoints.token.as_str(), "https://oauth2.googleapis.com/token");
+        assert_eq!(s.endpoints.smtp.as_ref().unwrap().port, 465);
+        assert_eq!(s.timeouts.authorize, Duration::from_secs(300));
+    }
+
+    #[test]
+    fn google_without_secret_is_refused_naming_the_field() {
+        let e = serde_json::from_str::<Config>(r#"{"provider":"google","client_id":"id"}"#)
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.client_secret"));
+    }
+
+    #[test]
+    fn smtp_endpoint_scheme_selects_tls_mode() {
+        let s = google(r#","transport":"smtp","endpoints":{"smtp":"smtp://127.0.0.1:2587"}"#).unwrap();
+        assert_eq!(
+            s.endpoints.smtp,
+            Some(SmtpEndpoint {
+                host: "127.0.0.1".into(),
+                port: 2587,
+                implicit_tls: false
+            })
+        );
+        let e = google(r#","endpoints":{"smtp":"plain://x"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.endpoints.smtp"));
+    }
+
+    #[test]
+    fn custom_requires_endpoints_and_scopes() {
+        let e = serde_json::from_str::<Config>(r#"{"provider":"custom","client_id":"id"}"#)
+            .unwrap()
+            .resolve()
+            .unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.endpoints.authorization"));
+    }
+
+    #[test]
+    fn redirect_host_must_be_loopback() {
+        let e = google(r#","redirect":{"host":"example.com"}"#).unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config.redirect.host"));
+    }
+}

@@ -1,0 +1,400 @@
+//! The C API: every exported function, and nothing else. Each body checks its pointers, decodes
+//! UTF-8 and JSON, calls the core, and encodes the result; the pieces live in [`boundary`].
+//!
+//! Conventions that hold for every function (also in README.md, "API conventions"):
+//! strings in are NUL-terminated UTF-8 and copied; strings out are NUL-terminated UTF-8 JSON that
+//! the caller frees with `oauthmail_string_free`; every fallible function returns an
+//! `oauthmail_status` (0 is success); no panic reaches the host; a client handle may be used from
+//! many threads at once.
+
+#![allow(non_camel_case_types)]
+
+mod boundary;
+mod panic;
+
+use std::ffi::{c_char, c_void, CString};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use self::boundary::{free_c_string, guard, guard_void, opt_str_arg, parse_json, str_arg, UserData};
+use crate::authorize::AuthorizeOptions;
+use crate::client::{Client, UrlOpener};
+use crate::config::Config;
+use crate::error::{Error, Status};
+use crate::log::{Level, Sink};
+use crate::message::MessageDocument;
+use crate::token::TokenDocument;
+
+/// A status code: 0 (`OAUTHMAIL_OK`) on success, one of the `OAUTHMAIL_*` constants otherwise.
+/// Values are fixed; new ones are only ever added after the last.
+pub type oauthmail_status = u32;
+
+/// Success.
+pub const OAUTHMAIL_OK: oauthmail_status = 0;
+/// Bad input: NULL, invalid UTF-8, malformed JSON, unknown or wrong-typed field, invalid address,
+/// header injection. The error document's `field` names the input.
+pub const OAUTHMAIL_INVALID_ARGUMENT: oauthmail_status = 1;
+/// `oauthmail_cancel` was called, or the `url_opener` declined to open the URL.
+pub const OAUTHMAIL_CANCELLED: oauthmail_status = 2;
+/// A configured time limit ran out (authorization wait, connect, I/O).
+pub const OAUTHMAIL_TIMEOUT: oauthmail_status = 3;
+/// The user declined consent, or the provider refused this account.
+pub const OAUTHMAIL_ACCESS_DENIED: oauthmail_status = 4;
+/// The refresh token is expired, revoked or invalid: call `oauthmail_authorize` again.
+pub const OAUTHMAIL_REAUTHORIZE: oauthmail_status = 5;
+/// The token lacks the scope that this transport needs.
+pub const OAUTHMAIL_INSUFFICIENT_SCOPE: oauthmail_status = 6;
+/// The provider rejected the client, or the access token even after one refresh.
+pub const OAUTHMAIL_AUTH_FAILED: oauthmail_status = 7;
+/// DNS, connect, reset or proxy failure.
+pub const OAUTHMAIL_NETWORK: oauthmail_status = 8;
+/// Certificate or handshake failure; the message names the issuer seen.
+pub const OAUTHMAIL_TLS: oauthmail_status = 9;
+/// Quota or rate limit; the error document has `retry_after_s` when known.
+pub const OAUTHMAIL_RATE_LIMITED: oauthmail_status = 10;
+/// The provider permanently refused the message or a recipient; nothing was sent.
+pub const OAUTHMAIL_REJECTED: oauthmail_status = 11;
+/// Any other provider failure (5xx, unexpected reply).
+pub const OAUTHMAIL_PROVIDER: oauthmail_status = 12;
+/// A local file could not be read or written.
+pub const OAUTHMAIL_IO: oauthmail_status = 13;
+/// A bug in the library (a caught panic).
+pub const OAUTHMAIL_INTERNAL: oauthmail_status = 14;
+
+/// An opaque client: one configuration, its connections and callbacks.
+///
+/// Created by `oauthmail_client_new`, released by `oauthmail_client_free`. Thread-safe: any
+/// function may be called on the same handle from several threads at once, except
+/// `oauthmail_client_free`, which must be the last call on it.
+pub struct oauthmail_client {
+    client: Client,
+}
+
+/// Opens the authorization URL for the user, instead of the system browser.
+///
+/// `url` is NUL-terminated UTF-8 and valid only during the call; copy it to keep it. Called on
+/// the thread that called `oauthmail_authorize`, once per authorization, before the library
+/// starts waiting for the browser. Return 0 when the URL was opened (or handed to the user);
+/// any other value makes `oauthmail_authorize` fail at once with `OAUTHMAIL_CANCELLED`.
+pub type oauthmail_url_opener = Option<unsafe extern "C" fn(user_data: *mut c_void, url: *const c_char) -> i32>;
+
+/// Receives the library's log lines.
+///
+/// `level` is 1 = error, 2 = warning, 3 = info, 4 = debug, 5 = trace. `message` is NUL-terminated
+/// UTF-8, valid only during the call, and never contains a secret (client secret, code, token).
+/// May be called from any thread that is inside a library call on this client, including several
+/// at once; it must not call back into the library with the same client.
+pub type oauthmail_logger = Option<unsafe extern "C" fn(user_data: *mut c_void, level: u32, message: *const c_char)>;
+
+static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// The library's version, such as "0.1.0".
+///
+/// Returns a static NUL-terminated string: never NULL, never freed. Safe from any thread.
+#[no_mangle]
+pub extern "C" fn oauthmail_version() -> *const c_char {
+    VERSION.as_ptr().cast()
+}
+
+/// The lowercase name of a status code: "ok", "invalid_argument", ... ; "unknown" for values the
+/// library does not know. The same name is the error document's `status`.
+///
+/// Returns a static NUL-terminated string: never NULL, never freed. Safe from any thread.
+#[no_mangle]
+pub extern "C" fn oauthmail_status_name(status: u32) -> *const c_char {
+    static NAMES: [&str; 16] = [
+        "ok\0",
+        "invalid_argument\0",
+        "cancelled\0",
+        "timeout\0",
+        "access_denied\0",
+        "reauthorize\0",
+        "insufficient_scope\0",
+        "auth_failed\0",
+        "network\0",
+        "tls\0",
+        "rate_limited\0",
+        "rejected\0",
+        "provider\0",
+        "io\0",
+        "internal\0",
+        "unknown\0",
+    ];
+    let name = Status::from_code(status).map_or(NAMES[15], |s| NAMES[s.code() as usize]);
+    name.as_ptr().cast()
+}
+
+/// Creates a client from `config_json` (see API.md, "Client configuration").
+///
+/// - `config_json`: required, NUL-terminated UTF-8 JSON; copied, the caller may free it on return.
+/// - `out_client`: required; on success receives the new handle (free it with
+///   `oauthmail_client_free`), on failure is set to NULL.
+/// - `out_json`: may be NULL; on failure receives the error document (free it with
+///   `oauthmail_string_free`), on success is set to NULL.
+///
+/// Unknown configuration fields are refused with `OAUTHMAIL_INVALID_ARGUMENT` naming the field.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_client_new(
+    config_json: *const c_char,
+    out_client: *mut *mut oauthmail_client,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    if !out_client.is_null() {
+        // SAFETY: non-NULL, and writable by the caller's promise.
+        unsafe { *out_client = std::ptr::null_mut() };
+    }
+    guard("oauthmail_client_new", out_json, || {
+        if out_client.is_null() {
+            return Err(Error::invalid("out_client", "out_client is NULL"));
+        }
+        // SAFETY: the caller's promise on `config_json`.
+        let text = unsafe { str_arg(config_json, "config") }?;
+        let config: Config = parse_json(text, "config")?;
+        let client = Client::new(config)?;
+        let handle = Box::into_raw(Box::new(oauthmail_client { client }));
+        // SAFETY: checked non-NULL above.
+        unsafe { *out_client = handle };
+        Ok(None)
+    })
+}
+
+/// Releases a client. NULL is a no-op.
+///
+/// Must be the last call on the handle: no other thread may be inside a call with it. Closes
+/// its connections.
+///
+/// # Safety
+/// `client` is NULL or a handle from `oauthmail_client_new` not yet freed.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_client_free(client: *mut oauthmail_client) {
+    if client.is_null() {
+        return;
+    }
+    guard_void(|| {
+        // SAFETY: a live handle from Box::into_raw in oauthmail_client_new, freed only here.
+        drop(unsafe { Box::from_raw(client) });
+    });
+}
+
+/// Borrows the client behind a handle.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+unsafe fn client_ref<'a>(client: *const oauthmail_client) -> Result<&'a Client, Error> {
+    // SAFETY: the caller's promise; shared access is fine because Client is Sync.
+    unsafe { client.as_ref() }
+        .map(|c| &c.client)
+        .ok_or_else(|| Error::invalid("client", "client is NULL"))
+}
+
+/// Sets the function that opens the authorization URL, instead of the system browser. A NULL
+/// `opener` goes back to the system browser. `user_data` is passed back to it unchanged and must
+/// stay valid until the opener is replaced or the client is freed.
+///
+/// Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_client_set_url_opener(
+    client: *mut oauthmail_client,
+    opener: oauthmail_url_opener,
+    user_data: *mut c_void,
+) -> oauthmail_status {
+    guard("oauthmail_client_set_url_opener", std::ptr::null_mut(), || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        let user_data = UserData::new(user_data);
+        let opener: Option<Arc<UrlOpener>> = opener.map(|f| {
+            Arc::new(move |url: &str| {
+                let Ok(url) = CString::new(url) else { return false };
+                // SAFETY: the host registered `f` with this `user_data`; `url` lives for the call.
+                unsafe { f(user_data.get(), url.as_ptr()) == 0 }
+            }) as Arc<UrlOpener>
+        });
+        client.set_url_opener(opener);
+        Ok(None)
+    })
+}
+
+/// Sets the logger: lines of `level <= max_level` (1 = error .. 5 = trace) go to `logger`.
+/// A NULL `logger` or `max_level` 0 turns logging off. `user_data` is passed back unchanged and
+/// must stay valid until the logger is replaced or the client is freed.
+///
+/// Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_client_set_logger(
+    client: *mut oauthmail_client,
+    logger: oauthmail_logger,
+    user_data: *mut c_void,
+    max_level: u32,
+) -> oauthmail_status {
+    guard("oauthmail_client_set_logger", std::ptr::null_mut(), || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        let user_data = UserData::new(user_data);
+        match (logger, Level::from_u32(max_level)) {
+            (Some(f), Some(max)) => {
+                let sink: Arc<Sink> = Arc::new(move |level: Level, message: &str| {
+                    let Ok(message) = CString::new(message) else { return };
+                    // SAFETY: the host registered `f` with this `user_data`; `message` lives for the call.
+                    unsafe { f(user_data.get(), level as u32, message.as_ptr()) }
+                });
+                client.set_logger(Some(sink), max);
+            }
+            _ => client.set_logger(None, Level::Error),
+        }
+        Ok(None)
+    })
+}
+
+/// Authorizes an account interactively: opens the provider's consent page (through the
+/// `url_opener`, or the system browser), waits for the redirect on a loopback port, exchanges the
+/// code and learns the account's email. Blocks until success, denial, `timeouts.authorize_s`, or
+/// `oauthmail_cancel`.
+///
+/// - `options_json`: may be NULL; `{"login_hint": "...", "open_browser": true}`.
+/// - `out_json`: may be NULL; receives the token document on success (it holds secrets: store it
+///   protected), the error document on failure. Free it with `oauthmail_string_free`.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_authorize(
+    client: *mut oauthmail_client,
+    options_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard("oauthmail_authorize", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let options = match unsafe { opt_str_arg(options_json, "options") }? {
+            Some(text) => parse_json::<AuthorizeOptions>(text, "options")?,
+            None => AuthorizeOptions::default(),
+        };
+        let token = client.authorize(&options)?;
+        Ok(Some(to_value(&token)?))
+    })
+}
+
+/// Exchanges the refresh token in `token_json` for a fresh access token.
+///
+/// - `token_json`: required, a token document.
+/// - `out_json`: may be NULL; receives the full new token document on success (the refresh
+///   token is kept unless the provider rotated it), the error document on failure.
+///
+/// `OAUTHMAIL_REAUTHORIZE` means the refresh token is dead: call `oauthmail_authorize` again.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_refresh(
+    client: *mut oauthmail_client,
+    token_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard("oauthmail_refresh", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
+        let fresh = client.refresh(&token)?;
+        Ok(Some(to_value(&fresh)?))
+    })
+}
+
+/// Sends one message with the configured transport. Refreshes the access token first when it
+/// expires within 60 seconds, and once more if the provider rejects it.
+///
+/// - `token_json`: required, a token document.
+/// - `message_json`: required, a message document (see API.md, "Message document").
+/// - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
+///   when the call refreshed the token: store it in place of the old one.
+///
+/// All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`).
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_send(
+    client: *mut oauthmail_client,
+    token_json: *const c_char,
+    message_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard("oauthmail_send", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
+        // SAFETY: the caller's promise.
+        let message = parse_json::<MessageDocument>(unsafe { str_arg(message_json, "message") }?, "message")?;
+        let result = client.send(&token, &message)?;
+        Ok(Some(to_value(&result)?))
+    })
+}
+
+/// Revokes the grant at the provider (disconnects the account). Revoking a token the provider no
+/// longer knows is also success.
+///
+/// - `out_json`: may be NULL; receives `{"revoked": true}` on success, the error document on failure.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_revoke(
+    client: *mut oauthmail_client,
+    token_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard("oauthmail_revoke", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
+        client.revoke(&token)?;
+        Ok(Some(json!({ "revoked": true })))
+    })
+}
+
+/// Cancels the calls in flight on `client` (authorize, refresh, send, revoke): they return
+/// `OAUTHMAIL_CANCELLED` promptly. Calls started afterwards are unaffected. Safe from any thread,
+/// including a signal-free UI thread while another thread is blocked in `oauthmail_authorize`.
+/// NULL is a no-op.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_cancel(client: *mut oauthmail_client) {
+    guard_void(|| {
+        // SAFETY: the caller's promise.
+        if let Ok(client) = unsafe { client_ref(client) } {
+            client.cancel();
+        }
+    });
+}
+
+/// Releases a string returned by this library through an `out_json` parameter. NULL is a no-op.
+/// Never release such a string with the C runtime's `free`, and never release one twice.
+///
+/// # Safety
+/// `s` is NULL or a string from this library not yet released.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_string_free(s: *mut c_char) {
+    guard_void(|| {
+        // SAFETY: the caller's promise.
+        unsafe { free_c_string(s) }
+    });
+}
+
+fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
+    serde_json::to_value(v).map_err(|e| Error::internal(format!("could not encode the result: {e}")))
+}

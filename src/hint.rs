@@ -1,0 +1,130 @@
+//! Every `hint` the library can put into an error document, in one catalogue.
+//!
+//! A hint tells a person what to do. The troubleshooting guides (`docs/troubleshooting.*.md`) have an
+//! entry for each hint here, under a heading that carries its `id`, and the English guide quotes
+//! the text word for word; a test keeps the two in step. To add a hint: add a constant, list it in
+//! [`ALL`], and add its entry to both guides.
+
+use crate::error::Status;
+
+/// One hint: a stable id (used as the anchor in the troubleshooting guides) and its text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Hint {
+    pub id: &'static str,
+    pub text: &'static str,
+}
+
+macro_rules! hints {
+    ($($name:ident = $id:literal : $text:literal;)*) => {
+        $(pub const $name: Hint = Hint { id: $id, text: $text };)*
+        /// Every hint, for the documentation check.
+        pub const ALL: &[&Hint] = &[$(&$name),*];
+    };
+}
+
+hints! {
+    // Defaults, one per status: used when nothing more specific is known.
+    OK = "ok": "No action needed.";
+    INVALID_ARGUMENT = "invalid-argument":
+        "Correct the input named in 'field' (see the API reference for its format) and call again.";
+    CANCELLED = "cancelled": "The call was cancelled by the application; start it again when the user asks.";
+    TIMEOUT = "timeout":
+        "The server or the user did not answer in time. Check the network connection and try again; raise timeouts.io_s or timeouts.authorize_s if this happens often.";
+    ACCESS_DENIED = "access-denied":
+        "The user declined access or the provider refused this account. Authorize again and choose Allow; if the app is in Testing status, add the account as a test user (Google Cloud console, Audience).";
+    REAUTHORIZE = "reauthorize":
+        "The saved authorization is no longer valid. Call oauthmail_authorize again so the user can sign in and consent, then store the new token document.";
+    INSUFFICIENT_SCOPE = "insufficient-scope":
+        "The token does not carry the permission this transport needs. Authorize again with the scopes the transport requires (the library's defaults are right for each transport).";
+    AUTH_FAILED = "auth-failed":
+        "The provider rejected the client or the token. Check client_id and client_secret against the OAuth client in the provider's console, then authorize again.";
+    NETWORK = "network":
+        "The provider could not be reached. Check the internet connection, the firewall and the proxy setting, then try again.";
+    TLS = "tls":
+        "The secure connection could not be verified. If your network inspects TLS (a corporate proxy or antivirus), install its root certificate in the system store or set tls.extra_ca_file.";
+    RATE_LIMITED = "rate-limited":
+        "The provider is limiting how much this account sends. Wait for retry_after_s seconds (or a few minutes) before sending again; daily sending limits reset within 24 hours.";
+    REJECTED = "rejected":
+        "The provider refused the message or a recipient permanently. Check the addresses and the message size; nothing was sent.";
+    PROVIDER = "provider":
+        "The provider failed or answered unexpectedly. Try again later; if it persists, check the provider's status page.";
+    IO = "io": "A local file could not be read or written. Check that the path exists and that the program may read it.";
+    INTERNAL = "internal":
+        "This is a bug in liboauthmail. Please report it with the log (set a logger at level 5); no secrets are logged.";
+
+    // Specific causes.
+    REAUTHORIZE_TESTING_EXPIRY = "reauthorize-testing-expiry":
+        "The refresh token has expired or was revoked. Call oauthmail_authorize again. If this happens about 7 days after each authorization, the Google Cloud app is in Testing status: publish it (Audience > Publish app) to stop refresh tokens from expiring.";
+    REAUTHORIZE_NO_REFRESH_TOKEN = "reauthorize-no-refresh-token":
+        "The token document holds no refresh token, so the access token cannot be renewed. Call oauthmail_authorize again and store the whole token document it returns.";
+    INSUFFICIENT_SCOPE_SMTP = "insufficient-scope-smtp":
+        "Gmail SMTP accepts only tokens with the scope https://mail.google.com/. Add that scope to the consent screen (Data Access), use the library's default scopes for the smtp transport, and authorize again; or use the gmail_api transport with gmail.send.";
+    INSUFFICIENT_SCOPE_API = "insufficient-scope-api":
+        "The Gmail API needs the scope https://www.googleapis.com/auth/gmail.send (or https://mail.google.com/). Add it on the consent screen (Data Access), authorize again and make sure the user leaves the Gmail permission ticked.";
+    GMAIL_API_DISABLED = "gmail-api-disabled":
+        "The Gmail API is not enabled in the Google Cloud project of this OAuth client. Enable it (APIs & Services > Library > Gmail API > Enable), wait a few minutes and try again.";
+    INVALID_CLIENT = "invalid-client":
+        "The provider does not recognise this OAuth client or its secret. Copy the client ID and client secret again from the Google Cloud console (Clients > your Desktop app client) into the configuration.";
+    UNAUTHORIZED_CLIENT = "unauthorized-client":
+        "The refresh token belongs to a different OAuth client than the one configured. Use the client it was issued to, or authorize again with this client.";
+    CLIENT_SECRET_MISSING = "client-secret-missing":
+        "Google requires the client secret for Desktop app clients. Put the client secret of the OAuth client into the configuration (client_secret).";
+    REDIRECT_URI_MISMATCH = "redirect-uri-mismatch":
+        "The provider refused the redirect address. Use an OAuth client of type Desktop app (it allows any loopback port), and keep redirect.host 127.0.0.1 or localhost.";
+    NO_BROWSER = "no-browser":
+        "No web browser could be started. Install or set a default browser, or give the library a url_opener callback that shows the authorization URL to the user.";
+    STATE_MISMATCH = "state-mismatch":
+        "The browser returned an answer that does not belong to this sign-in. Close old sign-in tabs and authorize again.";
+    NO_REFRESH_TOKEN_ISSUED = "no-refresh-token-issued":
+        "The provider did not issue a refresh token. Authorize again; the library asks for offline access and forces the consent screen, so make sure the user completes it.";
+    TLS_INSPECTION = "tls-inspection":
+        "The certificate was issued by an authority that is not trusted here, which usually means TLS inspection by a proxy or antivirus. Install its root certificate in the system store or set tls.extra_ca_file to it.";
+    MESSAGE_TOO_LARGE = "message-too-large":
+        "The message is larger than the provider accepts (Gmail: 25 MB of attachments, 35 MB encoded). Send fewer or smaller attachments, or share large files by link.";
+    RECIPIENT_REFUSED = "recipient-refused":
+        "A recipient address was refused permanently; nothing was sent. Correct or remove the address named in the error and send again.";
+    DAILY_LIMIT = "daily-limit":
+        "The account reached its daily sending limit. Sending resumes within 24 hours; spread large mailings over several days or accounts.";
+    SMTP_AUTH_DISABLED = "smtp-auth-disabled":
+        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox, or use the graph transport.";
+    PROXY = "proxy":
+        "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider.";
+}
+
+/// The hint used when nothing more specific is known about a failure.
+pub fn default_for(status: Status) -> &'static Hint {
+    match status {
+        Status::Ok => &OK,
+        Status::InvalidArgument => &INVALID_ARGUMENT,
+        Status::Cancelled => &CANCELLED,
+        Status::Timeout => &TIMEOUT,
+        Status::AccessDenied => &ACCESS_DENIED,
+        Status::Reauthorize => &REAUTHORIZE,
+        Status::InsufficientScope => &INSUFFICIENT_SCOPE,
+        Status::AuthFailed => &AUTH_FAILED,
+        Status::Network => &NETWORK,
+        Status::Tls => &TLS,
+        Status::RateLimited => &RATE_LIMITED,
+        Status::Rejected => &REJECTED,
+        Status::Provider => &PROVIDER,
+        Status::Io => &IO,
+        Status::Internal => &INTERNAL,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_status_has_a_default_hint_and_ids_are_unique() {
+        for s in Status::ALL {
+            assert!(!default_for(s).text.is_empty());
+        }
+        let mut ids: Vec<_> = ALL.iter().map(|h| h.id).collect();
+        ids.sort_unstable();
+        let n = ids.len();
+        ids.dedup();
+        assert_eq!(ids.len(), n, "hint ids must be unique");
+    }
+}

@@ -1,0 +1,215 @@
+//! Providers as data: endpoints, default scopes and client-authentication rules for Google,
+//! Microsoft and custom servers. Code elsewhere asks the [`ProviderSpec`]; it never branches on
+//! a provider's name.
+
+use serde::{Deserialize, Serialize};
+
+/// The `provider` field of the configuration and of token documents.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderKind {
+    Google,
+    Microsoft,
+    Custom,
+}
+
+/// The `transport` field of the configuration.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportKind {
+    GmailApi,
+    Smtp,
+    Graph,
+}
+
+impl TransportKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            TransportKind::GmailApi => "gmail_api",
+            TransportKind::Smtp => "smtp",
+            TransportKind::Graph => "graph",
+        }
+    }
+}
+
+/// Default endpoints; `{tenant}` is replaced by the configured tenant.
+#[derive(Debug)]
+pub struct DefaultEndpoints {
+    pub authorization: &'static str,
+    pub token: &'static str,
+    pub revocation: Option<&'static str>,
+    pub userinfo: Option<&'static str>,
+    pub gmail_api: Option<&'static str>,
+    pub graph: Option<&'static str>,
+    pub smtp: Option<&'static str>,
+}
+
+/// Everything that differs between providers.
+#[derive(Debug)]
+pub struct ProviderSpec {
+    pub kind: ProviderKind,
+    pub name: &'static str,
+    /// None for `custom`: every endpoint must be configured.
+    pub endpoints: Option<DefaultEndpoints>,
+    pub default_transport: TransportKind,
+    pub transports: &'static [TransportKind],
+    /// Identity scopes, always requested so the account's email is known.
+    pub identity_scopes: &'static [&'static str],
+    /// Scopes a transport needs; a token must carry at least one of them to send.
+    pub send_scopes: fn(TransportKind) -> &'static [&'static str],
+    /// Whether the token endpoint insists on the client secret (Google Desktop clients do).
+    pub requires_client_secret: bool,
+    /// Extra parameters of the authorization request.
+    pub authorization_params: &'static [(&'static str, &'static str)],
+    /// Whether refresh responses rotate the refresh token (Microsoft does).
+    pub rotates_refresh_tokens: bool,
+    pub default_tenant: Option<&'static str>,
+}
+
+pub const GMAIL_SEND: &str = "https://www.googleapis.com/auth/gmail.send";
+pub const MAIL_GOOGLE: &str = "https://mail.google.com/";
+
+fn google_send_scopes(t: TransportKind) -> &'static [&'static str] {
+    match t {
+        // Only mail.google.com works for SMTP; the API also accepts narrower scopes.
+        TransportKind::Smtp => &[MAIL_GOOGLE],
+        _ => &[
+            GMAIL_SEND,
+            MAIL_GOOGLE,
+            "https://www.googleapis.com/auth/gmail.compose",
+            "https://www.googleapis.com/auth/gmail.modify",
+        ],
+    }
+}
+
+fn microsoft_send_scopes(t: TransportKind) -> &'static [&'static str] {
+    match t {
+        TransportKind::Graph => &["https://graph.microsoft.com/Mail.Send", "Mail.Send"],
+        _ => &[
+            "https://outlook.office.com/SMTP.Send",
+            "https://outlook.office365.com/SMTP.Send",
+        ],
+    }
+}
+
+fn no_send_scopes(_: TransportKind) -> &'static [&'static str] {
+    &[]
+}
+
+pub static GOOGLE: ProviderSpec = ProviderSpec {
+    kind: ProviderKind::Google,
+    name: "google",
+    endpoints: Some(DefaultEndpoints {
+        authorization: "https://accounts.google.com/o/oauth2/v2/auth",
+        token: "https://oauth2.googleapis.com/token",
+        revocation: Some("https://oauth2.googleapis.com/revoke"),
+        userinfo: Some("https://openidconnect.googleapis.com/v1/userinfo"),
+        gmail_api: Some("https://gmail.googleapis.com"),
+        graph: None,
+        smtp: Some("smtps://smtp.gmail.com:465"),
+    }),
+    default_transport: TransportKind::GmailApi,
+    transports: &[TransportKind::GmailApi, TransportKind::Smtp],
+    identity_scopes: &["openid", "email"],
+    send_scopes: google_send_scopes,
+    requires_client_secret: true,
+    // A refresh token on every authorization: offline access, and consent forced (providers.md §1.5).
+    authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
+    rotates_refresh_tokens: false,
+    default_tenant: None,
+};
+
+pub static MICROSOFT: ProviderSpec = ProviderSpec {
+    kind: ProviderKind::Microsoft,
+    name: "microsoft",
+    endpoints: Some(DefaultEndpoints {
+        authorization: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/authorize",
+        token: "https://login.microsoftonline.com/{tenant}/oauth2/v2.0/token",
+        revocation: None,
+        userinfo: Some("https://graph.microsoft.com/oidc/userinfo"),
+        gmail_api: None,
+        graph: Some("https://graph.microsoft.com"),
+        smtp: Some("smtp://smtp.office365.com:587"),
+    }),
+    default_transport: TransportKind::Smtp,
+    transports: &[TransportKind::Smtp, TransportKind::Graph],
+    // offline_access: without it Microsoft issues no refresh token.
+    identity_scopes: &["openid", "email", "offline_access"],
+    send_scopes: microsoft_send_scopes,
+    requires_client_secret: false,
+    authorization_params: &[],
+    rotates_refresh_tokens: true,
+    default_tenant: Some("common"),
+};
+
+pub static CUSTOM: ProviderSpec = ProviderSpec {
+    kind: ProviderKind::Custom,
+    name: "custom",
+    endpoints: None,
+    default_transport: TransportKind::GmailApi,
+    transports: &[TransportKind::GmailApi, TransportKind::Smtp, TransportKind::Graph],
+    identity_scopes: &[],
+    send_scopes: no_send_scopes,
+    requires_client_secret: false,
+    // Same authorization parameters as Google; servers ignore what they do not know (RFC 6749 §3.1).
+    authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
+    rotates_refresh_tokens: true,
+    default_tenant: None,
+};
+
+impl ProviderKind {
+    pub fn spec(self) -> &'static ProviderSpec {
+        match self {
+            ProviderKind::Google => &GOOGLE,
+            ProviderKind::Microsoft => &MICROSOFT,
+            ProviderKind::Custom => &CUSTOM,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.spec().name
+    }
+}
+
+impl ProviderSpec {
+    /// The scopes requested when the configuration names none: identity plus the transport's first.
+    pub fn default_scopes(&self, transport: TransportKind) -> Vec<String> {
+        let mut scopes: Vec<String> = self.identity_scopes.iter().map(|s| s.to_string()).collect();
+        if let Some(first) = (self.send_scopes)(transport).first() {
+            scopes.push(first.to_string());
+        }
+        scopes
+    }
+
+    /// Whether a granted scope string (space-separated) allows sending with `transport`.
+    /// Providers without a scope table (custom) are trusted to know their own scopes.
+    pub fn scope_allows(&self, granted: &str, transport: TransportKind) -> bool {
+        let needed = (self.send_scopes)(transport);
+        needed.is_empty() || granted.split_whitespace().any(|g| needed.contains(&g))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn google_defaults_match_the_transport() {
+        assert_eq!(
+            GOOGLE.default_scopes(TransportKind::GmailApi),
+            ["openid", "email", GMAIL_SEND]
+        );
+        assert_eq!(
+            GOOGLE.default_scopes(TransportKind::Smtp),
+            ["openid", "email", MAIL_GOOGLE]
+        );
+    }
+
+    #[test]
+    fn gmail_send_scope_does_not_allow_smtp() {
+        let granted = format!("openid email {GMAIL_SEND}");
+        assert!(GOOGLE.scope_allows(&granted, TransportKind::GmailApi));
+        assert!(!GOOGLE.scope_allows(&granted, TransportKind::Smtp));
+        assert!(GOOGLE.scope_allows(MAIL_GOOGLE, TransportKind::Smtp));
+    }
+}
