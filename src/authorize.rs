@@ -1,5 +1,8 @@
 //! Interactive authorization: loopback listener, PKCE S256, state, the browser, the code exchange.
 
+pub mod browser;
+pub mod page;
+
 use serde::Deserialize;
 
 use crate::cancel::Call;
