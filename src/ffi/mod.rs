@@ -398,3 +398,19 @@ pub unsafe extern "C" fn oauthmail_string_free(s: *mut c_char) {
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Error> {
     serde_json::to_value(v).map_err(|e| Error::internal(format!("could not encode the result: {e}")))
 }
+
+/// Test-only: panics inside the panic guard, to prove a panic becomes `OAUTHMAIL_INTERNAL` with an
+/// error document and never reaches the host. Compiled only with the `test-hooks` feature (the C
+/// harness's build), and kept out of the header.
+///
+/// cbindgen:ignore
+///
+/// # Safety
+/// `out_json` is NULL or points to a writable `char *`.
+#[cfg(feature = "test-hooks")]
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_test_panic(out_json: *mut *mut c_char) -> oauthmail_status {
+    guard("oauthmail_test_panic", out_json, || -> Result<Option<Value>, Error> {
+        panic!("deliberate panic from the test-hooks feature")
+    })
+}
