@@ -36,11 +36,12 @@ impl std::fmt::Debug for Client {
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let settings = config.resolve()?;
-        let http = Http::new(&settings)?;
+        let log = Log::default();
+        let http = Http::new(&settings)?.with_log(log.clone());
         Ok(Client {
             settings,
             http,
-            log: Log::default(),
+            log,
             canceller: Canceller::default(),
             url_opener: RwLock::new(None),
             send_state: SendState::default(),

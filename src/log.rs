@@ -19,9 +19,10 @@ pub enum Level {
 /// Where log lines go: the FFI layer adapts the host's C callback to this.
 pub type Sink = dyn Fn(Level, &str) + Send + Sync;
 
-#[derive(Default)]
+/// Clones share one sink: the client and its HTTP agent log to the same host callback.
+#[derive(Default, Clone)]
 pub struct Log {
-    sink: RwLock<Option<(Arc<Sink>, Level)>>,
+    sink: Arc<RwLock<Option<(Arc<Sink>, Level)>>>,
 }
 
 impl std::fmt::Debug for Log {
