@@ -191,7 +191,7 @@ fn words(outcome: &Outcome<'_>, language: UiLanguage) -> Words {
             heading: "Access was not granted",
             message: "You chose not to give the application access to your account. Nothing was changed.",
             detail_intro: None,
-            next: "Close this window. To connect the account, start the sign-in again from the application and choose Allow.",
+            next: "Close this window. To connect the account, start the sign-in again from the application and allow access.",
             note: None,
         },
         (UiLanguage::Ro, Outcome::Denied) => Words {
@@ -199,7 +199,7 @@ fn words(outcome: &Outcome<'_>, language: UiLanguage) -> Words {
             heading: "Accesul nu a fost acordat",
             message: "Ați ales să nu permiteți aplicației accesul la cont. Nu s-a modificat nimic.",
             detail_intro: None,
-            next: "Închideți această fereastră. Pentru a conecta contul, reluați conectarea din aplicație și alegeți Permiteți (Allow).",
+            next: "Închideți această fereastră. Pentru a conecta contul, reluați conectarea din aplicație și permiteți accesul.",
             note: None,
         },
         (UiLanguage::En, Outcome::StateMismatch) => Words {
@@ -334,8 +334,8 @@ body { min-height: 100vh; display: flex; flex-direction: column; align-items: ce
   padding: 24px; background: var(--bg); color: var(--text);
   font: 16px/1.55 "Segoe UI", system-ui, -apple-system, "Helvetica Neue", "DejaVu Sans", "Liberation Sans", Arial, sans-serif; }
 .card { width: 100%; max-width: 480px; background: var(--card); border: 1px solid var(--line); border-radius: 14px;
-  padding: 36px 36px 28px; box-shadow: 0 1px 2px rgba(16,24,40,.05), 0 8px 24px rgba(16,24,40,.06);
-  border-top: 5px solid var(--accent); }
+  padding: 36px 36px 28px;
+  box-shadow: inset 0 5px 0 var(--accent), 0 1px 2px rgba(16,24,40,.05), 0 8px 24px rgba(16,24,40,.06); }
 .success { --accent: var(--success); } .neutral { --accent: var(--neutral); }
 .warning { --accent: var(--warning); } .problem { --accent: var(--problem); }
 .icon { width: 48px; height: 48px; display: block; margin-bottom: 16px; }
