@@ -1,0 +1,29 @@
+#!/usr/bin/env python3
+"""Writes the client configuration that points the library at the local Google stand-in.
+
+    standin_config.py STANDIN_JSON > config.json
+
+STANDIN_JSON is the line the stand-in printed (also in DIR/standin.json).
+"""
+import json
+import sys
+
+s = json.load(open(sys.argv[1], encoding="utf-8"))
+config = {
+    "provider": "google",
+    "client_id": s["client_id"],
+    "client_secret": s["client_secret"],
+    "transport": "gmail_api",
+    "endpoints": {
+        "authorization": s["authorization_endpoint"],
+        "token": s["token_endpoint"],
+        "revocation": s["revocation_endpoint"],
+        "userinfo": s["userinfo_endpoint"],
+        "gmail_api": s["gmail_api"],
+        "smtp": s["smtps"],
+    },
+    "tls": {"extra_ca_file": s["ca_file"]},
+    "timeouts": {"authorize_s": 30, "connect_s": 10, "io_s": 20},
+}
+json.dump(config, sys.stdout, indent=2)
+print()
