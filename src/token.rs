@@ -1,9 +1,24 @@
 //! Token documents and the token endpoint: code exchange, refresh, revocation, and reading the
 //! account's email from the id_token or the userinfo endpoint.
+//!
+//! Every call to the token endpoint goes through [`post_form`], which retries server failures a
+//! bounded number of times and turns every OAuth error (providers.md §1.7) into the API's status
+//! with a hint a person can act on. Tokens, codes, verifiers and the client secret only ever
+//! appear in the form body; neither errors nor log lines carry them.
 
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine as _;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
 
-use crate::provider::ProviderKind;
+use crate::cancel::{self, Call};
+use crate::client::Client;
+use crate::error::{Error, ProviderReply, Result, Status};
+use crate::hint;
+use crate::http::Response;
+use crate::provider::{ProviderKind, TransportKind};
 use crate::secret::Secret;
 
 /// The token document of `API.md`: the result of authorize and refresh, the input of refresh,
@@ -32,17 +47,673 @@ fn bearer() -> String {
     "Bearer".into()
 }
 
-use crate::cancel::Call;
-use crate::client::Client;
-use crate::error::{Error, Result};
+/// Attempts at the token endpoint when it fails with a server error (5xx, 408,
+/// `temporarily_unavailable`, `server_error`): the first try and two retries.
+const TOKEN_ATTEMPTS: u32 = 3;
+/// Wait before retry n (1-based): 250 ms, then 1 s. Short, because a person is usually waiting.
+const RETRY_BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from_millis(1000)];
 
 /// Exchanges the refresh token for a fresh access token; keeps the refresh token unless the
 /// provider rotates it.
-pub fn refresh(_client: &Client, _call: &Call, _token: &TokenDocument) -> Result<TokenDocument> {
-    Err(Error::internal("refresh is not implemented yet"))
+pub fn refresh(client: &Client, call: &Call, token: &TokenDocument) -> Result<TokenDocument> {
+    let settings = client.settings();
+    check_provider(client, token)?;
+    let refresh_token = match &token.refresh_token {
+        Some(t) if !t.is_empty() => t,
+        _ => {
+            return Err(Error::new(
+                Status::Reauthorize,
+                "the token document holds no refresh token, so the access token cannot be renewed",
+            )
+            .with_field("token.refresh_token")
+            .with_hint(&hint::REAUTHORIZE_NO_REFRESH_TOKEN))
+        }
+    };
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh_token.expose()),
+        ("client_id", settings.client_id.as_str()),
+    ];
+    if let Some(secret) = &settings.client_secret {
+        form.push(("client_secret", secret.expose()));
+    }
+    client.log.debug(|| "refreshing the access token".into());
+    let response = post_form(client, call, &settings.endpoints.token, &form, Grant::Refresh)?;
+    let granted = response.scope.clone().unwrap_or_else(|| token.scope.clone());
+    let email = response
+        .id_token
+        .as_ref()
+        .and_then(email_from_id_token)
+        .or_else(|| token.email.clone());
+    let refreshed = TokenDocument {
+        provider: token.provider,
+        email,
+        scope: granted,
+        token_type: response.token_type.clone().unwrap_or_else(bearer),
+        access_token: Some(response.access_token),
+        expires_at: response.expires_in.map(|s| now_unix() + s),
+        // Google never sends a new one on refresh; Microsoft rotates them (API.md "Refresh").
+        refresh_token: response.refresh_token.or_else(|| token.refresh_token.clone()),
+    };
+    client.log.info(|| {
+        format!(
+            "access token refreshed{}",
+            refreshed
+                .expires_at
+                .map(|e| format!(", valid for {} s", e - now_unix()))
+                .unwrap_or_default()
+        )
+    });
+    Ok(refreshed)
 }
 
 /// Revokes the grant at the provider; a token the provider no longer knows counts as revoked.
-pub fn revoke(_client: &Client, _call: &Call, _token: &TokenDocument) -> Result<()> {
-    Err(Error::internal("revoke is not implemented yet"))
+pub fn revoke(client: &Client, call: &Call, token: &TokenDocument) -> Result<()> {
+    let settings = client.settings();
+    check_provider(client, token)?;
+    let Some(endpoint) = &settings.endpoints.revocation else {
+        return Err(Error::invalid(
+            "config.endpoints.revocation",
+            format!(
+                "provider '{}' has no token revocation endpoint: remove the app's access in the account's \
+                 settings (Microsoft: https://myapps.microsoft.com or https://account.live.com/consent/Manage), \
+                 or configure endpoints.revocation",
+                settings.provider.name
+            ),
+        ));
+    };
+    // Revoking the refresh token ends the whole grant; an access token alone may only end itself.
+    let (which, value) = match (&token.refresh_token, &token.access_token) {
+        (Some(r), _) if !r.is_empty() => ("refresh", r),
+        (_, Some(a)) if !a.is_empty() => ("access", a),
+        _ => {
+            return Err(Error::invalid(
+                "token.refresh_token",
+                "the token document holds neither a refresh token nor an access token to revoke",
+            ))
+        }
+    };
+    client
+        .log
+        .debug(|| format!("revoking the grant with the {which} token"));
+    let form = [("token", value.expose())];
+    match post_form(client, call, endpoint, &form, Grant::Revoke) {
+        Ok(_) => {
+            client.log.info(|| "the grant was revoked".into());
+            Ok(())
+        }
+        Err(e) if is_unknown_token(&e) => {
+            client
+                .log
+                .info(|| "the provider no longer knows the token; counting it as revoked".into());
+            Ok(())
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn is_unknown_token(e: &Error) -> bool {
+    e.provider
+        .as_ref()
+        .is_some_and(|p| p.http_status == Some(400) && p.error.as_deref() == Some("invalid_token"))
+}
+
+fn check_provider(client: &Client, token: &TokenDocument) -> Result<()> {
+    let configured = client.settings().provider.kind;
+    if token.provider != configured {
+        return Err(Error::invalid(
+            "token.provider",
+            format!(
+                "the token document is for provider '{}' but the client is configured for '{}'",
+                token.provider.name(),
+                configured.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Exchanges an authorization code (PKCE) for a token document, learns the account's email and
+/// checks that the granted scopes allow the configured transport.
+pub(crate) fn exchange_code(
+    client: &Client,
+    call: &Call,
+    code: &Secret,
+    verifier: &Secret,
+    redirect_uri: &str,
+) -> Result<TokenDocument> {
+    let settings = client.settings();
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.expose()),
+        ("redirect_uri", redirect_uri),
+        ("client_id", settings.client_id.as_str()),
+        ("code_verifier", verifier.expose()),
+    ];
+    if let Some(secret) = &settings.client_secret {
+        form.push(("client_secret", secret.expose()));
+    }
+    let response = post_form(client, call, &settings.endpoints.token, &form, Grant::Code)?;
+    let granted = response.scope.clone().unwrap_or_else(|| settings.scopes.join(" "));
+    if !settings.provider.scope_allows(&granted, settings.transport) {
+        let needed = (settings.provider.send_scopes)(settings.transport);
+        return Err(Error::new(
+            Status::InsufficientScope,
+            format!(
+                "the account granted '{granted}' but the {} transport needs one of: {}",
+                settings.transport.name(),
+                needed.join(", ")
+            ),
+        )
+        .with_hint(insufficient_scope_hint(settings.transport)));
+    }
+    let Some(refresh_token) = response.refresh_token.clone().filter(|t| !t.is_empty()) else {
+        // REAUTHORIZE, not PROVIDER: what the host must do is run the authorization again (and
+        // the user must finish the consent screen), which is exactly what REAUTHORIZE tells it.
+        return Err(Error::new(
+            Status::Reauthorize,
+            "the provider issued no refresh token, so the authorization would stop working within the hour",
+        )
+        .with_hint(&hint::NO_REFRESH_TOKEN_ISSUED));
+    };
+    let email = match response.id_token.as_ref().and_then(email_from_id_token) {
+        Some(email) => Some(email),
+        None => email_from_userinfo(client, call, &response.access_token)?,
+    };
+    client.log.info(|| {
+        format!(
+            "authorized {} with scopes '{granted}'",
+            email.as_deref().unwrap_or("an account (email unknown)")
+        )
+    });
+    Ok(TokenDocument {
+        provider: settings.provider.kind,
+        email,
+        scope: granted,
+        token_type: response.token_type.clone().unwrap_or_else(bearer),
+        access_token: Some(response.access_token),
+        expires_at: response.expires_in.map(|s| now_unix() + s),
+        refresh_token: Some(refresh_token),
+    })
+}
+
+/// The hint for a token whose scopes do not allow `transport`.
+pub(crate) fn insufficient_scope_hint(transport: TransportKind) -> &'static hint::Hint {
+    match transport {
+        TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
+        TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
+        TransportKind::Graph => &hint::INSUFFICIENT_SCOPE,
+    }
+}
+
+pub(crate) fn now_unix() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+/// The `email` claim of an id_token.
+///
+/// The signature is not checked, on purpose: the id_token came straight from the token endpoint
+/// over TLS in answer to our own request (OpenID Connect Core §3.1.3.7: "the TLS server
+/// validation MAY be used to validate the issuer in place of checking the token signature"), and
+/// the email only labels the account and picks the SMTP user; it grants nothing.
+pub(crate) fn email_from_id_token(id_token: &Secret) -> Option<String> {
+    let payload = id_token.expose().split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    let claims: Value = serde_json::from_slice(&bytes).ok()?;
+    claims
+        .get("email")
+        .and_then(Value::as_str)
+        .filter(|e| !e.is_empty())
+        .map(str::to_string)
+}
+
+fn email_from_userinfo(client: &Client, call: &Call, access_token: &Secret) -> Result<Option<String>> {
+    let Some(url) = &client.settings().endpoints.userinfo else {
+        client
+            .log
+            .warn(|| "no id_token with an email and no userinfo endpoint: the account's email is unknown".into());
+        return Ok(None);
+    };
+    let auth = format!("Bearer {}", access_token.expose());
+    let response = client.http.request(
+        call,
+        "GET",
+        url,
+        &[("Authorization", auth.as_str()), ("Accept", "application/json")],
+        None,
+    )?;
+    if response.status != 200 {
+        let (error, description) = oauth_error(&response);
+        return Err(Error::new(
+            Status::Provider,
+            format!("the userinfo endpoint answered HTTP {}", response.status),
+        )
+        .with_provider(ProviderReply::http(response.status, error, description)));
+    }
+    Ok(response
+        .json()
+        .and_then(|v| v.get("email").and_then(Value::as_str).map(str::to_string))
+        .filter(|e| !e.is_empty()))
+}
+
+/// What a token-endpoint request was for: it changes what some errors mean.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Grant {
+    Code,
+    Refresh,
+    Revoke,
+}
+
+/// The token endpoint's success answer.
+#[derive(Debug)]
+struct TokenResponse {
+    access_token: Secret,
+    expires_in: Option<i64>,
+    refresh_token: Option<Secret>,
+    scope: Option<String>,
+    token_type: Option<String>,
+    id_token: Option<Secret>,
+}
+
+impl TokenResponse {
+    fn parse(v: &Value) -> Option<TokenResponse> {
+        let text = |k: &str| v.get(k).and_then(Value::as_str).map(str::to_string);
+        // Some servers send expires_in as a string ("3599").
+        let expires_in = match v.get("expires_in") {
+            Some(Value::Number(n)) => n.as_i64().or_else(|| n.as_f64().map(|f| f as i64)),
+            Some(Value::String(s)) => s.trim().parse().ok(),
+            _ => None,
+        };
+        Some(TokenResponse {
+            access_token: Secret::new(text("access_token").filter(|t| !t.is_empty())?),
+            expires_in,
+            refresh_token: text("refresh_token").map(Secret::new),
+            scope: text("scope"),
+            token_type: text("token_type"),
+            id_token: text("id_token").map(Secret::new),
+        })
+    }
+}
+
+/// POSTs a form to the token (or revocation) endpoint, retrying server failures, and maps errors.
+/// For [`Grant::Revoke`] a 200 without a token body is success (`access_token` is then empty).
+fn post_form(client: &Client, call: &Call, url: &Url, form: &[(&str, &str)], grant: Grant) -> Result<TokenResponse> {
+    let body = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(form.iter())
+        .finish();
+    let headers = [
+        ("Content-Type", "application/x-www-form-urlencoded"),
+        ("Accept", "application/json"),
+    ];
+    let mut attempt = 1;
+    loop {
+        let response = client
+            .http
+            .request(call, "POST", url, &headers, Some(body.as_bytes()))?;
+        if response.status == 200 {
+            if grant == Grant::Revoke {
+                return Ok(TokenResponse {
+                    access_token: Secret::default(),
+                    expires_in: None,
+                    refresh_token: None,
+                    scope: None,
+                    token_type: None,
+                    id_token: None,
+                });
+            }
+            return response.json().as_ref().and_then(TokenResponse::parse).ok_or_else(|| {
+                Error::new(
+                    Status::Provider,
+                    "the token endpoint answered 200 without an access_token",
+                )
+                .with_provider(ProviderReply::http(200, None, None))
+            });
+        }
+        let error = token_error(&response, grant, client.settings().transport);
+        if attempt < TOKEN_ATTEMPTS && is_retryable(&response) {
+            let wait = RETRY_BACKOFF[(attempt - 1) as usize];
+            client.log.warn(|| {
+                format!(
+                    "token endpoint answered HTTP {}; retrying in {} ms",
+                    response.status,
+                    wait.as_millis()
+                )
+            });
+            sleep_cancellable(call, wait)?;
+            attempt += 1;
+            continue;
+        }
+        client.log.warn(|| format!("token endpoint: {}", error.message));
+        return Err(error);
+    }
+}
+
+fn is_retryable(response: &Response) -> bool {
+    if matches!(response.status, 500 | 502 | 503 | 504 | 408) {
+        return true;
+    }
+    let (error, _) = oauth_error(response);
+    matches!(
+        error.as_deref(),
+        Some("temporarily_unavailable" | "server_error" | "internal_failure")
+    )
+}
+
+fn sleep_cancellable(call: &Call, total: Duration) -> Result<()> {
+    let end = Instant::now() + total;
+    loop {
+        call.check()?;
+        let left = end.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Ok(());
+        }
+        std::thread::sleep(left.min(cancel::POLL));
+    }
+}
+
+/// `error` and `error_description` of an OAuth error body (RFC 6749 §5.2), if it is one.
+fn oauth_error(response: &Response) -> (Option<String>, Option<String>) {
+    let Some(v) = response.json() else {
+        return (None, None);
+    };
+    // Google's APIs (userinfo) may wrap it: {"error": {"message", "status"}}.
+    let error = match v.get("error") {
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(Value::Object(o)) => o.get("status").and_then(Value::as_str).map(str::to_string),
+        _ => None,
+    };
+    let description = v
+        .get("error_description")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .or_else(|| v.pointer("/error/message").and_then(Value::as_str).map(str::to_string));
+    (error, description)
+}
+
+/// Seconds from a `Retry-After` header (delta-seconds form; an HTTP date is ignored).
+fn retry_after(response: &Response) -> Option<u64> {
+    response.header("retry-after").and_then(|v| v.trim().parse().ok())
+}
+
+/// Maps a token-endpoint error answer (providers.md §1.7) to the API's status and hint.
+fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> Error {
+    let status = response.status;
+    let (error, description) = oauth_error(response);
+    let reply = ProviderReply::http(status, error.clone(), description.clone());
+    let said = match (&error, &description) {
+        (Some(e), Some(d)) => format!("{e}: {d}"),
+        (Some(e), None) => e.clone(),
+        _ => "no OAuth error in the body".to_string(),
+    };
+    let endpoint = if grant == Grant::Revoke {
+        "revocation endpoint"
+    } else {
+        "token endpoint"
+    };
+    let msg = |what: &str| format!("{what} (the {endpoint} answered HTTP {status}, {said})");
+    let e = match (error.as_deref(), description.as_deref()) {
+        _ if status == 429 => Error::new(Status::RateLimited, msg("the provider is limiting token requests"))
+            .with_retry_after(retry_after(response)),
+        (Some("invalid_grant"), d) => {
+            let what = match grant {
+                Grant::Code => "the authorization code was refused; authorize again",
+                _ => "the refresh token is expired, revoked or invalid; authorize again",
+            };
+            let e = Error::new(Status::Reauthorize, msg(what));
+            if d == Some("Token has been expired or revoked.") {
+                e.with_hint(&hint::REAUTHORIZE_TESTING_EXPIRY)
+            } else {
+                e
+            }
+        }
+        (Some("invalid_client" | "deleted_client"), _) => Error::new(
+            Status::AuthFailed,
+            msg("the provider does not accept this OAuth client (client_id or client_secret)"),
+        )
+        .with_hint(&hint::INVALID_CLIENT),
+        (Some("unauthorized_client"), _) => Error::new(
+            Status::AuthFailed,
+            msg("the refresh token was issued to another OAuth client"),
+        )
+        .with_hint(&hint::UNAUTHORIZED_CLIENT),
+        (Some("invalid_request"), Some(d)) if d.starts_with("client_secret is missing") => {
+            Error::new(Status::AuthFailed, msg("the provider requires the client secret"))
+                .with_hint(&hint::CLIENT_SECRET_MISSING)
+        }
+        (Some("redirect_uri_mismatch"), _) => {
+            Error::new(Status::AuthFailed, msg("the provider refused the redirect address"))
+                .with_hint(&hint::REDIRECT_URI_MISMATCH)
+        }
+        (Some("invalid_scope"), _) => Error::invalid("config.scopes", msg("the provider refused the requested scopes")),
+        (Some("insufficient_scope"), _) => {
+            Error::new(Status::InsufficientScope, msg("the token lacks a required scope"))
+                .with_hint(insufficient_scope_hint(transport))
+        }
+        (Some("access_denied"), _) => Error::new(Status::AccessDenied, msg("the provider refused this account")),
+        (Some("invalid_token"), _) if grant == Grant::Revoke => {
+            Error::new(Status::Provider, msg("the provider does not know the token"))
+        }
+        _ if status >= 500 => Error::new(Status::Provider, msg("the provider failed")),
+        (Some("temporarily_unavailable" | "server_error" | "internal_failure"), _) => {
+            Error::new(Status::Provider, msg("the provider is temporarily unavailable"))
+        }
+        _ => Error::new(Status::Provider, msg("the provider answered unexpectedly")),
+    };
+    e.with_provider(reply)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(status: u16, body: &str) -> Response {
+        Response {
+            status,
+            headers: vec![("Content-Type".into(), "application/json; charset=utf-8".into())],
+            body: body.as_bytes().to_vec(),
+        }
+    }
+
+    fn map(status: u16, body: &str) -> Error {
+        token_error(&reply(status, body), Grant::Refresh, TransportKind::GmailApi)
+    }
+
+    #[test]
+    fn every_google_token_endpoint_error_maps_to_a_status_and_hint() {
+        // providers.md §1.7, row by row.
+        let cases: &[(u16, &str, Status, &hint::Hint)] = &[
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+                Status::Reauthorize,
+                &hint::REAUTHORIZE_TESTING_EXPIRY,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"Bad Request"}"#,
+                Status::Reauthorize,
+                &hint::REAUTHORIZE,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"Code was already redeemed."}"#,
+                Status::Reauthorize,
+                &hint::REAUTHORIZE,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"Malformed auth code."}"#,
+                Status::Reauthorize,
+                &hint::REAUTHORIZE,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"Missing code verifier."}"#,
+                Status::Reauthorize,
+                &hint::REAUTHORIZE,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_grant","error_description":"Invalid code verifier."}"#,
+                Status::Reauthorize,
+                &hint::REAUTHORIZE,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_request","error_description":"client_secret is missing."}"#,
+                Status::AuthFailed,
+                &hint::CLIENT_SECRET_MISSING,
+            ),
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"Unauthorized"}"#,
+                Status::AuthFailed,
+                &hint::INVALID_CLIENT,
+            ),
+            (
+                401,
+                r#"{"error":"invalid_client","error_description":"The OAuth client was not found."}"#,
+                Status::AuthFailed,
+                &hint::INVALID_CLIENT,
+            ),
+            (
+                401,
+                r#"{"error":"deleted_client","error_description":"The OAuth client was deleted."}"#,
+                Status::AuthFailed,
+                &hint::INVALID_CLIENT,
+            ),
+            (
+                401,
+                r#"{"error":"unauthorized_client","error_description":"Unauthorized"}"#,
+                Status::AuthFailed,
+                &hint::UNAUTHORIZED_CLIENT,
+            ),
+            (
+                400,
+                r#"{"error":"redirect_uri_mismatch","error_description":"Bad Request"}"#,
+                Status::AuthFailed,
+                &hint::REDIRECT_URI_MISMATCH,
+            ),
+            (
+                400,
+                r#"{"error":"invalid_scope","error_description":"Some requested scopes were invalid. {invalid=[x]}","error_uri":"u"}"#,
+                Status::InvalidArgument,
+                &hint::INVALID_ARGUMENT,
+            ),
+            (
+                429,
+                r#"{"error":"rate_limit_exceeded"}"#,
+                Status::RateLimited,
+                &hint::RATE_LIMITED,
+            ),
+            (
+                503,
+                r#"{"error":"temporarily_unavailable"}"#,
+                Status::Provider,
+                &hint::PROVIDER,
+            ),
+            (500, "<html>oops</html>", Status::Provider, &hint::PROVIDER),
+            (
+                400,
+                r#"{"error":"unsupported_grant_type"}"#,
+                Status::Provider,
+                &hint::PROVIDER,
+            ),
+        ];
+        for (status, body, want, want_hint) in cases {
+            let e = map(*status, body);
+            assert_eq!(e.status, *want, "{status} {body}");
+            assert_eq!(e.hint, want_hint.text, "{status} {body}");
+            let p = e.provider.as_ref().unwrap();
+            assert_eq!(p.http_status, Some(*status));
+        }
+        let e = map(400, r#"{"error":"invalid_scope","error_description":"x"}"#);
+        assert_eq!(e.field.as_deref(), Some("config.scopes"));
+        let e = map(
+            400,
+            r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+        );
+        let p = e.provider.unwrap();
+        assert_eq!(p.error.as_deref(), Some("invalid_grant"));
+        assert_eq!(
+            p.error_description.as_deref(),
+            Some("Token has been expired or revoked.")
+        );
+    }
+
+    #[test]
+    fn rate_limit_carries_retry_after_seconds() {
+        let mut r = reply(429, r#"{"error":"rate_limit_exceeded"}"#);
+        r.headers.push(("Retry-After".into(), "30".into()));
+        let e = token_error(&r, Grant::Refresh, TransportKind::GmailApi);
+        assert_eq!(e.retry_after_s, Some(30));
+    }
+
+    #[test]
+    fn server_failures_are_retryable_but_invalid_grant_never_is() {
+        assert!(is_retryable(&reply(503, "{}")));
+        assert!(is_retryable(&reply(500, "")));
+        assert!(is_retryable(&reply(400, r#"{"error":"temporarily_unavailable"}"#)));
+        assert!(!is_retryable(&reply(400, r#"{"error":"invalid_grant"}"#)));
+        assert!(!is_retryable(&reply(401, r#"{"error":"invalid_client"}"#)));
+        assert!(!is_retryable(&reply(429, "{}")));
+    }
+
+    #[test]
+    fn token_response_accepts_expires_in_as_number_or_string() {
+        let n = TokenResponse::parse(&serde_json::json!({"access_token": "a", "expires_in": 3599})).unwrap();
+        assert_eq!(n.expires_in, Some(3599));
+        let s = TokenResponse::parse(&serde_json::json!({"access_token": "a", "expires_in": "3599"})).unwrap();
+        assert_eq!(s.expires_in, Some(3599));
+        assert!(TokenResponse::parse(&serde_json::json!({"expires_in": 1})).is_none());
+    }
+
+    #[test]
+    fn email_comes_from_the_id_token_payload() {
+        let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+        let jwt = format!(
+            "{}.{}.sig",
+            b64(r#"{"alg":"RS256"}"#),
+            b64(r#"{"iss":"https://accounts.google.com","email":"erp.test@gmail.com"}"#)
+        );
+        assert_eq!(
+            email_from_id_token(&Secret::new(jwt)).as_deref(),
+            Some("erp.test@gmail.com")
+        );
+        assert_eq!(email_from_id_token(&Secret::new("not-a-jwt")), None);
+    }
+
+    #[test]
+    fn insufficient_scope_hint_matches_the_transport() {
+        assert_eq!(
+            insufficient_scope_hint(TransportKind::Smtp).id,
+            hint::INSUFFICIENT_SCOPE_SMTP.id
+        );
+        assert_eq!(
+            insufficient_scope_hint(TransportKind::GmailApi).id,
+            hint::INSUFFICIENT_SCOPE_API.id
+        );
+    }
+
+    #[test]
+    fn token_documents_round_trip_and_never_debug_print_secrets() {
+        let doc = TokenDocument {
+            provider: ProviderKind::Google,
+            email: Some("a@b.c".into()),
+            scope: "openid".into(),
+            token_type: "Bearer".into(),
+            access_token: Some(Secret::new("ya29.SECRET-ACCESS")),
+            expires_at: Some(1),
+            refresh_token: Some(Secret::new("1//SECRET-REFRESH")),
+        };
+        let json = serde_json::to_string(&doc).unwrap();
+        assert_eq!(serde_json::from_str::<TokenDocument>(&json).unwrap(), doc);
+        let debug = format!("{doc:?}");
+        assert!(!debug.contains("SECRET"), "{debug}");
+    }
 }
