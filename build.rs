@@ -2,7 +2,8 @@
 //! The header is checked in; CI regenerates it and fails if it changed.
 
 use std::env;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 fn main() {
     println!("cargo:rerun-if-changed=src/ffi");
@@ -32,4 +33,66 @@ fn main() {
         // A syntax error is reported by rustc with better context; do not fail the build here.
         Err(e) => println!("cargo:warning=cbindgen could not generate include/oauthmail.h: {e}"),
     }
+    windows_version_resource(&root);
+}
+
+/// Windows targets only (a no-op for every other target): compiles windows/oauthmail.rc, the
+/// DLL's version resource, with the target's windres and links it into oauthmail.dll.
+fn windows_version_resource(root: &Path) {
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("windows") {
+        return;
+    }
+    println!("cargo:rerun-if-changed=windows/oauthmail.rc");
+    println!("cargo:rerun-if-env-changed=WINDRES");
+    if env::var("CARGO_CFG_TARGET_ENV").as_deref() != Ok("gnu") {
+        println!("cargo:warning=the version resource is only embedded for the windows-gnu targets");
+        return;
+    }
+    let out = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"));
+    let version = |k: &str| env::var(k).expect("cargo sets the version variables");
+    let prerelease = if version("CARGO_PKG_VERSION_PRE").is_empty() {
+        "0"
+    } else {
+        "VS_FF_PRERELEASE"
+    };
+    let header = format!(
+        "#define OAUTHMAIL_RC_MAJOR {}\n#define OAUTHMAIL_RC_MINOR {}\n#define OAUTHMAIL_RC_PATCH {}\n\
+         #define OAUTHMAIL_RC_VERSION \"{}\"\n#define OAUTHMAIL_RC_FLAGS {}\n",
+        version("CARGO_PKG_VERSION_MAJOR"),
+        version("CARGO_PKG_VERSION_MINOR"),
+        version("CARGO_PKG_VERSION_PATCH"),
+        version("CARGO_PKG_VERSION"),
+        prerelease,
+    );
+    std::fs::write(out.join("oauthmail_version.h"), header).expect("OUT_DIR is writable");
+    let arch = match env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
+        Ok("x86") => "i686".to_string(),
+        Ok(a) => a.to_string(),
+        Err(_) => String::new(),
+    };
+    let object = out.join("oauthmail_rc.o");
+    let candidates = [
+        env::var("WINDRES").ok(),
+        Some(format!("{arch}-w64-mingw32-windres")),
+        Some("windres".into()),
+    ];
+    for windres in candidates.into_iter().flatten() {
+        let status = Command::new(&windres)
+            .args(["--input-format=rc", "--output-format=coff", "-I"])
+            .arg(&out)
+            .arg("-i")
+            .arg(root.join("windows/oauthmail.rc"))
+            .arg("-o")
+            .arg(&object)
+            .status();
+        match status {
+            Ok(s) if s.success() => {
+                println!("cargo:rustc-link-arg-cdylib={}", object.display());
+                return;
+            }
+            Ok(s) => panic!("{windres} failed on windows/oauthmail.rc ({s})"),
+            Err(_) => continue, // not installed under this name: try the next one
+        }
+    }
+    println!("cargo:warning=no windres found (set WINDRES): oauthmail.dll has no version resource");
 }
