@@ -356,7 +356,7 @@ fn every_relative_link_in_the_docs_resolves_to_an_existing_file_and_anchor() {
                 continue;
             }
             if let Some(fragment) = fragment {
-                if !file.extension().is_some_and(|e| e == "md") {
+                if file.extension().is_none_or(|e| e != "md") {
                     continue;
                 }
                 let anchors = link_targets(&fs::read_to_string(&full).expect("readable linked page"));
