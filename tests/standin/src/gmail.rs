@@ -1,0 +1,386 @@
+//! The Gmail API method `users.messages.send` in its three forms (JSON `raw`, upload media,
+//! upload multipart) and `users.getProfile`, with Google's error bodies (providers.md §3).
+
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
+use base64::engine::DecodePaddingMode;
+use base64::{alphabet, Engine};
+use serde_json::{json, Value};
+
+use crate::http::{Request, Response};
+use crate::mailbox::{self, Delivery};
+use crate::mime;
+use crate::state::{AccessToken, Shared, PROFILE_READ_SCOPES, SEND_SCOPES};
+
+const SEND_METHOD: &str = "caribou.api.proto.MailboxService.SendMessage";
+
+/// A Google API JSON body with the API's header set.
+pub fn api_json(status: u16, v: &Value) -> Response {
+    let body = serde_json::to_string_pretty(v).unwrap_or_default();
+    Response::new(status, "application/json; charset=UTF-8", body)
+        .with_header("Vary", "Origin")
+        .with_header("Vary", "X-Origin")
+        .with_header("Vary", "Referer")
+        .with_header("Server", "ESF")
+        .with_header("Cache-Control", "private")
+        .with_header("X-XSS-Protection", "0")
+        .with_header("X-Frame-Options", "SAMEORIGIN")
+        .with_header("X-Content-Type-Options", "nosniff")
+}
+
+/// The Google API error v1 shape: `{"error": {code, message, errors[], status, details?}}`.
+pub fn api_error(code: u16, message: &str, error_item: Value, status: &str, details: Option<Value>) -> Response {
+    let mut e = json!({
+        "code": code,
+        "message": message,
+        "errors": [error_item],
+        "status": status,
+    });
+    if let Some(d) = details {
+        e["details"] = d;
+    }
+    api_json(code, &json!({ "error": e }))
+}
+
+fn error_info(reason: &str) -> Value {
+    json!([{
+        "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+        "reason": reason,
+        "domain": "googleapis.com",
+        "metadata": {"method": SEND_METHOD, "service": "gmail.googleapis.com"}
+    }])
+}
+
+pub fn bad_request(message: &str, reason: &str) -> Response {
+    api_error(
+        400,
+        message,
+        json!({"message": message, "domain": "global", "reason": reason}),
+        "INVALID_ARGUMENT",
+        None,
+    )
+}
+
+pub fn missing_credentials() -> Response {
+    api_error(
+        401,
+        "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        json!({"message": "Login Required.", "domain": "global", "reason": "required", "location": "Authorization", "locationType": "header"}),
+        "UNAUTHENTICATED",
+        Some(error_info("CREDENTIALS_MISSING")),
+    )
+    .with_header("WWW-Authenticate", "Bearer realm=\"https://accounts.google.com/\"")
+}
+
+pub fn invalid_credentials() -> Response {
+    api_error(
+        401,
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+        json!({"message": "Invalid Credentials", "domain": "global", "reason": "authError", "location": "Authorization", "locationType": "header"}),
+        "UNAUTHENTICATED",
+        None,
+    )
+    .with_header(
+        "WWW-Authenticate",
+        "Bearer realm=\"https://accounts.google.com/\", error=\"invalid_token\"",
+    )
+}
+
+fn insufficient_scope(accepted: &[&str]) -> Response {
+    api_error(
+        403,
+        "Request had insufficient authentication scopes.",
+        json!({"message": "Insufficient Permission", "domain": "global", "reason": "insufficientPermissions"}),
+        "PERMISSION_DENIED",
+        Some(error_info("ACCESS_TOKEN_SCOPE_INSUFFICIENT")),
+    )
+    .with_header(
+        "WWW-Authenticate",
+        &format!(
+            "Bearer realm=\"https://accounts.google.com/\", error=\"insufficient_scope\", scope=\"{}\"",
+            accepted.join(" ")
+        ),
+    )
+}
+
+fn not_enabled() -> Response {
+    let m = "Gmail API has not been used in project 1072429875 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/gmail.googleapis.com/overview?project=1072429875 then retry. If you enabled this API recently, wait a few minutes for the action to propagate to our systems and retry.";
+    api_error(
+        403,
+        m,
+        json!({"message": m, "domain": "usageLimits", "reason": "accessNotConfigured", "extendedHelp": "https://console.developers.google.com"}),
+        "PERMISSION_DENIED",
+        None,
+    )
+}
+
+/// 429 (fault `rate_limit`).
+pub fn rate_limited(retry_after_s: u64) -> Response {
+    api_error(
+        429,
+        "Resource has been exhausted (e.g. check quota).",
+        json!({"message": "Resource has been exhausted (e.g. check quota).", "domain": "global", "reason": "rateLimitExceeded"}),
+        "RESOURCE_EXHAUSTED",
+        None,
+    )
+    .with_header("Retry-After", &retry_after_s.to_string())
+}
+
+/// 5xx (fault `status`).
+pub fn server_error(code: u16) -> Response {
+    let (message, status) = match code {
+        503 => ("The service is currently unavailable.", "UNAVAILABLE"),
+        502 => ("Bad Gateway", "UNAVAILABLE"),
+        504 => ("The request timed out. Please try again.", "DEADLINE_EXCEEDED"),
+        500 => ("Internal error encountered.", "INTERNAL"),
+        _ => ("Backend Error", "UNKNOWN"),
+    };
+    api_error(
+        code,
+        message,
+        json!({"message": message, "domain": "global", "reason": "backendError"}),
+        status,
+        None,
+    )
+}
+
+fn authenticate(shared: &Shared, req: &Request, accepted: &[&str]) -> Result<AccessToken, Response> {
+    let Some(token) = req.bearer() else {
+        return Err(missing_credentials());
+    };
+    let st = shared.lock();
+    let Some(at) = st.live_access(&token) else {
+        return Err(invalid_credentials());
+    };
+    if !st.settings.gmail_api_enabled {
+        return Err(not_enabled());
+    }
+    if !at.scopes.iter().any(|s| accepted.contains(&s.as_str())) {
+        return Err(insufficient_scope(accepted));
+    }
+    Ok(at)
+}
+
+/// `{userId}` must be `me` or the token's own address.
+fn check_user(at: &AccessToken, user_id: &str) -> Result<(), Response> {
+    let decoded = crate::http::percent_decode(user_id);
+    if decoded == "me" || decoded.eq_ignore_ascii_case(&at.user) {
+        return Ok(());
+    }
+    let m = format!("Delegation denied for {}", at.user);
+    Err(api_error(
+        403,
+        &m,
+        json!({"message": m, "domain": "global", "reason": "forbidden"}),
+        "PERMISSION_DENIED",
+        None,
+    ))
+}
+
+/// base64url or standard base64, padded or not (Google's ByteString accepts both).
+fn decode_raw(raw: &str) -> Option<Vec<u8>> {
+    let cfg = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
+    let url = GeneralPurpose::new(&alphabet::URL_SAFE, cfg);
+    let std = GeneralPurpose::new(&alphabet::STANDARD, cfg);
+    url.decode(raw).or_else(|_| std.decode(raw)).ok()
+}
+
+pub fn profile(shared: &Shared, req: &Request, user_id: &str) -> Response {
+    let at = match authenticate(shared, req, PROFILE_READ_SCOPES) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_user(&at, user_id) {
+        return r;
+    }
+    let n = mailbox::list(&shared.mailbox_dir)
+        .iter()
+        .filter(|m| m["account"].as_str() == Some(at.user.as_str()))
+        .count();
+    api_json(
+        200,
+        &json!({"emailAddress": at.user, "messagesTotal": n, "threadsTotal": n, "historyId": "1000"}),
+    )
+}
+
+pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Response {
+    shared.lock().counters.gmail_send += 1;
+    let at = match authenticate(shared, req, SEND_SCOPES) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_user(&at, user_id) {
+        return r;
+    }
+    let (json_limit, upload_limit, max_rcpt) = {
+        let st = shared.lock();
+        (
+            st.settings.api_json_limit_bytes,
+            st.settings.api_upload_limit_bytes,
+            st.settings.max_recipients,
+        )
+    };
+    let content_type = req.header("content-type").unwrap_or("").to_string();
+    let ct_main = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    let (bytes, thread_id, upload_type) = if !upload {
+        if req.body.len() > json_limit {
+            return bad_request(
+                &format!("Request payload size exceeds the limit: {json_limit} bytes."),
+                "badRequest",
+            );
+        }
+        let meta: Value = if req.body.is_empty() {
+            json!({})
+        } else {
+            match serde_json::from_slice(&req.body) {
+                Ok(v) => v,
+                Err(e) => return bad_request(&format!("Invalid JSON payload received. {e}"), "parseError"),
+            }
+        };
+        let Some(raw) = meta.get("raw").and_then(Value::as_str) else {
+            return bad_request(
+                "'raw' RFC822 payload message string or uploading message via /upload/* URL required",
+                "badRequest",
+            );
+        };
+        let Some(bytes) = decode_raw(raw) else {
+            return bad_request(
+                "Invalid value at 'message.raw' (TYPE_BYTES), Base64 decoding failed",
+                "invalid",
+            );
+        };
+        let thread = meta.get("threadId").and_then(Value::as_str).map(String::from);
+        (bytes, thread, "json")
+    } else {
+        if req.body.len() > upload_limit {
+            return api_error(
+                413,
+                "Request Too Large",
+                json!({"message": "Request Too Large", "domain": "global", "reason": "uploadTooLarge"}),
+                "FAILED_PRECONDITION",
+                None,
+            );
+        }
+        match req.query_param("uploadType").as_deref() {
+            Some("media") => {
+                if !ct_main.starts_with("message/") {
+                    return bad_request(
+                        &format!("Media type '{ct_main}' is not supported. Valid media types: [message/*]"),
+                        "badContent",
+                    );
+                }
+                (req.body.clone(), None, "media")
+            }
+            Some("multipart") => {
+                let Some(boundary) =
+                    mime::content_type_param(&content_type, "boundary").filter(|_| ct_main.starts_with("multipart/"))
+                else {
+                    return bad_request("Invalid multipart request with 0 mime parts.", "badContent");
+                };
+                let Some(parts) = mime::multipart(&req.body, &boundary) else {
+                    return bad_request("Invalid multipart request with 0 mime parts.", "badContent");
+                };
+                if parts.len() != 2 {
+                    return bad_request(
+                        &format!("Invalid multipart request with {} mime parts.", parts.len()),
+                        "badContent",
+                    );
+                }
+                let meta: Value = if parts[0].body.iter().all(u8::is_ascii_whitespace) {
+                    json!({})
+                } else {
+                    match serde_json::from_slice(&parts[0].body) {
+                        Ok(v) => v,
+                        Err(e) => return bad_request(&format!("Invalid JSON payload received. {e}"), "parseError"),
+                    }
+                };
+                let media_ct = mime::header(&parts[1].headers, "content-type")
+                    .first()
+                    .map(|s| s.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                    .unwrap_or_default();
+                if !media_ct.starts_with("message/") {
+                    return bad_request(
+                        &format!("Media type '{media_ct}' is not supported. Valid media types: [message/*]"),
+                        "badContent",
+                    );
+                }
+                let thread = meta.get("threadId").and_then(Value::as_str).map(String::from);
+                (parts[1].body.clone(), thread, "multipart")
+            }
+            Some(other) => {
+                return bad_request(
+                    &format!("Invalid value for uploadType: {other}. Supported: media, multipart"),
+                    "invalidParameter",
+                )
+            }
+            None => {
+                return bad_request(
+                    "Upload requests must include an uploadType URL parameter and a URL-encoded file.",
+                    "badRequest",
+                )
+            }
+        }
+    };
+
+    // Recipients come from the To, Cc and Bcc headers.
+    let headers = mime::headers(&bytes);
+    let mut rcpts = Vec::new();
+    for name in ["to", "cc", "bcc"] {
+        for v in mime::header(&headers, name) {
+            match mime::addresses(v) {
+                Ok(a) => rcpts.extend(a),
+                Err(_) => {
+                    let field = match name {
+                        "to" => "To",
+                        "cc" => "Cc",
+                        _ => "Bcc",
+                    };
+                    return api_error(
+                        400,
+                        &format!("Invalid {field} header"),
+                        json!({"message": format!("Invalid {field} header"), "domain": "global", "reason": "invalidArgument"}),
+                        "INVALID_ARGUMENT",
+                        None,
+                    );
+                }
+            }
+        }
+    }
+    if rcpts.is_empty() {
+        return api_error(
+            400,
+            "Recipient address required",
+            json!({"message": "Recipient address required", "domain": "global", "reason": "invalidArgument"}),
+            "INVALID_ARGUMENT",
+            None,
+        );
+    }
+    if rcpts.len() > max_rcpt {
+        return api_error(
+            400,
+            "Too many recipients",
+            json!({"message": "Too many recipients", "domain": "global", "reason": "invalidArgument"}),
+            "INVALID_ARGUMENT",
+            None,
+        );
+    }
+    let delivery = Delivery {
+        transport: "gmail_api",
+        account: at.user.clone(),
+        envelope_from: at.user.clone(),
+        envelope_to: rcpts,
+        bytes,
+        thread_id,
+        upload_type: Some(upload_type),
+        smtp: None,
+    };
+    match mailbox::deliver(shared, delivery) {
+        Ok(d) => api_json(
+            200,
+            &json!({"id": d.id, "threadId": d.thread_id, "labelIds": d.label_ids}),
+        ),
+        Err(e) => {
+            shared.log(&format!("mailbox write failed: {e}"));
+            server_error(500)
+        }
+    }
+}
