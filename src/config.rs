@@ -38,6 +38,19 @@ pub struct Config {
     pub proxy: Option<String>,
     #[serde(default)]
     pub ui_language: Option<UiLanguage>,
+    /// The SASL mechanism for the smtp transport; default `xoauth2` (providers.md §2.6).
+    #[serde(default)]
+    pub smtp_auth: Option<SmtpAuth>,
+}
+
+/// How the smtp transport authenticates: `AUTH XOAUTH2` (Google's and Microsoft's documented
+/// mechanism, the default) or `AUTH OAUTHBEARER` (RFC 7628).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmtpAuth {
+    #[default]
+    Xoauth2,
+    Oauthbearer,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -133,6 +146,7 @@ pub struct Settings {
     pub extra_ca_file: Option<String>,
     pub proxy: Option<Url>,
     pub ui_language: UiLanguage,
+    pub smtp_auth: SmtpAuth,
 }
 
 const DEFAULT_AUTHORIZE_S: u64 = 300;
@@ -272,6 +286,7 @@ impl Config {
             extra_ca_file: self.tls.extra_ca_file,
             proxy,
             ui_language: self.ui_language.unwrap_or_default(),
+            smtp_auth: self.smtp_auth.unwrap_or_default(),
         })
     }
 }

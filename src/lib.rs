@@ -21,6 +21,7 @@ pub mod provider;
 pub mod secret;
 pub mod send;
 pub mod token;
+pub mod transport;
 
 pub use client::Client;
 pub use config::Config;

@@ -1,14 +1,43 @@
 //! Sending: build the message, make sure the token is fresh, hand the bytes to the transport,
 //! refresh once and retry once when the provider rejects the token.
+//!
+//! Order of a send, and why:
+//! 1. The message is checked and built, and every file is read, before any network I/O: bad input
+//!    can never produce a partly sent mail.
+//! 2. The token is checked locally (provider, granted scope) and refreshed first when it has no
+//!    access token or expires within [`REFRESH_MARGIN_S`].
+//! 3. One attempt. If the provider rejects the access token (HTTP 401, SMTP 535), nothing was
+//!    sent: refresh once and try once more; a second rejection is AUTH_FAILED, a refresh that
+//!    fails with `invalid_grant` is REAUTHORIZE (from [`token::refresh`]).
+//! 4. Once the provider may have received the message data, a failure is returned, never retried.
+//!
+//! Many sends on one client ([`SendState`]): refreshes are single-flight per refresh token (when
+//! several threads find the same token expired, one refresh happens and the others wait for its
+//! result), and the fresh access token is remembered until it nears expiry, so a host that keeps
+//! sending with its old token document does not refresh on every send. SMTP connections are
+//! pooled per account and access token ([`smtp::Pool`]); HTTPS keep-alive comes from the client's
+//! HTTP agent.
+
+use std::collections::hash_map::RandomState;
+use std::collections::HashMap;
+use std::hash::BuildHasher;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::cancel::Call;
+use crate::cancel::{self, Call};
 use crate::client::Client;
-use crate::error::{Error, Result};
-use crate::message::MessageDocument;
+use crate::error::{Error, Result, Status};
+use crate::hint;
+use crate::message::{self, MessageDocument, PreparedMessage};
 use crate::provider::TransportKind;
-use crate::token::TokenDocument;
+use crate::secret::Secret;
+use crate::token::{self, TokenDocument};
+use crate::transport::{gmail_api, smtp, Failure, Sent};
+
+/// Refresh first when the access token expires within this many seconds (API.md).
+pub const REFRESH_MARGIN_S: i64 = 60;
 
 /// The send result of `API.md`.
 #[derive(Clone, Debug, Serialize)]
@@ -24,8 +53,357 @@ pub struct SendResult {
 
 /// What a client keeps between sends: reusable connections and the refresh single-flight state.
 #[derive(Debug, Default)]
-pub struct SendState {}
+pub struct SendState {
+    pub(crate) smtp: smtp::Pool,
+    tokens: TokenFlights,
+}
 
-pub fn run(_client: &Client, _call: &Call, _token: &TokenDocument, _message: &MessageDocument) -> Result<SendResult> {
-    Err(Error::internal("send is not implemented yet"))
+pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+    call.check()?;
+    let started = Instant::now();
+    let settings = client.settings();
+    let transport = settings.transport;
+    if transport == TransportKind::Graph {
+        return Err(Error::invalid(
+            "config.transport",
+            "the graph transport is not available in this version; use smtp",
+        ));
+    }
+    let prepared = message::prepare(message)?;
+    check_provider(client, token)?;
+    check_scope(client, token)?;
+
+    let mut current = token.clone();
+    if needs_refresh(&current, token::now_unix()) {
+        call.check()?;
+        client
+            .log
+            .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
+        current = client.send_state.tokens.fresh(client, call, token, None)?;
+        check_scope(client, &current)?;
+    }
+
+    call.check()?;
+    let sent = match attempt(client, call, &current, &prepared) {
+        Ok(sent) => sent,
+        Err(Failure::Other(e)) => return Err(e),
+        Err(Failure::TokenRejected(first)) => {
+            client
+                .log
+                .info(|| format!("send: {}; refreshing once and retrying once", first.message));
+            call.check()?;
+            let rejected = current.access_token.clone();
+            current = client.send_state.tokens.fresh(client, call, token, rejected.as_ref())?;
+            check_scope(client, &current)?;
+            call.check()?;
+            match attempt(client, call, &current, &prepared) {
+                Ok(sent) => sent,
+                Err(Failure::TokenRejected(mut e)) => {
+                    e.message = format!("{} (again, with a freshly refreshed token)", e.message);
+                    return Err(e);
+                }
+                Err(Failure::Other(e)) => return Err(e),
+            }
+        }
+    };
+    client.log.info(|| {
+        format!(
+            "sent {} by {} to {} recipient(s) in {} ms",
+            prepared.message_id,
+            transport.name(),
+            prepared.envelope.to.len(),
+            started.elapsed().as_millis()
+        )
+    });
+    // The host must store the token document we actually used when it is not the one it gave us
+    // (refreshed by this call, or by a concurrent call on this client for the same grant).
+    let changed = current.access_token != token.access_token;
+    Ok(SendResult {
+        message_id: prepared.message_id,
+        transport,
+        provider_id: sent.provider_id,
+        token: changed.then_some(current),
+    })
+}
+
+fn attempt(
+    client: &Client,
+    call: &Call,
+    token: &TokenDocument,
+    message: &PreparedMessage,
+) -> std::result::Result<Sent, Failure> {
+    let access_token = token
+        .access_token
+        .as_ref()
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| Error::internal("no access token after refresh"))?;
+    match client.settings().transport {
+        TransportKind::GmailApi => gmail_api::send(client, call, access_token, message),
+        TransportKind::Smtp => {
+            // `user=` is the token's account; the From address only when the document lacks it.
+            let account = token
+                .email
+                .clone()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| message.envelope.from.to_string());
+            smtp::send(client, call, &account, access_token, message)
+        }
+        TransportKind::Graph => Err(Error::invalid("config.transport", "the graph transport is not available").into()),
+    }
+}
+
+fn needs_refresh(token: &TokenDocument, now: i64) -> bool {
+    let no_access_token = token.access_token.as_ref().is_none_or(|t| t.is_empty());
+    no_access_token || token.expires_at.is_some_and(|at| at <= now + REFRESH_MARGIN_S)
+}
+
+fn check_provider(client: &Client, token: &TokenDocument) -> Result<()> {
+    let configured = client.settings().provider.kind;
+    if token.provider != configured {
+        return Err(Error::invalid(
+            "token.provider",
+            format!(
+                "the token is for provider '{}' but the client is configured for '{}'",
+                token.provider.name(),
+                configured.name()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A token whose granted scopes are known and cannot send with this transport is refused before
+/// connecting (Gmail SMTP takes only `https://mail.google.com/`, providers.md §5.4).
+fn check_scope(client: &Client, token: &TokenDocument) -> Result<()> {
+    let settings = client.settings();
+    let transport = settings.transport;
+    if token.scope.trim().is_empty() || settings.provider.scope_allows(&token.scope, transport) {
+        return Ok(());
+    }
+    let needed = (settings.provider.send_scopes)(transport).join(" or ");
+    let hint = match transport {
+        TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
+        TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
+        TransportKind::Graph => &hint::INSUFFICIENT_SCOPE,
+    };
+    Err(Error::new(
+        Status::InsufficientScope,
+        format!(
+            "the token's scopes do not allow sending with the {} transport, which needs {needed}",
+            transport.name()
+        ),
+    )
+    .with_field("token.scope")
+    .with_hint(hint))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Single-flight refresh
+
+/// Refreshes in flight and their fresh results, keyed by a keyed hash of the refresh token (the
+/// token itself is not kept as a key). A fresh result is kept until its access token is within
+/// [`REFRESH_MARGIN_S`] of expiry, then dropped.
+#[derive(Default)]
+struct TokenFlights {
+    slots: Mutex<HashMap<u64, Slot>>,
+    hasher: RandomState,
+}
+
+impl std::fmt::Debug for TokenFlights {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let n = self.slots.lock().map(|s| s.len()).unwrap_or(0);
+        f.debug_struct("TokenFlights").field("slots", &n).finish()
+    }
+}
+
+enum Slot {
+    Refreshing(Arc<Flight>),
+    Fresh(TokenDocument),
+}
+
+#[derive(Default)]
+struct Flight {
+    result: Mutex<Option<Result<TokenDocument>>>,
+    done: Condvar,
+}
+
+impl Flight {
+    fn complete(&self, result: Result<TokenDocument>) {
+        *self.result.lock().unwrap_or_else(|e| e.into_inner()) = Some(result);
+        self.done.notify_all();
+    }
+
+    /// Waits for the leader's result, looking at the cancel flag every [`cancel::POLL`].
+    fn wait(&self, call: &Call) -> Result<Result<TokenDocument>> {
+        let mut guard = self.result.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(r) = &*guard {
+                return Ok(r.clone());
+            }
+            call.check()?;
+            guard = self
+                .done
+                .wait_timeout(guard, cancel::POLL)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+    }
+}
+
+/// The leader's duty: whatever happens (even a panic), the waiters get an answer.
+struct Lead<'a> {
+    flights: &'a TokenFlights,
+    key: u64,
+    flight: Arc<Flight>,
+    finished: bool,
+}
+
+impl Lead<'_> {
+    fn finish(mut self, result: &Result<TokenDocument>) {
+        {
+            let mut slots = self.flights.lock();
+            match result {
+                Ok(doc) => {
+                    slots.insert(self.key, Slot::Fresh(doc.clone()));
+                }
+                Err(_) => {
+                    slots.remove(&self.key);
+                }
+            }
+        }
+        self.flight.complete(result.clone());
+        self.finished = true;
+    }
+}
+
+impl Drop for Lead<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            let mut slots = self.flights.lock();
+            if matches!(slots.get(&self.key), Some(Slot::Refreshing(f)) if Arc::ptr_eq(f, &self.flight)) {
+                slots.remove(&self.key);
+            }
+            drop(slots);
+            self.flight
+                .complete(Err(Error::internal("the token refresh was interrupted")));
+        }
+    }
+}
+
+fn usable(doc: &TokenDocument, rejected: Option<&Secret>, now: i64) -> bool {
+    let has = doc
+        .access_token
+        .as_ref()
+        .is_some_and(|t| !t.is_empty() && Some(t) != rejected);
+    has && doc.expires_at.is_none_or(|at| at > now + REFRESH_MARGIN_S)
+}
+
+impl TokenFlights {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Slot>> {
+        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A token document with a usable access token for the grant of `token`: one somebody on
+    /// this client refreshed a moment ago, the result of a refresh in flight, or a new refresh.
+    /// `rejected` is an access token the provider just refused; it is never handed out again.
+    fn fresh(
+        &self,
+        client: &Client,
+        call: &Call,
+        token: &TokenDocument,
+        rejected: Option<&Secret>,
+    ) -> Result<TokenDocument> {
+        let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
+            // Nothing to share; token::refresh explains (REAUTHORIZE, token.refresh_token).
+            return token::refresh(client, call, token);
+        };
+        let key = self.hasher.hash_one(refresh_token.expose());
+        loop {
+            call.check()?;
+            let now = token::now_unix();
+            let flight = {
+                let mut slots = self.lock();
+                // Forget fresh tokens that are no longer fresh: keep secrets no longer than useful.
+                slots.retain(|_, s| match s {
+                    Slot::Fresh(doc) => usable(doc, None, now),
+                    Slot::Refreshing(_) => true,
+                });
+                match slots.get(&key) {
+                    Some(Slot::Fresh(doc)) if usable(doc, rejected, now) => {
+                        client
+                            .log
+                            .debug(|| "send: using the access token refreshed by an earlier call".into());
+                        return Ok(doc.clone());
+                    }
+                    Some(Slot::Refreshing(f)) => Some(Arc::clone(f)),
+                    _ => {
+                        let flight = Arc::new(Flight::default());
+                        slots.insert(key, Slot::Refreshing(Arc::clone(&flight)));
+                        drop(slots);
+                        let lead = Lead {
+                            flights: self,
+                            key,
+                            flight,
+                            finished: false,
+                        };
+                        let result = token::refresh(client, call, token);
+                        lead.finish(&result);
+                        return result;
+                    }
+                }
+            };
+            if let Some(flight) = flight {
+                client
+                    .log
+                    .debug(|| "send: waiting for the token refresh another call started".into());
+                match flight.wait(call)? {
+                    Ok(doc) if usable(&doc, rejected, token::now_unix()) => return Ok(doc),
+                    // The leader was cancelled (its call, not ours) or got a token we must not
+                    // use: try again, as the leader if need be.
+                    Ok(_) => continue,
+                    Err(e) if e.status == Status::Cancelled => continue,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ProviderKind;
+
+    fn doc(access: Option<&str>, expires_at: Option<i64>) -> TokenDocument {
+        TokenDocument {
+            provider: ProviderKind::Google,
+            email: Some("erp.test@gmail.com".into()),
+            scope: crate::provider::MAIL_GOOGLE.into(),
+            token_type: "Bearer".into(),
+            access_token: access.map(Secret::new),
+            expires_at,
+            refresh_token: Some(Secret::new("1//refresh")),
+        }
+    }
+
+    #[test]
+    fn refresh_first_when_the_access_token_is_missing_or_expires_within_60_seconds() {
+        let now = 1_000_000;
+        assert!(needs_refresh(&doc(None, Some(now + 3600)), now));
+        assert!(needs_refresh(&doc(Some(""), None), now));
+        assert!(needs_refresh(&doc(Some("a"), Some(now + 60)), now));
+        assert!(needs_refresh(&doc(Some("a"), Some(now - 5)), now));
+        assert!(!needs_refresh(&doc(Some("a"), Some(now + 61)), now));
+        assert!(!needs_refresh(&doc(Some("a"), None), now));
+    }
+
+    #[test]
+    fn a_rejected_or_nearly_expired_token_is_not_reused() {
+        let now = 1_000_000;
+        let d = doc(Some("a"), Some(now + 3600));
+        assert!(usable(&d, None, now));
+        assert!(!usable(&d, Some(&Secret::new("a")), now));
+        assert!(usable(&d, Some(&Secret::new("b")), now));
+        assert!(!usable(&doc(Some("a"), Some(now + 30)), None, now));
+    }
 }
