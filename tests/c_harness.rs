@@ -235,6 +235,9 @@ fn c_harness_passes_every_check_against_the_standin() {
         }
     };
     cmd.arg(&standin.json_path).arg(&work);
+    // cargo test puts <target>/debug/deps on LD_LIBRARY_PATH, which outranks the harness's
+    // RUNPATH: without this the harness would load the real library (no test hook) instead.
+    cmd.env_remove("LD_LIBRARY_PATH");
     if mode == Mode::Asan {
         // detect_leaks: LeakSanitizer at exit covers the library's allocations too (the Rust
         // code's malloc/free go through ASan's interceptors even though the .so is not

@@ -13,6 +13,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dlfcn.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <sys/socket.h>
@@ -336,7 +337,8 @@ static void client_new_refuses_null_invalid_utf8_and_bad_json_naming_the_field(v
         {BAD_UTF8, "config"},
         {BAD_UTF8_TRUNC, "config"},
         {"{\"provider\": \"google\", \"client_id\": ", "config.client_id"},
-        {"{oops", "config"},
+        {"", "config"},
+        {"   ", "config"},
         {"[]", "config"},
         {"{\"provider\": \"google\", \"client_id\": \"x\", \"bogus\": 1}", "config.bogus"},
         {"{\"provider\": \"google\", \"client_id\": \"x\", \"endpoints\": {\"tokn\": \"https://x\"}}", "config.endpoints.tokn"},
@@ -371,7 +373,7 @@ static void every_pointer_parameter_refuses_null_and_invalid_utf8(void) {
     oauthmail_client *c = new_client((cfg){0});
     if (!c) return;
     char *tok = mint_token(USER, SEND_SCOPE, 1);
-    const char *msg = "{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}";
+    const char *msg = "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}";
     char *out;
     oauthmail_status st;
 
@@ -402,8 +404,8 @@ static void every_pointer_parameter_refuses_null_and_invalid_utf8(void) {
     out = NULL; st = oauthmail_send(c, BAD_UTF8, msg, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token"); oauthmail_string_free(out);
     out = NULL; st = oauthmail_send(c, tok, BAD_UTF8, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "message"); oauthmail_string_free(out);
     out = NULL; st = oauthmail_send(c, tok, BAD_UTF8_TRUNC, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "message"); oauthmail_string_free(out);
-    out = NULL; st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\", 5]}", &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "message.to[1]"); oauthmail_string_free(out);
-    out = NULL; st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"bcc_list\": []}", &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "message.bcc_list"); oauthmail_string_free(out);
+    out = NULL; st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\", 5]}", &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "message.to[1]"); oauthmail_string_free(out);
+    out = NULL; st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"bcc_list\": []}", &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "message.bcc_list"); oauthmail_string_free(out);
     st = oauthmail_send(c, tok, NULL, NULL); CHECK(st == OAUTHMAIL_INVALID_ARGUMENT, "send(c, tok, NULL, NULL) = %u", st);
 
     /* revoke(client, token, out_json) */
@@ -432,10 +434,10 @@ static void send_refuses_header_injection_and_invalid_addresses_naming_the_field
     char *tok = mint_token(USER, SEND_SCOPE, 1);
     size_t before = mailbox_count();
     const char *cases[][2] = {
-        {"{\"to\": [\"a@example.ro\"], \"subject\": \"Factură\\r\\nBcc: victim@example.ro\", \"text\": \"t\"}", "message.subject"},
-        {"{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\", \"headers\": {\"X-Doc\": \"1\\nBcc: v@example.ro\"}}", "message.headers.X-Doc"},
-        {"{\"to\": [\"not an address\"], \"subject\": \"s\", \"text\": \"t\"}", "message.to[0]"},
-        {"{\"to\": [\"a@example.ro\"], \"cc\": [\"ok@example.ro\", \"bad@@example\"], \"subject\": \"s\", \"text\": \"t\"}", "message.cc[1]"},
+        {"{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"Factură\\r\\nBcc: victim@example.ro\", \"text\": \"t\"}", "message.subject"},
+        {"{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\", \"headers\": {\"X-Doc\": \"1\\nBcc: v@example.ro\"}}", "message.headers.X-Doc"},
+        {"{\"from\": \"erp.test@gmail.com\", \"to\": [\"not an address\"], \"subject\": \"s\", \"text\": \"t\"}", "message.to[0]"},
+        {"{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"cc\": [\"ok@example.ro\", \"bad@@example\"], \"subject\": \"s\", \"text\": \"t\"}", "message.cc[1]"},
         {"{\"to\": [\"a@example.ro\"], \"from\": \"Eve\\r\\n <e@example.ro>\", \"subject\": \"s\", \"text\": \"t\"}", "message.from"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
@@ -766,7 +768,7 @@ static void send_refreshes_an_expired_token_first_and_returns_it(void) {
     json_free(control("POST", "/tokens/expire", "{\"email\": \"erp.test@gmail.com\"}"));
     /* the document still claims an hour: the provider's 401 makes the library refresh and retry */
     char *out = NULL;
-    oauthmail_status st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"subject\": \"Retry ș\", \"text\": \"t\"}", &out);
+    oauthmail_status st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"Retry ș\", \"text\": \"t\"}", &out);
     CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
     json *res = json_parse(out);
     CHECK(res && json_path(res, "token") && json_str(res, "token.access_token"), "send result has no new token");
@@ -868,7 +870,7 @@ static void cancel_from_another_thread_ends_a_hanging_send(void) {
     pthread_create(&th, NULL, cancel_later, &a);
     char *out = NULL;
     double t0 = mono();
-    oauthmail_status st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    oauthmail_status st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
     double dt = mono() - t0;
     pthread_join(th, NULL);
     CHECK_STATUS(st, OAUTHMAIL_CANCELLED, out, NULL);
@@ -938,7 +940,7 @@ static void status_insufficient_scope_when_the_token_cannot_send(void) {
     if (!c) return;
     char *tok = mint_token(USER, "openid email", 1);
     char *out = NULL;
-    oauthmail_status st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    oauthmail_status st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
     CHECK_STATUS(st, OAUTHMAIL_INSUFFICIENT_SCOPE, out, NULL);
     CHECK(mailbox_count() == 0, "a message was delivered");
     oauthmail_string_free(out);
@@ -995,7 +997,7 @@ static void status_tls_when_the_server_certificate_is_not_trusted(void) {
     /* SMTP too */
     c = new_client((cfg){.no_ca = 1, .transport = "smtp"});
     if (!c) { free(tok); return; }
-    st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
     CHECK_STATUS(st, OAUTHMAIL_TLS, out, NULL);
     oauthmail_string_free(out);
     free(tok);
@@ -1009,7 +1011,7 @@ static void status_rate_limited_with_retry_after_on_http_429(void) {
     char *tok = mint_token(USER, SEND_SCOPE, 1);
     fault("{\"endpoint\": \"gmail_send\", \"kind\": \"rate_limit\", \"retry_after_s\": 42}");
     char *out = NULL;
-    oauthmail_status st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    oauthmail_status st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
     CHECK_STATUS(st, OAUTHMAIL_RATE_LIMITED, out, NULL);
     json *e = json_parse(out);
     CHECK(e && json_num(e, "error.retry_after_s", -1) == 42, "retry_after_s: %s", out);
@@ -1025,11 +1027,12 @@ static void status_rejected_and_nothing_sent_when_smtp_refuses_a_recipient(void)
     oauthmail_client *c = new_client((cfg){.transport = "smtp"});
     if (!c) return;
     char *tok = mint_token(USER, SEND_SCOPE, 1);
-    fault("{\"endpoint\": \"smtp\", \"stage\": \"rcpt\", \"kind\": \"reply\", \"code\": 550}");
+    fault("{\"endpoint\": \"smtp\", \"stage\": \"rcpt\", \"kind\": \"reply\", \"code\": 550, \"text\": "
+          "\"5.1.1 The email account that you tried to reach does not exist.\"}");
     char *out = NULL;
     oauthmail_status st =
-        oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\", \"b@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
-    CHECK_STATUS(st, OAUTHMAIL_REJECTED, out, NULL);
+        oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\", \"b@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    CHECK_STATUS(st, OAUTHMAIL_REJECTED, out, "message.to[0]");
     json *e = json_parse(out);
     CHECK(e && json_str(e, "error.provider.smtp_reply") && strstr(json_str(e, "error.provider.smtp_reply"), "550"),
           "provider.smtp_reply: %s", out);
@@ -1060,7 +1063,7 @@ static void status_io_when_an_attachment_cannot_be_read(void) {
     if (!c) return;
     char *tok = mint_token(USER, SEND_SCOPE, 1);
     sb m = {0};
-    sb_puts(&m, "{\"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\", \"attachments\": [{\"path\": ");
+    sb_puts(&m, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\", \"attachments\": [{\"path\": ");
     sb_printf(&m, "\"%s/nu-există-ăîș.pdf\"}]}", WORK);
     char *msg = sb_take(&m);
     char *out = NULL;
@@ -1121,7 +1124,7 @@ static void logger_at_trace_level_never_receives_a_secret(void) {
         oauthmail_string_free(out);
         out = NULL;
         json_free(control("POST", "/tokens/expire", "{\"email\": \"erp.test@gmail.com\"}"));
-        st = oauthmail_send(c, tok, "{\"to\": [\"a@example.ro\"], \"subject\": \"Log ș\", \"text\": \"t\"}", &out);
+        st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"Log ș\", \"text\": \"t\"}", &out);
         CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
         json *res = json_parse(out);
         if (res) remember_secret(json_str(res, "token.access_token"));
@@ -1169,6 +1172,8 @@ int main(int argc, char **argv) {
     MAILBOX = json_str(S, "mailbox_dir");
     control_set_base(json_str(S, "control"));
     make_files();
+    Dl_info where;
+    if (dladdr((void *)oauthmail_version, &where) && where.dli_fname) printf("library under test: %s\n", where.dli_fname);
 
     const char *only = getenv("OAUTHMAIL_C_ONLY");
 #define RUN(fn)                                                                                   \
