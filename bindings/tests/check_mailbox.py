@@ -2,6 +2,7 @@
 """Checks that the stand-in's mailbox holds the message a binding's example sent, diacritics intact.
 
     check_mailbox.py MAILBOX_DIR MESSAGE_ID TAG ATTACHMENT_PATH ACCOUNT
+    check_mailbox.py selftest      (proves the check fails on mojibake and wrong bytes)
 
 Every example sends the same message, marked with its binding's TAG (python, cpp, csharp,
 pascal-delphi, ...). The .eml is parsed with the standard library (RFC 2047 subject, RFC 2231
@@ -28,7 +29,9 @@ def expected(tag):
 
 def find(mailbox, message_id, deadline):
     while True:
-        for path in sorted(glob.glob(os.path.join(mailbox, "**", "*.eml"), recursive=True)):
+        for path in sorted(glob.glob(os.path.join(mailbox, "*.eml"))):
+            if path.endswith(".delivered.eml"):
+                continue
             with open(path, "rb") as f:
                 msg = email.message_from_binary_file(f, policy=email.policy.default)
             if str(msg.get("Message-ID", "")).strip() == message_id.strip():
@@ -38,10 +41,10 @@ def find(mailbox, message_id, deadline):
         time.sleep(0.2)
 
 
-def main(mailbox, message_id, tag, attachment_path, account):
+def main(mailbox, message_id, tag, attachment_path, account, deadline_wait=True):
     want = expected(tag)
     problems = []
-    path, msg = find(mailbox, message_id, time.monotonic() + 10)
+    path, msg = find(mailbox, message_id, time.monotonic() + (10 if deadline_wait else 0))
     if msg is None:
         print(f"FAIL: no .eml with Message-ID {message_id} in {mailbox}")
         return 1
@@ -67,8 +70,10 @@ def main(mailbox, message_id, tag, attachment_path, account):
     if os.path.exists(sidecar):
         with open(sidecar, encoding="utf-8") as f:
             side = json.load(f)
-        if account not in json.dumps(side, ensure_ascii=False):
-            problems.append(f"sidecar {sidecar} does not name the account {account}")
+        if side.get("account") != account:
+            problems.append(f"sidecar account {side.get('account')!r} != {account!r}")
+        if want["to"] not in side.get("envelope", {}).get("to", []):
+            problems.append(f"sidecar envelope {side.get('envelope')!r} lacks {want['to']}")
     else:
         problems.append(f"no sidecar {sidecar}")
     if problems:
@@ -80,7 +85,52 @@ def main(mailbox, message_id, tag, attachment_path, account):
     return 0
 
 
+def selftest():
+    """The check must tell a correct message from the usual corruptions (UTF-8 read as cp1252,
+    the wrong attachment bytes, a diacritic dropped): run against hand-made mailboxes."""
+    import tempfile
+    from email.message import EmailMessage
+
+    tag, account, mid = "selftest", "erp.test@gmail.com", "<selftest@example>"
+    want = expected(tag)
+    mojibake = lambda t: t.encode("utf-8").decode("cp1252", "replace")
+    cases = {
+        "correct": ({}, 0),
+        "subject read as cp1252": ({"subject": mojibake(want["subject"])}, 1),
+        "filename read as cp1252": ({"filename": mojibake(want["filename"])}, 1),
+        "body lost a diacritic": ({"text": want["text"].replace("ș", "s")}, 1),
+        "attachment bytes differ": ({"content": b"other"}, 1),
+    }
+    failures = 0
+    with tempfile.TemporaryDirectory() as d:
+        attachment = os.path.join(d, "a.txt")
+        with open(attachment, "wb") as f:
+            f.write("Conținut: ăâîșț\n".encode("utf-8"))
+        for name, (override, want_rc) in cases.items():
+            box = os.path.join(d, name.replace(" ", "_"))
+            os.makedirs(box)
+            m = EmailMessage()
+            m["From"], m["To"], m["Message-ID"] = account, "Ion Popescu <ion@example.ro>", mid
+            m["Subject"] = override.get("subject", want["subject"])
+            m.set_content(override.get("text", want["text"]))
+            with open(attachment, "rb") as f:
+                content = override.get("content", f.read())
+            m.add_attachment(content, maintype="text", subtype="plain", filename=override.get("filename", want["filename"]))
+            with open(os.path.join(box, "000001-x.eml"), "wb") as f:
+                f.write(m.as_bytes())
+            with open(os.path.join(box, "000001-x.json"), "w") as f:
+                json.dump({"account": account, "envelope": {"to": [want["to"]]}}, f)
+            rc = main(box, mid, tag, attachment, account, deadline_wait=False)
+            if rc != want_rc:
+                failures += 1
+                print(f"SELFTEST FAIL: {name}: exit {rc}, expected {want_rc}")
+    print("selftest:", "ok" if failures == 0 else f"{failures} failed")
+    return 1 if failures else 0
+
+
 if __name__ == "__main__":
+    if sys.argv[1:] == ["selftest"]:
+        sys.exit(selftest())
     if len(sys.argv) != 6:
         sys.exit(__doc__)
     sys.exit(main(*sys.argv[1:]))
