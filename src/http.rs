@@ -92,17 +92,24 @@ impl Http {
             Some(path) => load_extra_roots(path)?,
             None => Vec::new(),
         };
-        let verifier = if extra.is_empty() {
+        // A machine without any CA certificate (a bare container, say) still gets a client: plain
+        // http:// endpoints work, and an HTTPS call fails with a TLS error that says why.
+        let platform = if extra.is_empty() {
             rustls_platform_verifier::Verifier::new(provider.clone())
         } else {
             rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
         }
-        .map_err(|e| Error::new(Status::Tls, format!("the system trust store could not be loaded: {e}")))?;
+        .map(Arc::new)
+        .map_err(|e| format!("no trusted CA certificates could be loaded ({e})"));
+        let verifier = IssuerReportingVerifier {
+            platform,
+            provider: provider.clone(),
+        };
         let tls = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| Error::internal(format!("TLS configuration: {e}")))?
             .dangerous()
-            .with_custom_certificate_verifier(Arc::new(IssuerReportingVerifier(Arc::new(verifier))))
+            .with_custom_certificate_verifier(Arc::new(verifier))
             .with_no_client_auth();
 
         let proxy = match &settings.proxy {
@@ -708,7 +715,12 @@ impl TlsRejection {
             Error::new(
                 Status::Tls,
                 format!(
-                    "the certificate presented for {host} ({subject}) was issued by \"{issuer}\", which is not trusted here"
+                    "the certificate presented for {host} ({subject}) was issued by \"{issuer}\", which is not trusted here{}",
+                    if self.reason.contains("no trusted CA certificates") {
+                        format!(": {}", self.reason)
+                    } else {
+                        String::new()
+                    }
                 ),
             )
             .with_hint(&hint::TLS_INSPECTION)
@@ -730,7 +742,11 @@ fn take_tls_rejection() -> Option<TlsRejection> {
 
 /// Delegates to the platform verifier and remembers the issuer of a certificate it rejects.
 #[derive(Debug)]
-struct IssuerReportingVerifier(Arc<rustls_platform_verifier::Verifier>);
+struct IssuerReportingVerifier {
+    /// The platform verifier, or why there is none (no CA certificates on this machine).
+    platform: std::result::Result<Arc<rustls_platform_verifier::Verifier>, String>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
 
 impl ServerCertVerifier for IssuerReportingVerifier {
     fn verify_server_cert(
@@ -741,18 +757,20 @@ impl ServerCertVerifier for IssuerReportingVerifier {
         ocsp_response: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let result = self
-            .0
-            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now);
+        let result = match &self.platform {
+            Ok(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
+            Err(why) => Err(rustls::Error::General(why.clone())),
+        };
         if let Err(e) = &result {
             let (issuer, subject) = x509_names(end_entity.as_ref()).unzip();
             let rejection = TlsRejection {
                 issuer,
                 subject,
-                unknown_issuer: matches!(
-                    e,
-                    rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-                ),
+                unknown_issuer: self.platform.is_err()
+                    || matches!(
+                        e,
+                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
+                    ),
                 reason: e.to_string(),
             };
             TLS_REJECTION.with(|r| *r.borrow_mut() = Some(rejection));
@@ -766,7 +784,15 @@ impl ServerCertVerifier for IssuerReportingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls12_signature(message, cert, dss)
+        match &self.platform {
+            Ok(v) => v.verify_tls12_signature(message, cert, dss),
+            Err(_) => rustls::crypto::verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            ),
+        }
     }
 
     fn verify_tls13_signature(
@@ -775,11 +801,22 @@ impl ServerCertVerifier for IssuerReportingVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        self.0.verify_tls13_signature(message, cert, dss)
+        match &self.platform {
+            Ok(v) => v.verify_tls13_signature(message, cert, dss),
+            Err(_) => rustls::crypto::verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            ),
+        }
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_verify_schemes()
+        match &self.platform {
+            Ok(v) => v.supported_verify_schemes(),
+            Err(_) => self.provider.signature_verification_algorithms.supported_schemes(),
+        }
     }
 }
 
