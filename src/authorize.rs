@@ -44,7 +44,7 @@ pub struct AuthorizeOptions {
     pub open_browser: Option<bool>,
 }
 
-/// How often the loop looks at its sockets, the launcher and the cancel flag when idle.
+/// How often the loop looks at its sockets and the cancel flag when idle.
 const TICK: Duration = Duration::from_millis(20);
 /// A connection that has not sent a complete request head by then is closed.
 const REQUEST_DEADLINE: Duration = Duration::from_secs(30);
@@ -102,6 +102,24 @@ pub fn run(client: &Client, call: &Call, options: &AuthorizeOptions) -> Result<T
         )
     });
 
+    // The opener runs on this (the caller's) thread, as the header promises: hosts may need it
+    // there (COM for ShellExecuteW, a UI toolkit). It must return before the browser can be
+    // served, so a host that wants to follow the redirect itself does so on another thread.
+    match opener {
+        Some(open) => {
+            if !open(url.as_str()) {
+                return Err(Error::new(
+                    Status::Cancelled,
+                    "the url_opener declined to open the authorization URL",
+                ));
+            }
+        }
+        None => browser::open(url.as_str())?,
+    }
+    client
+        .log
+        .debug(|| "authorize: the authorization URL was handed over".into());
+
     let deadline = Instant::now() + settings.timeouts.authorize;
     let flow = Flow {
         client,
@@ -112,29 +130,7 @@ pub fn run(client: &Client, call: &Call, options: &AuthorizeOptions) -> Result<T
         redirect_uri: &redirect_uri,
         language: settings.ui_language,
     };
-    // The launcher runs beside the listener loop: a url_opener may block until the browser (or
-    // a headless test client) has loaded the redirect, which needs the loop to be serving. The
-    // scope joins it before `run` returns, so no thread outlives the call.
-    let result = std::thread::scope(|scope| {
-        let url = url.as_str();
-        let launcher = std::thread::Builder::new()
-            .name("oauthmail-launch".into())
-            .spawn_scoped(scope, move || match opener {
-                Some(open) => {
-                    if open(url) {
-                        Ok(())
-                    } else {
-                        Err(Error::new(
-                            Status::Cancelled,
-                            "the url_opener declined to open the authorization URL",
-                        ))
-                    }
-                }
-                None => browser::open(url),
-            })
-            .map_err(|e| Error::internal(format!("could not start the browser launcher: {e}")))?;
-        flow.wait(deadline, launcher)
-    });
+    let result = flow.wait(deadline);
     drop(listener);
     match &result {
         Ok(doc) => client
@@ -182,13 +178,8 @@ enum Request {
 }
 
 impl Flow<'_> {
-    fn wait(
-        &self,
-        deadline: Instant,
-        launcher: std::thread::ScopedJoinHandle<'_, Result<()>>,
-    ) -> Result<TokenDocument> {
+    fn wait(&self, deadline: Instant) -> Result<TokenDocument> {
         let mut pending: Vec<Pending> = Vec::new();
-        let mut launcher = Some(launcher);
         let outcome = loop {
             if self.call.is_cancelled() {
                 break Err(Error::cancelled());
@@ -201,15 +192,6 @@ impl Flow<'_> {
                         self.client.settings().timeouts.authorize.as_secs()
                     ),
                 ));
-            }
-            if launcher.as_ref().is_some_and(|l| l.is_finished()) {
-                let result = launcher.take().map(join_launcher).unwrap_or(Ok(()));
-                if let Err(e) = result {
-                    break Err(e);
-                }
-                self.client
-                    .log
-                    .debug(|| "authorize: the authorization URL was handed over".into());
             }
             let mut progressed = self.listener.accept_into(&mut pending);
             let mut finished = None;
@@ -244,11 +226,6 @@ impl Flow<'_> {
         // Requests already under way (a prefetch and the real navigation, a reload) get the
         // "already finished" page instead of a reset connection.
         self.drain(&mut pending);
-        if let Some(l) = launcher.take() {
-            // The launcher must end before we return; a url_opener that is still running is
-            // waiting for the page we just served or for a listener that is now closing.
-            let _ = join_launcher(l);
-        }
         outcome
     }
 
@@ -391,11 +368,6 @@ impl Flow<'_> {
             std::thread::sleep(Duration::from_millis(10));
         }
     }
-}
-
-fn join_launcher(l: std::thread::ScopedJoinHandle<'_, Result<()>>) -> Result<()> {
-    l.join()
-        .unwrap_or_else(|_| Err(Error::internal("the url_opener or browser launcher panicked")))
 }
 
 /// The error for a redirect with `error=` other than `access_denied`.
