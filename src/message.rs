@@ -1194,7 +1194,7 @@ mod tests {
             head.split("\r\n").all(|l| l.len() <= 998),
             "header lines are folded: {head}"
         );
-        for word in head.split(|c| c == ' ' || c == '"').filter(|w| w.starts_with("=?")) {
+        for word in head.split([' ', '"']).filter(|w| w.starts_with("=?")) {
             assert!(word.len() <= 75, "RFC 2047 words are at most 75 characters: {word}");
         }
         assert_eq!(

@@ -35,8 +35,16 @@ fn api_send_with_attachment_and_diacritics_arrives_intact_with_bcc_for_the_api_o
         format!("Firmă SRL {DIACRITICS} <{USER}>")
     );
     // The API learns Bcc recipients only from the header (providers.md §3.5).
-    assert_eq!(decode_2047(&header(&eml, "Bcc").unwrap()), "Șef Ascuns <sef@example.ro>");
-    let rcpt: Vec<&str> = side["envelope"]["to"].as_array().unwrap().iter().map(|v| v.as_str().unwrap()).collect();
+    assert_eq!(
+        decode_2047(&header(&eml, "Bcc").unwrap()),
+        "Șef Ascuns <sef@example.ro>"
+    );
+    let rcpt: Vec<&str> = side["envelope"]["to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
     assert_eq!(rcpt, ["ion@example.ro", "contabil@example.ro", "sef@example.ro"]);
     assert_eq!(part_body(&eml, "Content-Disposition: attachment"), pdf);
     assert!(String::from_utf8_lossy(&eml).contains("filename*0*=utf-8''Factur%C4%83%20123%20"));
@@ -51,11 +59,19 @@ fn api_raw_message_arrives_byte_for_byte_with_a_message_id_added() {
         "From: {USER}\r\nTo: ion@example.ro\r\nSubject: =?utf-8?b?yJhpIMiaYXLEgw==?=\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\nȘi Țară ăâî\r\n"
     );
     let r = c
-        .send(&token(&s, SEND_SCOPE), &message(json!({"raw_base64": b64(raw.as_bytes())})))
+        .send(
+            &token(&s, SEND_SCOPE),
+            &message(json!({"raw_base64": b64(raw.as_bytes())})),
+        )
         .unwrap();
     let (_, eml) = only_message(&s);
     let head_end = raw.find("\r\n\r\n").unwrap() + 2;
-    let expected = format!("{}Message-ID: {}\r\n{}", &raw[..head_end], r.message_id, &raw[head_end..]);
+    let expected = format!(
+        "{}Message-ID: {}\r\n{}",
+        &raw[..head_end],
+        r.message_id,
+        &raw[head_end..]
+    );
     assert_eq!(String::from_utf8(eml).unwrap(), expected);
 }
 
@@ -87,7 +103,10 @@ fn api_401_refreshes_once_and_retries_once() {
     let mut t = expired(token(&s, SEND_SCOPE), &s);
     t.expires_at = Some(now() + 1800); // the host believes it is still valid
     let r = c
-        .send(&t, &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})))
+        .send(
+            &t,
+            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
+        )
         .unwrap();
     assert!(r.token.is_some());
     assert_eq!(refreshes(&s), 1);
@@ -100,7 +119,10 @@ fn api_401_again_after_the_refresh_is_auth_failed() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
     // Three 401s in store: exactly two are used (the attempt and the one retry).
-    fault(&s, json!({"endpoint": "gmail_send", "kind": "status", "status": 401, "count": 3}));
+    fault(
+        &s,
+        json!({"endpoint": "gmail_send", "kind": "status", "status": 401, "count": 3}),
+    );
     let e = c
         .send(
             &token(&s, SEND_SCOPE),
@@ -120,10 +142,18 @@ fn api_invalid_grant_during_send_is_reauthorize() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
     let mut t = token(&s, SEND_SCOPE);
-    control(&s, "POST", "/tokens/expire", Some(json!({"email": USER, "which": "both"})));
+    control(
+        &s,
+        "POST",
+        "/tokens/expire",
+        Some(json!({"email": USER, "which": "both"})),
+    );
     t.expires_at = Some(now() - 1);
     let e = c
-        .send(&t, &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})))
+        .send(
+            &t,
+            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
+        )
         .unwrap_err();
     assert_eq!(e.status, Status::Reauthorize, "{e:?}");
     assert_eq!(e.provider.as_ref().unwrap().error.as_deref(), Some("invalid_grant"));
@@ -134,7 +164,10 @@ fn api_invalid_grant_during_send_is_reauthorize() {
 fn api_rate_limit_429_is_rate_limited_with_retry_after_and_nothing_sent() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
-    fault(&s, json!({"endpoint": "gmail_send", "kind": "rate_limit", "retry_after_s": 42}));
+    fault(
+        &s,
+        json!({"endpoint": "gmail_send", "kind": "rate_limit", "retry_after_s": 42}),
+    );
     let e = c
         .send(
             &token(&s, SEND_SCOPE),
@@ -160,7 +193,10 @@ fn api_disabled_in_the_cloud_project_is_auth_failed_with_the_enable_hint() {
         .unwrap_err();
     assert_eq!(e.status, Status::AuthFailed);
     assert_eq!(e.hint, hint::GMAIL_API_DISABLED.text);
-    assert_eq!(e.provider.as_ref().unwrap().error.as_deref(), Some("accessNotConfigured"));
+    assert_eq!(
+        e.provider.as_ref().unwrap().error.as_deref(),
+        Some("accessNotConfigured")
+    );
     assert_eq!(refreshes(&s), 0, "a 403 is not a rejected token");
 }
 
@@ -172,7 +208,10 @@ fn api_token_without_a_send_scope_is_insufficient_scope() {
     // Known scope: refused before any request.
     let t = token(&s, "openid email");
     let e = c.send(&t, &doc).unwrap_err();
-    assert_eq!((e.status, e.field.as_deref()), (Status::InsufficientScope, Some("token.scope")));
+    assert_eq!(
+        (e.status, e.field.as_deref()),
+        (Status::InsufficientScope, Some("token.scope"))
+    );
     assert_eq!(e.hint, hint::INSUFFICIENT_SCOPE_API.text);
     assert_eq!(counter(&s, "gmail_send"), 0);
     // Unknown scope: Google's 403 insufficientPermissions says it.
@@ -180,7 +219,10 @@ fn api_token_without_a_send_scope_is_insufficient_scope() {
     t.scope = String::new();
     let e = c.send(&t, &doc).unwrap_err();
     assert_eq!(e.status, Status::InsufficientScope);
-    assert_eq!(e.provider.as_ref().unwrap().error.as_deref(), Some("insufficientPermissions"));
+    assert_eq!(
+        e.provider.as_ref().unwrap().error.as_deref(),
+        Some("insufficientPermissions")
+    );
 }
 
 #[test]
@@ -194,11 +236,20 @@ fn api_bad_input_is_refused_before_any_network_io_even_with_an_expired_token() {
             &message(json!({"from": USER, "to": ["ion@example.ro"], "attachments": [{"path": "/nonexistent/f.pdf"}]})),
         )
         .unwrap_err();
-    assert_eq!((e.status, e.field.as_deref()), (Status::Io, Some("message.attachments[0].path")));
+    assert_eq!(
+        (e.status, e.field.as_deref()),
+        (Status::Io, Some("message.attachments[0].path"))
+    );
     let e = c
-        .send(&t, &message(json!({"from": USER, "to": ["a@x.ro", "b@x.ro\r\nBcc: c@x.ro"]})))
+        .send(
+            &t,
+            &message(json!({"from": USER, "to": ["a@x.ro", "b@x.ro\r\nBcc: c@x.ro"]})),
+        )
         .unwrap_err();
-    assert_eq!((e.status, e.field.as_deref()), (Status::InvalidArgument, Some("message.to[1]")));
+    assert_eq!(
+        (e.status, e.field.as_deref()),
+        (Status::InvalidArgument, Some("message.to[1]"))
+    );
     assert_eq!(refreshes(&s), 0);
     assert_eq!(counter(&s, "gmail_send"), 0);
 }
@@ -207,7 +258,9 @@ fn api_bad_input_is_refused_before_any_network_io_even_with_an_expired_token() {
 fn api_upload_endpoint_takes_a_20_mb_attachment() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
-    let big: Vec<u8> = (0..20 * 1024 * 1024u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+    let big: Vec<u8> = (0..20 * 1024 * 1024u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
     let doc = message(json!({
         "from": USER, "to": ["ion@example.ro"], "text": "mare",
         "attachments": [{"filename": "arhivă.bin", "content_base64": b64(&big)}]
@@ -242,10 +295,17 @@ fn api_parallel_sends_with_an_expired_token_refresh_exactly_once() {
         .collect();
     for h in handles {
         for r in h.join().unwrap() {
-            assert!(r.expect("every send succeeds"), "every send used (and returned) the refreshed token");
+            assert!(
+                r.expect("every send succeeds"),
+                "every send used (and returned) the refreshed token"
+            );
         }
     }
     assert_eq!(refreshes(&s), 1, "one refresh for all threads");
     assert_eq!(s.messages().len(), THREADS * SENDS);
-    assert_eq!(counter(&s, "gmail_send"), (THREADS * SENDS) as i64, "no send with the expired token");
+    assert_eq!(
+        counter(&s, "gmail_send"),
+        (THREADS * SENDS) as i64,
+        "no send with the expired token"
+    );
 }

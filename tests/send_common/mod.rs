@@ -79,7 +79,12 @@ pub fn token(s: &Standin, scope: &str) -> TokenDocument {
 
 /// The same token, as a host would hold it an hour later: the access token has expired.
 pub fn expired(mut t: TokenDocument, s: &Standin) -> TokenDocument {
-    control(s, "POST", "/tokens/expire", Some(json!({"token": t.access_token.as_ref().unwrap().expose()})));
+    control(
+        s,
+        "POST",
+        "/tokens/expire",
+        Some(json!({"token": t.access_token.as_ref().unwrap().expose()})),
+    );
     t.expires_at = Some(now() - 10);
     t
 }
@@ -107,7 +112,10 @@ pub fn control(s: &Standin, method: &str, path: &str, body: Option<Value>) -> Va
     tcp.read_to_end(&mut answer).unwrap();
     let text = String::from_utf8_lossy(&answer);
     let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    assert!(head.starts_with("HTTP/1.1 2"), "control {method} {path}: {head}\n{body}");
+    assert!(
+        head.starts_with("HTTP/1.1 2"),
+        "control {method} {path}: {head}\n{body}"
+    );
     serde_json::from_str(body).unwrap_or(Value::Null)
 }
 
@@ -117,7 +125,10 @@ pub fn fault(s: &Standin, f: Value) {
 
 pub fn counter(s: &Standin, path: &str) -> i64 {
     let c = s.counters();
-    path.split('.').fold(&c, |v, k| &v[k]).as_i64().unwrap_or_else(|| panic!("counter {path} in {c}"))
+    path.split('.')
+        .fold(&c, |v, k| &v[k])
+        .as_i64()
+        .unwrap_or_else(|| panic!("counter {path} in {c}"))
 }
 
 pub fn refreshes(s: &Standin) -> i64 {
@@ -144,7 +155,11 @@ pub fn only_message(s: &Standin) -> (Value, Vec<u8>) {
 /// The unfolded value of header `name` in the top-level header block.
 pub fn header(eml: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(eml);
-    let head = text.split("\r\n\r\n").next()?.replace("\r\n ", " ").replace("\r\n\t", "\t");
+    let head = text
+        .split("\r\n\r\n")
+        .next()?
+        .replace("\r\n ", " ")
+        .replace("\r\n\t", "\t");
     head.split("\r\n").find_map(|l| {
         let (n, v) = l.split_once(':')?;
         n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
@@ -166,7 +181,7 @@ pub fn decode_2047(s: &str) -> String {
         let bytes = if enc.eq_ignore_ascii_case("b") {
             base64::engine::general_purpose::STANDARD.decode(&tail[..end]).unwrap()
         } else {
-            let t = tail[..end].as_bytes();
+            let t = &tail.as_bytes()[..end];
             let mut v = Vec::new();
             let mut j = 0;
             while j < t.len() {

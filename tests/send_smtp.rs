@@ -1,0 +1,327 @@
+//! Sending through Gmail SMTP (implicit TLS and STARTTLS, XOAUTH2 and OAUTHBEARER), against the
+//! in-process Google stand-in.
+
+mod send_common;
+
+use std::sync::Arc;
+
+use oauthmail::{hint, Client, Status};
+use send_common::*;
+use serde_json::json;
+
+fn simple() -> oauthmail::message::MessageDocument {
+    message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}))
+}
+
+fn structured_send_arrives_intact_without_bcc(via: Via) {
+    let s = standin();
+    let c = client(&s, via);
+    let dir = temp_dir("smtp-invoice");
+    let (doc, pdf) = invoice(&dir);
+    let r = c.send(&token(&s, MAIL_SCOPE), &doc).expect("sent");
+    std::fs::remove_dir_all(&dir).ok();
+
+    assert_eq!(r.transport, oauthmail::provider::TransportKind::Smtp);
+    assert!(r.token.is_none());
+    let (side, eml) = only_message(&s);
+    assert_eq!(side["transport"], "smtp");
+    assert_eq!(
+        side["smtp"]["port"],
+        if via == Via::Smtps { "smtps" } else { "starttls" }
+    );
+    assert_eq!(side["smtp"]["auth_mechanism"], "XOAUTH2");
+    assert_eq!(side["account"], USER);
+    assert_eq!(header(&eml, "Message-ID").as_deref(), Some(r.message_id.as_str()));
+    assert_eq!(
+        decode_2047(&header(&eml, "Subject").unwrap()),
+        format!("Factura nr. 123 — scadență {DIACRITICS}")
+    );
+    assert_eq!(
+        decode_2047(&header(&eml, "From").unwrap()),
+        format!("Firmă SRL {DIACRITICS} <{USER}>")
+    );
+    // Bcc only in the envelope, never in the data (providers.md §2.7).
+    assert!(header(&eml, "Bcc").is_none());
+    assert!(!String::from_utf8_lossy(&eml).contains("sef@example.ro"));
+    let rcpt: Vec<&str> = side["envelope"]["to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    assert_eq!(rcpt, ["ion@example.ro", "contabil@example.ro", "sef@example.ro"]);
+    assert_eq!(side["envelope"]["from"], USER);
+    assert_eq!(part_body(&eml, "Content-Disposition: attachment"), pdf);
+    assert!(
+        String::from_utf8_lossy(&eml).ends_with("--\r\n"),
+        "no extra line after the message"
+    );
+}
+
+#[test]
+fn smtps_send_with_attachment_and_diacritics_arrives_intact_without_bcc() {
+    structured_send_arrives_intact_without_bcc(Via::Smtps);
+}
+
+#[test]
+fn starttls_send_with_attachment_and_diacritics_arrives_intact_without_bcc() {
+    structured_send_arrives_intact_without_bcc(Via::StartTls);
+}
+
+#[test]
+fn smtp_raw_message_arrives_byte_for_byte_minus_its_bcc_field() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let raw = format!(
+        "Message-ID: <raw-1@firma.ro>\r\nFrom: {USER}\r\nTo: ion@example.ro\r\nBcc: ascuns@example.ro\r\nSubject: dots\r\n\r\n.leading dot\r\n..two\r\n.\r\nȘi 8bit ăâî\r\n"
+    );
+    let r = c
+        .send(
+            &token(&s, MAIL_SCOPE),
+            &message(json!({"raw_base64": b64(raw.as_bytes())})),
+        )
+        .unwrap();
+    assert_eq!(r.message_id, "<raw-1@firma.ro>");
+    let (side, eml) = only_message(&s);
+    assert_eq!(
+        String::from_utf8(eml).unwrap(),
+        raw.replace("Bcc: ascuns@example.ro\r\n", "")
+    );
+    assert_eq!(side["envelope"]["to"], json!(["ion@example.ro", "ascuns@example.ro"]));
+    assert_eq!(side["smtp"]["body"], "8BITMIME");
+}
+
+#[test]
+fn smtp_expired_token_is_refreshed_once_first_and_returned() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let old = expired(token(&s, MAIL_SCOPE), &s);
+    let r = c.send(&old, &simple()).unwrap();
+    let new = r.token.expect("refreshed token returned");
+    assert_ne!(new.access_token, old.access_token);
+    assert_eq!(refreshes(&s), 1);
+    assert_eq!(counter(&s, "smtp_auth_failed"), 0, "no AUTH with the expired token");
+    assert_eq!(counter(&s, "smtp_auth_ok"), 1);
+}
+
+#[test]
+fn smtp_535_after_the_xoauth2_challenge_refreshes_once_and_retries_once() {
+    let s = standin();
+    let c = client(&s, Via::StartTls);
+    let mut t = expired(token(&s, MAIL_SCOPE), &s);
+    t.expires_at = Some(now() + 1800);
+    let r = c.send(&t, &simple()).unwrap();
+    assert!(r.token.is_some());
+    assert_eq!(refreshes(&s), 1);
+    assert_eq!(counter(&s, "smtp_auth_failed"), 1);
+    assert_eq!(counter(&s, "smtp_auth_ok"), 1);
+    assert_eq!(s.messages().len(), 1);
+}
+
+#[test]
+fn smtp_oauthbearer_sends_and_answers_its_failure_challenge() {
+    let s = standin();
+    let c = Client::new(config(&s, Via::Smtps, json!({"smtp_auth": "oauthbearer"}))).unwrap();
+    let mut t = expired(token(&s, MAIL_SCOPE), &s);
+    t.expires_at = Some(now() + 1800);
+    c.send(&t, &simple()).unwrap();
+    let (side, _) = only_message(&s);
+    assert_eq!(side["smtp"]["auth_mechanism"], "OAUTHBEARER");
+    assert_eq!(counter(&s, "smtp_auth_failed"), 1);
+    assert_eq!(refreshes(&s), 1);
+}
+
+#[test]
+fn smtp_token_rejected_again_after_the_refresh_is_auth_failed() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "auth", "kind": "reply", "code": 535, "count": 3,
+               "text": "5.7.8 Username and Password not accepted. For more information, go to\n5.7.8  https://support.google.com/mail/?p=BadCredentials x - gsmtp"}),
+    );
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::AuthFailed, "{e:?}");
+    let reply = e.provider.as_ref().unwrap().smtp_reply.clone().unwrap();
+    assert!(
+        reply.starts_with("535 5.7.8 Username and Password not accepted"),
+        "{reply}"
+    );
+    assert_eq!(refreshes(&s), 1);
+    let pending = control(&s, "GET", "/faults", None);
+    assert_eq!(pending["faults"][0]["count"], 1, "exactly one retry: {pending}");
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn smtp_invalid_grant_during_send_is_reauthorize() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let mut t = token(&s, MAIL_SCOPE);
+    control(&s, "POST", "/revoke", Some(json!({"email": USER})));
+    t.expires_at = Some(now() + 1800);
+    let e = c.send(&t, &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Reauthorize, "{e:?}");
+    assert_eq!(counter(&s, "smtp_auth_failed"), 1);
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn smtp_with_a_gmail_send_token_is_insufficient_scope() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    // Scope known: refused before connecting.
+    let t = token(&s, SEND_SCOPE);
+    let e = c.send(&t, &simple()).unwrap_err();
+    assert_eq!(
+        (e.status, e.field.as_deref()),
+        (Status::InsufficientScope, Some("token.scope"))
+    );
+    assert_eq!(e.hint, hint::INSUFFICIENT_SCOPE_SMTP.text);
+    assert_eq!(counter(&s, "smtp_connections"), 0);
+    // Scope unknown: Gmail's 334 + 535, a refresh that reveals the scope, then the same answer.
+    let mut t = t;
+    t.scope = String::new();
+    let e = c.send(&t, &simple()).unwrap_err();
+    assert_eq!(e.status, Status::InsufficientScope, "{e:?}");
+    assert_eq!(e.hint, hint::INSUFFICIENT_SCOPE_SMTP.text);
+    assert_eq!(counter(&s, "smtp_auth_failed"), 1);
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn smtp_refused_recipient_is_rejected_naming_it_and_nobody_gets_the_mail() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    // The first RCPT passes, the second (the Bcc) is refused permanently.
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "rcpt", "kind": "delay", "delay_ms": 1}),
+    );
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "rcpt", "kind": "reply", "code": 550,
+               "text": "5.1.1 The email account that you tried to reach does not exist. x - gsmtp"}),
+    );
+    let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "bcc": ["nobody@example.ro"], "text": "x"}));
+    let e = c.send(&token(&s, MAIL_SCOPE), &doc).unwrap_err();
+    assert_eq!(e.status, Status::Rejected);
+    assert_eq!(e.field.as_deref(), Some("message.bcc[0]"));
+    assert_eq!(e.hint, hint::RECIPIENT_REFUSED.text);
+    assert!(e.provider.unwrap().smtp_reply.unwrap().starts_with("550 5.1.1"));
+    assert!(s.messages().is_empty());
+    assert_eq!(counter(&s, "smtp_messages"), 0);
+    // The connection was reset and is reused for the next send.
+    c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    assert_eq!(s.messages().len(), 1);
+    assert_eq!(counter(&s, "smtp_connections"), 1);
+}
+
+#[test]
+fn smtp_421_at_mail_from_is_rate_limited_and_the_next_send_reconnects() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let t = token(&s, MAIL_SCOPE);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "mail", "kind": "reply", "code": 421}),
+    );
+    let e = c.send(&t, &simple()).unwrap_err();
+    assert_eq!(e.status, Status::RateLimited);
+    assert!(e.provider.unwrap().smtp_reply.unwrap().starts_with("421 4.7.0"));
+    assert!(s.messages().is_empty());
+    c.send(&t, &simple()).unwrap();
+    assert_eq!(counter(&s, "smtp_connections"), 2);
+}
+
+#[test]
+fn smtp_daily_limit_and_oversize_replies_map_to_their_hints() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let t = token(&s, MAIL_SCOPE);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "mail", "kind": "reply", "code": 550}),
+    );
+    let e = c.send(&t, &simple()).unwrap_err();
+    assert_eq!((e.status, e.hint), (Status::RateLimited, hint::DAILY_LIMIT.text));
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "data_end", "kind": "reply", "code": 552,
+               "text": "5.2.3 Your message exceeded Google's message size limits."}),
+    );
+    let e = c.send(&t, &simple()).unwrap_err();
+    assert_eq!((e.status, e.hint), (Status::Rejected, hint::MESSAGE_TOO_LARGE.text));
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn smtp_connection_is_reused_across_sends_on_one_client() {
+    let s = standin();
+    let c = client(&s, Via::StartTls);
+    let t = token(&s, MAIL_SCOPE);
+    for i in 0..5 {
+        let doc = message(json!({"from": USER, "to": [format!("r{i}@example.ro")], "text": format!("{i}")}));
+        c.send(&t, &doc).unwrap();
+    }
+    assert_eq!(counter(&s, "smtp_connections"), 1);
+    assert_eq!(counter(&s, "smtp_auth_ok"), 1);
+    assert_eq!(counter(&s, "smtp_messages"), 5);
+}
+
+#[test]
+fn smtp_kept_connection_that_breaks_before_data_is_replaced_transparently() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let t = token(&s, MAIL_SCOPE);
+    c.send(&t, &simple()).unwrap();
+    fault(&s, json!({"endpoint": "smtp", "stage": "mail", "kind": "drop"}));
+    c.send(&t, &simple()).unwrap();
+    assert_eq!(counter(&s, "smtp_connections"), 2);
+    assert_eq!(s.messages().len(), 2);
+}
+
+#[test]
+fn smtp_connection_lost_after_the_data_is_reported_and_never_resent() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    fault(&s, json!({"endpoint": "smtp", "stage": "data_end", "kind": "drop"}));
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert!(matches!(e.status, Status::Network | Status::Provider), "{e:?}");
+    assert!(e.message.contains("not sent again"), "{}", e.message);
+    assert_eq!(counter(&s, "smtp_connections"), 1, "no second attempt");
+}
+
+#[test]
+fn smtp_parallel_sends_with_an_expired_token_refresh_exactly_once() {
+    const THREADS: usize = 8;
+    const SENDS: usize = 3;
+    let s = standin();
+    let c = Arc::new(client(&s, Via::Smtps));
+    let t = Arc::new(expired(token(&s, MAIL_SCOPE), &s));
+    let handles: Vec<_> = (0..THREADS)
+        .map(|i| {
+            let (c, t) = (Arc::clone(&c), Arc::clone(&t));
+            std::thread::spawn(move || {
+                (0..SENDS)
+                    .map(|n| {
+                        let doc = message(json!({"from": USER, "to": [format!("t{i}.{n}@example.ro")], "text": "x"}));
+                        c.send(&t, &doc).map(|r| r.token.is_some())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    for h in handles {
+        for r in h.join().unwrap() {
+            assert!(r.expect("every send succeeds"));
+        }
+    }
+    assert_eq!(refreshes(&s), 1, "one refresh for all threads");
+    assert_eq!(counter(&s, "smtp_messages"), (THREADS * SENDS) as i64);
+    assert_eq!(counter(&s, "smtp_auth_failed"), 0);
+    assert!(
+        counter(&s, "smtp_connections") <= THREADS as i64,
+        "connections are reused"
+    );
+}
