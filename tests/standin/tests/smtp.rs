@@ -155,7 +155,7 @@ fn learn_more_at_text_and_401_status_are_configurable() {
     c.reply();
     c.cmd("EHLO x");
     let r = c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(USER, "bad")));
-    let j = STANDARD.decode(r.trim_end()[4..].as_bytes()).unwrap();
+    let j = STANDARD.decode(&r.trim_end().as_bytes()[4..]).unwrap();
     assert_eq!(
         j,
         br#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#
@@ -183,7 +183,7 @@ fn oauthbearer_succeeds_and_its_failure_takes_a_0x01_answer() {
     c.cmd("EHLO x");
     let r = c.cmd(&format!("AUTH OAUTHBEARER {bad}"));
     assert!(r.starts_with("334 "), "{r}");
-    let j: serde_json::Value = serde_json::from_slice(&STANDARD.decode(r.trim_end()[4..].as_bytes()).unwrap()).unwrap();
+    let j: serde_json::Value = serde_json::from_slice(&STANDARD.decode(&r.trim_end().as_bytes()[4..]).unwrap()).unwrap();
     assert_eq!(j["status"], "invalid_token");
     assert!(c.cmd("AQ==").starts_with("535-5.7.8 "));
 }
