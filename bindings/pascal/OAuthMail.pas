@@ -183,8 +183,8 @@ function OAuthMailPCharToString(P: PAnsiChar): string;
 { S as a JSON string literal, quotes included. }
 function JsonQuote(const S: string): string;
 { The string value of the first member named Key anywhere in Json (keys inside string values
-  never match), or Default. Meant for the flat documents this library returns. }
-function JsonGetString(const Json, Key: string; const Default: string = ''): string;
+  never match), or Fallback. Meant for the flat documents this library returns. }
+function JsonGetString(const Json, Key: string; const Fallback: string = ''): string;
 
 implementation
 
@@ -398,12 +398,12 @@ begin
   Result := I;
 end;
 
-function JsonGetString(const Json, Key: string; const Default: string): string;
+function JsonGetString(const Json, Key: string; const Fallback: string): string;
 var
   U, K, S, V: TOAuthMailUtf8;
   I, J: Integer;
 begin
-  Result := Default;
+  Result := Fallback;
   U := OAuthMailToUtf8(Json);
   K := OAuthMailToUtf8(Key);
   I := 1;
