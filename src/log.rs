@@ -19,10 +19,13 @@ pub enum Level {
 /// Where log lines go: the FFI layer adapts the host's C callback to this.
 pub type Sink = dyn Fn(Level, &str) + Send + Sync;
 
+/// The sink and its maximum level, if one is set.
+type Slot = RwLock<Option<(Arc<Sink>, Level)>>;
+
 /// Clones share one sink: the client and its HTTP agent log to the same host callback.
 #[derive(Default, Clone)]
 pub struct Log {
-    sink: Arc<RwLock<Option<(Arc<Sink>, Level)>>>,
+    sink: Arc<Slot>,
 }
 
 impl std::fmt::Debug for Log {
