@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks that the stand-in's mailbox holds the message a binding's example sent, diacritics intact.
 
-    check_mailbox.py MAILBOX_DIR MESSAGE_ID TAG ATTACHMENT_PATH ACCOUNT
+    check_mailbox.py MAILBOX_DIR MESSAGE_ID TAG ATTACHMENT_PATH ACCOUNT [TRANSPORT]
     check_mailbox.py selftest      (proves the check fails on mojibake and wrong bytes)
 
 Every example sends the same message, marked with its binding's TAG (python, cpp, csharp,
@@ -41,7 +41,7 @@ def find(mailbox, message_id, deadline):
         time.sleep(0.2)
 
 
-def main(mailbox, message_id, tag, attachment_path, account, deadline_wait=True):
+def main(mailbox, message_id, tag, attachment_path, account, transport=None, deadline_wait=True):
     want = expected(tag)
     problems = []
     path, msg = find(mailbox, message_id, time.monotonic() + (10 if deadline_wait else 0))
@@ -72,6 +72,8 @@ def main(mailbox, message_id, tag, attachment_path, account, deadline_wait=True)
             side = json.load(f)
         if side.get("account") != account:
             problems.append(f"sidecar account {side.get('account')!r} != {account!r}")
+        if transport and side.get("transport") != transport:
+            problems.append(f"sidecar transport {side.get('transport')!r} != {transport!r}")
         if want["to"] not in side.get("envelope", {}).get("to", []):
             problems.append(f"sidecar envelope {side.get('envelope')!r} lacks {want['to']}")
     else:
@@ -131,6 +133,6 @@ def selftest():
 if __name__ == "__main__":
     if sys.argv[1:] == ["selftest"]:
         sys.exit(selftest())
-    if len(sys.argv) != 6:
+    if len(sys.argv) not in (6, 7):
         sys.exit(__doc__)
     sys.exit(main(*sys.argv[1:]))

@@ -30,6 +30,7 @@ for _ in $(seq 1 100); do [ -s "$WORK/standin/standin.json" ] && break; sleep 0.
 [ -s "$WORK/standin/standin.json" ] || { echo "the stand-in did not start"; cat "$WORK/standin.out"; exit 1; }
 
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" >"$WORK/config.json"
+python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" smtp >"$WORK/config-smtp.json"
 read -r USER1 CA MAILBOX < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["users"][0], s["ca_file"], s["mailbox_dir"])' "$WORK/standin/standin.json")
 printf 'Conținut: ăâîșț — factura 123\n' >"$WORK/factura-123.txt"
 
@@ -56,14 +57,16 @@ step() {
   return $rc
 }
 
-# example TAG CMD...: runs the example headlessly, then checks the mailbox for its message.
+# example TAG CMD...: runs the example headlessly (Gmail API transport; EXAMPLE_TRANSPORT=smtp
+# for SMTP), then checks the mailbox for its message.
 export CA WORK USER1 MAILBOX ROOT
 example() {
-  local tag=$1; shift
-  OAUTHMAIL_HEADLESS_CA=$CA "$@" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" >"$WORK/$tag.id" || return 1
+  local tag=$1 transport=${EXAMPLE_TRANSPORT:-gmail_api} config=$WORK/config.json; shift
+  [ "$transport" = smtp ] && config=$WORK/config-smtp.json
+  OAUTHMAIL_HEADLESS_CA=$CA "$@" "$config" "$USER1" "$WORK/factura-123.txt" >"$WORK/$tag.id" || return 1
   local id; id=$(tail -n 1 "$WORK/$tag.id")
   echo "sent $id"
-  python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$id" "$tag" "$WORK/factura-123.txt" "$USER1"
+  python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$id" "$tag" "$WORK/factura-123.txt" "$USER1" "$transport"
 }
 export -f example
 
@@ -73,6 +76,7 @@ step checker selftest python3 bindings/tests/check_mailbox.py selftest
 # ---- Python (ctypes) ----
 (cd bindings/python && step python tests python3 -m unittest -v test_oauthmail)
 step python example-send bash -c 'example "$@"' _ python python3 bindings/python/example.py
+EXAMPLE_TRANSPORT=smtp step python example-send-smtp bash -c 'example "$@"' _ python python3 bindings/python/example.py
 
 # ---- C++17 (header-only) ----
 CXX_FLAGS=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -Ltarget/debug -loauthmail "-Wl,-rpath,$ROOT/target/debug")
