@@ -309,3 +309,89 @@ fn api_parallel_sends_with_an_expired_token_refresh_exactly_once() {
         "no send with the expired token"
     );
 }
+
+#[test]
+fn cancel_during_the_refresh_before_a_send_returns_cancelled_promptly_and_sends_nothing() {
+    let s = standin();
+    let c = Arc::new(client(&s, Via::GmailApi));
+    let t = expired(token(&s, SEND_SCOPE), &s);
+    fault(&s, json!({"endpoint": "token", "kind": "delay", "delay_ms": 3000}));
+    let canceller = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            c.cancel();
+        })
+    };
+    let started = std::time::Instant::now();
+    let e = c
+        .send(
+            &t,
+            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
+        )
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.status, Status::Cancelled, "{e:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(2000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(counter(&s, "gmail_send"), 0);
+    // Later calls are unaffected.
+    c.send(
+        &t,
+        &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
+    )
+    .unwrap();
+}
+
+#[test]
+fn no_token_appears_in_log_lines_or_error_documents_of_sends() {
+    let s = standin();
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let mut secrets = Vec::new();
+    let mut errors = Vec::new();
+    for via in [Via::GmailApi, Via::Smtps] {
+        let c = client(&s, via);
+        let sink = Arc::clone(&lines);
+        c.set_logger(
+            Some(Arc::new(move |_, m: &str| sink.lock().unwrap().push(m.to_string()))),
+            oauthmail::log::Level::Trace,
+        );
+        let scope = if via == Via::GmailApi { SEND_SCOPE } else { MAIL_SCOPE };
+        let t = token(&s, scope);
+        secrets.push(t.access_token.clone().unwrap().expose().to_string());
+        secrets.push(t.refresh_token.clone().unwrap().expose().to_string());
+        let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}));
+        // Success, a rejected token that is refreshed, and a final failure.
+        c.send(&t, &doc).unwrap();
+        let mut stale = expired(token(&s, scope), &s);
+        secrets.push(stale.access_token.clone().unwrap().expose().to_string());
+        stale.expires_at = Some(now() + 1800);
+        let r = c.send(&stale, &doc).unwrap();
+        secrets.push(r.token.expect("refreshed").access_token.unwrap().expose().to_string());
+        if via == Via::GmailApi {
+            fault(
+                &s,
+                json!({"endpoint": "gmail_send", "kind": "status", "status": 401, "count": 2}),
+            );
+        } else {
+            fault(
+                &s,
+                json!({"endpoint": "smtp", "stage": "auth", "kind": "reply", "code": 535, "count": 2}),
+            );
+        }
+        let mut stale = expired(token(&s, scope), &s);
+        secrets.push(stale.access_token.clone().unwrap().expose().to_string());
+        stale.expires_at = Some(now() + 1800);
+        errors.push(c.send(&stale, &doc).unwrap_err().to_document().to_string());
+    }
+    let lines = lines.lock().unwrap();
+    assert!(lines.len() > 5, "the sends logged something: {lines:?}");
+    for secret in &secrets {
+        for l in lines.iter().chain(errors.iter()) {
+            assert!(!l.contains(secret.as_str()), "a token leaked into: {l}");
+        }
+    }
+}

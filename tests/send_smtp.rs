@@ -204,7 +204,8 @@ fn smtp_refused_recipient_is_rejected_naming_it_and_nobody_gets_the_mail() {
                "text": "5.1.1 The email account that you tried to reach does not exist. x - gsmtp"}),
     );
     let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "bcc": ["nobody@example.ro"], "text": "x"}));
-    let e = c.send(&token(&s, MAIL_SCOPE), &doc).unwrap_err();
+    let t = token(&s, MAIL_SCOPE);
+    let e = c.send(&t, &doc).unwrap_err();
     assert_eq!(e.status, Status::Rejected);
     assert_eq!(e.field.as_deref(), Some("message.bcc[0]"));
     assert_eq!(e.hint, hint::RECIPIENT_REFUSED.text);
@@ -212,7 +213,7 @@ fn smtp_refused_recipient_is_rejected_naming_it_and_nobody_gets_the_mail() {
     assert!(s.messages().is_empty());
     assert_eq!(counter(&s, "smtp_messages"), 0);
     // The connection was reset and is reused for the next send.
-    c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    c.send(&t, &simple()).unwrap();
     assert_eq!(s.messages().len(), 1);
     assert_eq!(counter(&s, "smtp_connections"), 1);
 }
@@ -323,5 +324,48 @@ fn smtp_parallel_sends_with_an_expired_token_refresh_exactly_once() {
     assert!(
         counter(&s, "smtp_connections") <= THREADS as i64,
         "connections are reused"
+    );
+}
+
+#[test]
+fn smtp_server_silent_after_the_data_is_timeout_and_the_message_is_not_resent() {
+    let s = standin();
+    let c = Client::new(config(&s, Via::Smtps, json!({"timeouts": {"connect_s": 5, "io_s": 1}}))).unwrap();
+    fault(&s, json!({"endpoint": "smtp", "stage": "data_end", "kind": "hang"}));
+    let started = std::time::Instant::now();
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Timeout, "{e:?}");
+    assert!(e.message.contains("not sent again"), "{}", e.message);
+    assert!(started.elapsed() < std::time::Duration::from_secs(4));
+    assert_eq!(counter(&s, "smtp_connections"), 1);
+}
+
+#[test]
+fn smtp_server_silent_at_the_greeting_is_timeout() {
+    let s = standin();
+    let c = Client::new(config(
+        &s,
+        Via::StartTls,
+        json!({"timeouts": {"connect_s": 1, "io_s": 5}}),
+    ))
+    .unwrap();
+    fault(&s, json!({"endpoint": "smtp", "stage": "connect", "kind": "hang"}));
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Timeout, "{e:?}");
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn smtp_server_certificate_from_an_unknown_authority_is_tls() {
+    let s = standin();
+    let mut cfg = config(&s, Via::Smtps, json!({}));
+    cfg.tls.extra_ca_file = None;
+    let c = Client::new(cfg).unwrap();
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Tls, "{e:?}");
+    assert_eq!(
+        counter(&s, "smtp_auth_ok") + counter(&s, "smtp_auth_failed"),
+        0,
+        "no AUTH without TLS"
     );
 }
