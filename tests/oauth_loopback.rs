@@ -571,3 +571,51 @@ fn token_endpoint_server_errors_are_retried_and_then_exchange_failed() {
     assert_eq!(p.token_requests().len(), 3, "one try and two retries");
     assert_eq!(outcome(&opened.join()[0]), "exchange-failed");
 }
+
+#[test]
+fn configured_redirect_port_and_path_are_used_and_other_paths_are_stray() {
+    let p = FakeProvider::start();
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let client = p.client(&format!(r#","redirect":{{"port":{port},"path":"/oauth2/callback"}}"#));
+    let opened = open_with(&client, |url, seen| {
+        let redirect = redirect_for(&url);
+        let root = redirect.replace("/oauth2/callback?", "/?");
+        seen.lock().unwrap().push(get(&root));
+        seen.lock().unwrap().push(get(&redirect));
+    });
+    client
+        .authorize(&hinted())
+        .expect("authorize on the configured port and path");
+    let pages = opened.join();
+    assert_eq!(
+        param(&opened.url(), "redirect_uri").unwrap(),
+        format!("http://127.0.0.1:{port}/oauth2/callback")
+    );
+    assert_eq!(outcome(&pages[0]), "not-found");
+    assert_eq!(outcome(&pages[1]), "connected");
+    assert!(port_is_free(port));
+}
+
+#[test]
+fn head_requests_get_headers_without_a_body() {
+    let p = FakeProvider::start();
+    let client = p.client("");
+    let opened = open_with(&client, |url, seen| {
+        let redirect = redirect_for(&url);
+        let port = port_of(&redirect);
+        let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"HEAD /favicon.ico HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw).unwrap();
+        let head = parse(&raw);
+        seen.lock().unwrap().push(head);
+        seen.lock().unwrap().push(get(&redirect));
+    });
+    client.authorize(&hinted()).expect("authorize");
+    let pages = opened.join();
+    assert_eq!(pages[0].status, 404);
+    assert!(pages[0].body.is_empty());
+    assert!(pages[0].header("content-length").unwrap().parse::<usize>().unwrap() > 0);
+    assert_eq!(outcome(&pages[1]), "connected");
+}

@@ -535,9 +535,14 @@ fn https_calls_go_through_the_configured_connect_proxy() {
     let client = client_with(&s, &format!(r#","proxy":"http://127.0.0.1:{}""#, p.port), true);
     let doc = minted(&s, USER, GMAIL_SEND);
     client.refresh(&doc).expect("refresh through the proxy");
+    // A second call from another thread reuses the kept-alive TLS connection: one tunnel only.
+    std::thread::scope(|t| {
+        t.spawn(|| client.refresh(&doc).expect("second refresh through the proxy"));
+    });
     let token_port = url::Url::parse(&s.info().token_endpoint).unwrap().port().unwrap();
     let targets = p.targets.lock().unwrap().clone();
     assert_eq!(targets, [format!("CONNECT 127.0.0.1:{token_port} HTTP/1.1")]);
+    assert_eq!(s.counters()["token"]["refresh_token"], 2);
 }
 
 #[test]
@@ -609,4 +614,28 @@ fn no_secret_reaches_a_log_line_at_trace_level_or_an_error_document() {
     secrets.extend(secrets_of(&fresh));
     secrets.push(s.info().client_secret.clone());
     assert_no_secret(&texts, &secrets.iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn parallel_refreshes_from_many_threads_on_one_client_all_succeed() {
+    let s = standin();
+    let client = client(&s);
+    let docs: Vec<TokenDocument> = (0..8).map(|_| minted(&s, USER, GMAIL_SEND)).collect();
+    std::thread::scope(|t| {
+        let handles: Vec<_> = docs.iter().map(|d| t.spawn(|| client.refresh(d))).collect();
+        for (h, d) in handles.into_iter().zip(&docs) {
+            let fresh = h.join().unwrap().expect("refresh in parallel");
+            assert_eq!(fresh.refresh_token, d.refresh_token);
+        }
+    });
+    assert_eq!(s.counters()["token"]["refresh_token"], 8);
+}
+
+#[test]
+fn a_connection_dropped_mid_answer_is_network() {
+    let s = standin();
+    let doc = minted(&s, USER, GMAIL_SEND);
+    s.add_fault(&json!({"endpoint": "token", "kind": "drop"})).unwrap();
+    let e = client(&s).refresh(&doc).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{e:?}");
 }
