@@ -209,6 +209,41 @@ fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
             }
             ok(Value::Array(out))
         }
+        ("POST", "/grants") => {
+            let b = body(req)?;
+            let email = b
+                .get("email")
+                .and_then(Value::as_str)
+                .ok_or_else(|| err(400, "\"email\" is required"))?;
+            let scope = b
+                .get("scope")
+                .and_then(scope_string)
+                .ok_or_else(|| err(400, "\"scope\" is required (string or array)"))?;
+            let client = match b.get("client_id").and_then(Value::as_str) {
+                Some(c) => shared
+                    .client(c)
+                    .ok_or_else(|| err(400, "unknown client_id"))?
+                    .id
+                    .clone(),
+                None => shared.clients[0].id.clone(),
+            };
+            let scopes = crate::state::parse_scopes(&scope);
+            if let Some(bad) = scopes
+                .iter()
+                .find(|s| !crate::state::KNOWN_SCOPES.contains(&s.as_str()))
+            {
+                return Err(err(400, &format!("unknown scope {bad}")));
+            }
+            let mut st = shared.lock();
+            let user = st.users.find(email).ok_or_else(|| err(400, "unknown account"))?;
+            st.record_grant(&user, &client, &scopes);
+            let all = st
+                .grants
+                .get(&(user.clone(), client.clone()))
+                .cloned()
+                .unwrap_or_default();
+            ok(json!({"email": user, "client_id": client, "scope": all.join(" ")}))
+        }
         ("GET", "/faults") => {
             let st = shared.lock();
             ok(json!({ "faults": st.faults }))

@@ -339,6 +339,12 @@ fn read_request(r: &mut BufReader<Stream>, peer: SocketAddr) -> Result<Option<Re
             .find(|(k, _): &&(String, String)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.clone())
     };
+    if get("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        let s = r.get_mut();
+        s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
+            .map_err(|_| ReadError::Io)?;
+        s.flush().map_err(|_| ReadError::Io)?;
+    }
     let mut body = Vec::new();
     if get("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
         loop {

@@ -207,13 +207,18 @@ pub fn authorize(shared: &Shared, req: &Request) -> Response {
         challenge,
         offline: get("access_type").as_deref() == Some("offline"),
         prompt_consent: prompt.split(' ').any(|p| p == "consent"),
+        select_account: prompt.split(' ').any(|p| p == "select_account"),
         login_hint: get("login_hint"),
         account: None,
         created: shared.lock().now(),
     };
 
     let mut st = shared.lock();
-    let hinted = flow.login_hint.as_deref().and_then(|h| st.users.find(h));
+    let hinted = flow
+        .login_hint
+        .as_deref()
+        .and_then(|h| st.users.find(h))
+        .filter(|_| !flow.select_account);
     if let Some(user) = &hinted {
         if st.settings.auto_approve && st.users.is_test_user(user) {
             let mut flow = flow;

@@ -132,6 +132,7 @@ pub struct Flow {
     pub challenge: Option<(String, String)>,
     pub offline: bool,
     pub prompt_consent: bool,
+    pub select_account: bool,
     pub login_hint: Option<String>,
     pub account: Option<String>,
     pub created: i64,

@@ -667,3 +667,50 @@ fn plain_http_option_serves_the_same_endpoints_without_tls() {
     let c = code(&s, SCOPES, &[]);
     assert_eq!(exchange(&s, &c, &[]).status, 200);
 }
+
+#[test]
+fn pre_consented_user_skips_the_consent_page_and_gets_no_refresh_token() {
+    let s = start();
+    control(&s, "POST", "/grants", json!({"email": USER, "scope": SCOPES}));
+    let r = authorize(&s, SCOPES, &[("prompt", "")]);
+    assert_eq!(r.status, 302, "no page: consent was given before");
+    let p = location_params(&r);
+    assert_eq!(param(&p, "prompt").as_deref(), Some("none"));
+    let v = exchange(&s, &param(&p, "code").unwrap(), &[]).json();
+    assert!(v.get("refresh_token").is_none());
+}
+
+#[test]
+fn prompt_select_account_shows_the_chooser_despite_login_hint() {
+    let s = start();
+    let r = authorize(&s, SCOPES, &[("prompt", "select_account consent")]);
+    assert_eq!(r.status, 200);
+    assert!(r.text().contains("id=\"chooser-heading\""));
+}
+
+#[test]
+fn expect_100_continue_is_answered_before_the_body() {
+    use std::io::{BufRead, BufReader, Write};
+    let s = start_auto();
+    let c = code(&s, SCOPES, &[]);
+    let body = form(&[
+        ("code", &c),
+        ("client_id", &s.info().client_id),
+        ("client_secret", &s.info().client_secret),
+        ("redirect_uri", REDIRECT),
+        ("grant_type", "authorization_code"),
+        ("code_verifier", VERIFIER),
+    ]);
+    let mut conn = BufReader::new(Conn::connect(&s, port_of(&s.info().token_endpoint), true));
+    let head = format!(
+        "POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nExpect: 100-continue\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    conn.get_mut().write_all(head.as_bytes()).unwrap();
+    let mut line = String::new();
+    conn.read_line(&mut line).unwrap();
+    assert_eq!(line, "HTTP/1.1 100 Continue\r\n");
+    conn.read_line(&mut line).unwrap();
+    conn.get_mut().write_all(body.as_bytes()).unwrap();
+    assert_eq!(read_response(&mut conn).unwrap().status, 200);
+}

@@ -183,7 +183,8 @@ fn oauthbearer_succeeds_and_its_failure_takes_a_0x01_answer() {
     c.cmd("EHLO x");
     let r = c.cmd(&format!("AUTH OAUTHBEARER {bad}"));
     assert!(r.starts_with("334 "), "{r}");
-    let j: serde_json::Value = serde_json::from_slice(&STANDARD.decode(&r.trim_end().as_bytes()[4..]).unwrap()).unwrap();
+    let j: serde_json::Value =
+        serde_json::from_slice(&STANDARD.decode(&r.trim_end().as_bytes()[4..]).unwrap()).unwrap();
     assert_eq!(j["status"], "invalid_token");
     assert!(c.cmd("AQ==").starts_with("535-5.7.8 "));
 }
