@@ -622,7 +622,10 @@ fn parallel_refreshes_from_many_threads_on_one_client_all_succeed() {
     let client = client(&s);
     let docs: Vec<TokenDocument> = (0..8).map(|_| minted(&s, USER, GMAIL_SEND)).collect();
     std::thread::scope(|t| {
-        let handles: Vec<_> = docs.iter().map(|d| t.spawn(|| client.refresh(d))).collect();
+        let handles: Vec<_> = docs
+            .iter()
+            .map(|d| t.spawn(|| client.refresh(d).map_err(|e| e.to_document().to_string())))
+            .collect();
         for (h, d) in handles.into_iter().zip(&docs) {
             let fresh = h.join().unwrap().expect("refresh in parallel");
             assert_eq!(fresh.refresh_token, d.refresh_token);
