@@ -26,6 +26,13 @@ class Basic(unittest.TestCase):
             header_version = re.search(r'#define OAUTHMAIL_VERSION_STRING "([^"]+)"', f.read()).group(1)
         self.assertEqual(oauthmail.version(), header_version)
 
+    def test_library_is_loaded_with_cdll_not_pydll(self):
+        # PyDLL keeps the GIL during calls: callbacks from library threads would deadlock.
+        lib = oauthmail.load_library()
+        self.assertIsInstance(lib, ctypes.CDLL)
+        self.assertNotIsInstance(lib, ctypes.PyDLL)
+        self.assertFalse(lib._func_flags_ & ctypes._FUNCFLAG_PYTHONAPI)
+
     def test_status_names_follow_the_contract(self):
         names = ["ok", "invalid_argument", "cancelled", "timeout", "access_denied", "reauthorize",
                  "insufficient_scope", "auth_failed", "network", "tls", "rate_limited", "rejected",
@@ -175,6 +182,29 @@ class Standin(unittest.TestCase):
                 c.authorize({"login_hint": self.user})
             self.assertEqual(cm.exception.status, oauthmail.CANCELLED)
             self.assertIsInstance(cm.exception.__cause__, RuntimeError)
+
+    def test_parallel_sends_from_four_threads_share_one_client(self):
+        # CDLL releases the GIL during each call, so the four sends overlap inside the library.
+        with oauthmail.Client(self.config) as c:
+            c.set_url_opener(lambda url: threading.Thread(target=follow, args=(url, self.ca), daemon=True).start())
+            token = c.authorize({"login_hint": self.user})
+            results, errors = [], []
+
+            def send(i):
+                try:
+                    results.append(c.send(token, {"from": self.user, "to": ["ion@example.ro"],
+                                                  "subject": f"paralel {i} ș", "text": "ț"}))
+                except Exception as e:
+                    errors.append(e)
+
+            threads = [threading.Thread(target=send, args=(i,)) for i in range(4)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join(30)
+            self.assertFalse(any(t.is_alive() for t in threads), "a send did not return within 30 s")
+            self.assertEqual(errors, [])
+            self.assertEqual(len({r["message_id"] for r in results}), 4)
 
     def test_invalid_recipient_raises_invalid_argument_naming_message_to(self):
         with oauthmail.Client(self.config) as c:
