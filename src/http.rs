@@ -451,19 +451,26 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
             return Ok(Some(Either::A(transport)));
         }
         let deadline = deadline_of(&details.timeout);
+        let addrs: Vec<SocketAddr> = details.addrs.iter().copied().collect();
         let mut last: Option<ureq::Error> = None;
-        for addr in details.addrs.iter() {
-            match connect_cancellable(*addr, deadline) {
+        for (i, addr) in addrs.iter().enumerate() {
+            // Each address gets an equal share of what is left, so a black-holed first address
+            // (broken IPv6 is common) leaves time for the next one.
+            let share = deadline.map(|d| {
+                let left = d.saturating_duration_since(Instant::now());
+                Instant::now() + left / (addrs.len() - i) as u32
+            });
+            match connect_cancellable(*addr, share) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
                     let buffers =
                         LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
                     return Ok(Some(Either::B(CancellableTcp { stream, buffers })));
                 }
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    return Err(ureq::Error::Timeout(details.timeout.reason));
-                }
                 Err(e) if e.get_ref().is_some_and(|i| i.is::<CancelledIo>()) => return Err(ureq::Error::Io(e)),
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    last = Some(ureq::Error::Timeout(details.timeout.reason))
+                }
                 Err(e) => last = Some(ureq::Error::Io(e)),
             }
         }
