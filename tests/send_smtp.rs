@@ -369,3 +369,17 @@ fn smtp_server_certificate_from_an_unknown_authority_is_tls() {
         "no AUTH without TLS"
     );
 }
+
+#[test]
+fn smtp_auth_disabled_for_the_mailbox_is_auth_failed_without_a_refresh() {
+    let s = standin();
+    let c = client(&s, Via::StartTls);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "auth", "kind": "reply", "code": 535,
+               "text": "5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant."}),
+    );
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!((e.status, e.hint), (Status::AuthFailed, hint::SMTP_AUTH_DISABLED.text));
+    assert_eq!(refreshes(&s), 0);
+}

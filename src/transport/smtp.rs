@@ -434,12 +434,23 @@ fn decode_challenge(r: &Response) -> Option<String> {
 fn auth_failure(e: &lettre::transport::smtp::Error, mechanism: &str, challenge: Option<&str>) -> Failure {
     let (error, _) = map_lettre(e, Stage::Auth);
     let code = e.status().map(u16::from);
+    let reply = error
+        .provider
+        .as_ref()
+        .and_then(|p| p.smtp_reply.clone())
+        .unwrap_or_default();
+    if reply.contains("5.7.139") {
+        // Microsoft: SMTP AUTH is switched off for the mailbox or tenant; a new token won't help.
+        return Failure::Other(
+            Error::new(
+                Status::AuthFailed,
+                format!("SMTP AUTH is disabled for this mailbox: {reply}"),
+            )
+            .with_hint(&hint::SMTP_AUTH_DISABLED)
+            .with_provider(ProviderReply::smtp(reply)),
+        );
+    }
     if code == Some(535) {
-        let reply = error
-            .provider
-            .as_ref()
-            .and_then(|p| p.smtp_reply.clone())
-            .unwrap_or_default();
         let detail = challenge.map(|c| format!("; the server said {c}")).unwrap_or_default();
         return Failure::TokenRejected(
             Error::new(
