@@ -74,7 +74,7 @@ export -f example
 step checker selftest python3 bindings/tests/check_mailbox.py selftest
 
 # ---- Python (ctypes) ----
-(cd bindings/python && step python tests python3 -m unittest -v test_oauthmail)
+step python tests bash -c 'cd bindings/python && python3 -m unittest -v test_oauthmail'
 step python example-send bash -c 'example "$@"' _ python python3 bindings/python/example.py
 EXAMPLE_TRANSPORT=smtp step python example-send-smtp bash -c 'example "$@"' _ python python3 bindings/python/example.py
 
