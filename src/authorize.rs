@@ -233,7 +233,7 @@ impl Flow<'_> {
     fn handle(&self, mut conn: Pending, head: &str) -> Option<Result<TokenDocument>> {
         let (method, target) = request_line(head);
         let path = target.split('?').next().unwrap_or("");
-        let log_path = if path.len() > 64 { &path[..64] } else { path };
+        let log_path: String = path.chars().take(64).collect();
         match self.classify(method, target) {
             Request::Stray => {
                 self.client

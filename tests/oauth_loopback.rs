@@ -619,3 +619,22 @@ fn head_requests_get_headers_without_a_body() {
     assert!(pages[0].header("content-length").unwrap().parse::<usize>().unwrap() > 0);
     assert_eq!(outcome(&pages[1]), "connected");
 }
+
+#[test]
+fn long_non_ascii_stray_paths_are_answered_and_do_not_disturb_the_flow() {
+    let p = FakeProvider::start();
+    let client = p.client("");
+    capture_log(&client);
+    let opened = open_with(&client, |url, seen| {
+        let redirect = redirect_for(&url);
+        let port = port_of(&redirect);
+        let addr = format!("127.0.0.1:{port}").parse().unwrap();
+        let path = format!("/{}", "ș".repeat(100));
+        seen.lock().unwrap().push(get_at(addr, "x", &path));
+        seen.lock().unwrap().push(get(&redirect));
+    });
+    client.authorize(&hinted()).expect("authorize");
+    let pages = opened.join();
+    assert_eq!(pages[0].status, 404);
+    assert_eq!(outcome(&pages[1]), "connected");
+}
