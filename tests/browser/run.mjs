@@ -192,12 +192,15 @@ function httpGet(host, port, p) {
   });
 }
 
-/** A client that opens a connection, sends half a request line and then nothing. */
-function slowClient(host, port) {
-  const socket = net.connect({ host, port });
-  socket.on('error', () => {});
-  socket.on('connect', () => socket.write('GET /?state=slow HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
-  return socket;
+/** Clients that never finish: one sends half a request, one (like a browser's preconnect)
+ * opens a connection and sends nothing. */
+function slowClients(host, port) {
+  const half = net.connect({ host, port });
+  half.on('error', () => {});
+  half.on('connect', () => half.write('GET /?state=slow HTTP/1.1\r\nHost: 127.0.0.1\r\n'));
+  const silent = net.connect({ host, port });
+  silent.on('error', () => {});
+  return { destroy: () => { half.destroy(); silent.destroy(); } };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -324,9 +327,9 @@ async function connected(info, lang, { redirectHost = '127.0.0.1', loginHint = n
     check(`redirect_uri uses host ${redirectHost}`, redirect.hostname === (redirectHost === '::1' ? '[::1]' : redirectHost), redirect.hostname);
     const port = Number(redirect.port);
 
-    // Stray traffic while the library waits: a client that never finishes its request, the
+    // Stray traffic while the library waits: clients that never finish their request, the
     // favicon, an answer with a wrong state in a second tab. None of it may end or block the flow.
-    slow = slowClient(redirectHost === 'localhost' ? '::1' : redirectHost, port);
+    slow = slowClients(redirectHost === 'localhost' ? '::1' : redirectHost, port);
     const tab2 = await context.newPage();
     const fav = await tab2.goto(`${redirect.origin}/favicon.ico`);
     check('favicon gets HTTP 404', fav.status() === 404, `got ${fav.status()}`);
