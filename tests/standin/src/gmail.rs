@@ -125,8 +125,31 @@ pub fn rate_limited(retry_after_s: u64) -> Response {
     .with_header("Retry-After", &retry_after_s.to_string())
 }
 
-/// 5xx (fault `status`).
+/// Any status from a `status` fault: 4xx get their usual Google bodies, 5xx `backendError`.
 pub fn server_error(code: u16) -> Response {
+    match code {
+        401 => return invalid_credentials(),
+        400 => return bad_request("Bad Request", "badRequest"),
+        403 => {
+            return api_error(
+                403,
+                "The caller does not have permission",
+                json!({"message": "The caller does not have permission", "domain": "global", "reason": "forbidden"}),
+                "PERMISSION_DENIED",
+                None,
+            )
+        }
+        404 => {
+            return api_error(
+                404,
+                "Requested entity was not found.",
+                json!({"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}),
+                "NOT_FOUND",
+                None,
+            )
+        }
+        _ => {}
+    }
     let (message, status) = match code {
         503 => ("The service is currently unavailable.", "UNAVAILABLE"),
         502 => ("Bad Gateway", "UNAVAILABLE"),

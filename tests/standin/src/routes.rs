@@ -41,10 +41,12 @@ fn fault_response(endpoint: &str, f: &Fault) -> Response {
             ),
         ),
         _ => {
-            let (e, d) = if status == 503 {
-                ("temporarily_unavailable", "The service is currently unavailable.")
-            } else {
-                ("internal_failure", "Backend Error")
+            let (e, d) = match status {
+                400 => ("invalid_request", "Bad Request"),
+                401 => ("invalid_client", "Unauthorized"),
+                403 => ("access_denied", "Forbidden"),
+                503 => ("temporarily_unavailable", "The service is currently unavailable."),
+                _ => ("internal_failure", "Backend Error"),
             };
             oauth::google_json(status, &json!({"error": e, "error_description": d}))
         }

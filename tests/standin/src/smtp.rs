@@ -113,7 +113,13 @@ fn session(shared: &Shared, tcp: TcpStream, implicit: bool) -> io::Result<()> {
         Next::Replied | Next::Close => return Ok(()),
     }
     s.send(&format!("220 {HOST} ESMTP {} - gsmtp", s.id))?;
-    s.run()
+    let result = s.run();
+    // A clean TLS close (clients that read to EOF after QUIT see no truncation error).
+    if let Some(Stream::Tls(t)) = s.stream.as_mut() {
+        t.conn.send_close_notify();
+        let _ = t.flush();
+    }
+    result
 }
 
 impl Session<'_> {
@@ -206,6 +212,11 @@ impl Session<'_> {
                 421 => format!("4.7.0 Temporary System Problem.  Try again later (10). {g}"),
                 451 => format!("4.3.0 Mail server temporarily rejected message. {g}"),
                 452 => format!("4.5.3 Your message has too many recipients. {g}"),
+                535 => format!(
+                    "5.7.8 Username and Password not accepted. {}\n5.7.8  https://support.google.com/mail/?p=BadCredentials {g}",
+                    self.more_info()
+                ),
+                552 => format!("5.2.3 Your message exceeded Google's message size limits. Please visit\n5.2.3  https://support.google.com/mail/?p=MaxSizeError to view our size\n5.2.3 guidelines. {g}"),
                 550 => format!("5.4.5 Daily user sending limit exceeded. {g}"),
                 554 => format!("5.6.0 Mail message is malformed. Not accepted. {g}"),
                 c => format!("{}.0.0 Rejected by a stand-in fault. {g}", c / 100),

@@ -454,3 +454,19 @@ fn minted_token_document_matches_the_token_endpoint_shape() {
     assert!(v["id_token"].is_string());
     assert_eq!(refresh(&s, v["refresh_token"].as_str().unwrap()).status, 200);
 }
+
+#[test]
+fn fault_status_401_on_gmail_send_is_the_invalid_credentials_body() {
+    let s = start();
+    let t = token(&s, SEND);
+    s.add_fault(&json!({"endpoint": "gmail_send", "kind": "status", "status": 401}))
+        .unwrap();
+    let r = api_send_raw(&s, &t, MSG);
+    assert_eq!(r.status, 401);
+    assert_eq!(api_error(&r)["errors"][0]["reason"], "authError");
+    assert_eq!(
+        api_send_raw(&s, &t, MSG).status,
+        200,
+        "an intermittent 401: the retry works"
+    );
+}

@@ -417,3 +417,25 @@ fn starttls_port_delivers_after_upgrade() {
     assert!(c.reply().starts_with("250 2.0.0 OK"));
     assert_eq!(s.messages()[0]["smtp"]["port"], "starttls");
 }
+
+#[test]
+fn fault_535_at_auth_stage_is_gmails_two_line_bad_credentials() {
+    let s = start();
+    let t = token(&s, MAIL);
+    s.add_fault(&json!({"endpoint": "smtp", "kind": "reply", "stage": "auth", "code": 535}))
+        .unwrap();
+    let mut c = Smtp::smtps(&s);
+    c.reply();
+    c.cmd("EHLO x");
+    let r = c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(USER, &t)));
+    let l = reply_lines(&r);
+    assert_eq!(
+        l[0],
+        "535-5.7.8 Username and Password not accepted. For more information, go to\r\n"
+    );
+    assert!(l[1].starts_with("535 5.7.8  https://support.google.com/mail/?p=BadCredentials "));
+    assert_eq!(
+        c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(USER, &t))),
+        "235 2.7.0 Accepted\r\n"
+    );
+}
