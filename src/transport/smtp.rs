@@ -605,9 +605,17 @@ fn map_reply(code: u16, text: &str, stage: Stage<'_>) -> Error {
         })
         .unwrap_or("");
     let lower = text.to_ascii_lowercase();
-    let says_rate = ["rate", "limit", "too many", "try again later"]
-        .iter()
-        .any(|w| lower.contains(w));
+    // "Too many recipients" (452 4.5.3) is a per-message limit, not a rate: PROVIDER.
+    let says_rate = [
+        "rate limit",
+        "rate-limit",
+        "sending limit",
+        "try again later",
+        "too many login",
+        "too many messages",
+    ]
+    .iter()
+    .any(|w| lower.contains(w));
     let said = format!("the SMTP server refused {stage}: {reply}");
     let error = match code {
         550 if enhanced == "5.4.5" => Error::new(Status::RateLimited, said).with_hint(&hint::DAILY_LIMIT),
@@ -692,7 +700,7 @@ mod tests {
                 452,
                 "4.5.3 Your message has too many recipients",
                 Stage::Rcpt("message.to[0]"),
-                Status::RateLimited,
+                Status::Provider,
                 None,
             ),
             (
