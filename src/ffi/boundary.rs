@@ -131,8 +131,10 @@ pub(super) fn parse_json<T: DeserializeOwned>(text: &str, root: &str) -> Result<
 
 /// Joins the document root and serde's path (which, for an unknown field, ends with its name).
 fn field_path(root: &str, path: &str) -> String {
+    // serde_path_to_error writes "?" for a position it could not name (a syntax error at the root).
+    let path = path.trim_end_matches(".?").trim_end_matches('?');
     match path {
-        "." => root.to_string(),
+        "." | "" => root.to_string(),
         p if p.starts_with('[') => format!("{root}{p}"),
         p => format!("{root}.{p}"),
     }
@@ -191,6 +193,8 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("config.inner.tokn"));
         let e = parse_json::<Doc>(r#"{"to": [}"#, "message").unwrap_err();
         assert_eq!(e.status, Status::InvalidArgument);
+        let e = parse_json::<Doc>("not json", "config").unwrap_err();
+        assert_eq!(e.field.as_deref(), Some("config"));
         let e = parse_json::<Doc>(r#"{"to": []} x"#, "message").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("message"));
     }
