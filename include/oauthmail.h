@@ -38,9 +38,11 @@ typedef uint32_t oauthmail_status;
 /**
  * Opens the authorization URL for the user, instead of the system browser.
  *
- * `url` is NUL-terminated UTF-8 and valid only during the call; copy it to keep it. Called on
- * the thread that called `oauthmail_authorize`, once per authorization, before the library
- * starts waiting for the browser. Return 0 when the URL was opened (or handed to the user);
+ * `url` is NUL-terminated UTF-8 and valid only during the call; copy it to keep it. Called once
+ * per authorization, on the thread that called `oauthmail_authorize` (API.md allows any thread:
+ * do not rely on which). The loopback listener is already open, but the library answers the
+ * browser only after the opener returns: return promptly, and if the host fetches the URL itself,
+ * do so on another thread. Return 0 when the URL was opened (or handed to the user);
  * any other value makes `oauthmail_authorize` fail at once with `OAUTHMAIL_CANCELLED`.
  */
 typedef int32_t (*oauthmail_url_opener)(void *user_data, const char *url);
@@ -182,7 +184,7 @@ void oauthmail_client_free(struct oauthmail_client *client);
 /**
  * Sets the function that opens the authorization URL, instead of the system browser. A NULL
  * `opener` goes back to the system browser. `user_data` is passed back to it unchanged and must
- * stay valid until the opener is replaced or the client is freed.
+ * stay valid until the client is freed (a call already running may still use a replaced opener).
  *
  * Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
  *
@@ -196,7 +198,7 @@ oauthmail_status oauthmail_client_set_url_opener(struct oauthmail_client *client
 /**
  * Sets the logger: lines of `level <= max_level` (1 = error .. 5 = trace) go to `logger`.
  * A NULL `logger` or `max_level` 0 turns logging off. `user_data` is passed back unchanged and
- * must stay valid until the logger is replaced or the client is freed.
+ * must stay valid until the client is freed (a call already running may still use a replaced logger).
  *
  * Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
  *
