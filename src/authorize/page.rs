@@ -28,6 +28,9 @@ pub enum Outcome<'a> {
     },
     /// The code exchange after a valid redirect failed (message is safe to show: no secrets).
     ExchangeFailed { message: &'a str },
+    /// The application cancelled the sign-in (`oauthmail_cancel`) while the browser was waiting
+    /// for this page, e.g. during the code exchange.
+    Cancelled,
     /// A request after this sign-in already finished (reload, second tab).
     AlreadyFinished,
     /// Any other path (favicon, probes).
@@ -43,6 +46,7 @@ impl Outcome<'_> {
             Outcome::StateMismatch => "state-mismatch",
             Outcome::ProviderError { .. } => "provider-error",
             Outcome::ExchangeFailed { .. } => "exchange-failed",
+            Outcome::Cancelled => "cancelled",
             Outcome::AlreadyFinished => "already-finished",
             Outcome::NotFound => "not-found",
         }
@@ -51,7 +55,7 @@ impl Outcome<'_> {
     fn tone(&self) -> Tone {
         match self {
             Outcome::Connected { .. } => Tone::Success,
-            Outcome::Denied | Outcome::AlreadyFinished | Outcome::NotFound => Tone::Neutral,
+            Outcome::Denied | Outcome::Cancelled | Outcome::AlreadyFinished | Outcome::NotFound => Tone::Neutral,
             Outcome::StateMismatch => Tone::Warning,
             Outcome::ProviderError { .. } | Outcome::ExchangeFailed { .. } => Tone::Problem,
         }
@@ -250,6 +254,22 @@ fn words(outcome: &Outcome<'_>, language: UiLanguage) -> Words {
             next: "Închideți această fereastră și reveniți în aplicație, unde găsiți detaliile. Încercați din nou; dacă problema se repetă, contactați administratorul.",
             note: None,
         },
+        (UiLanguage::En, Outcome::Cancelled) => Words {
+            title: "Sign-in cancelled",
+            heading: "The sign-in was cancelled",
+            message: "The application stopped this sign-in, so the account was not connected.",
+            detail_intro: None,
+            next: "Close this window. To connect the account, start the sign-in again from the application.",
+            note: None,
+        },
+        (UiLanguage::Ro, Outcome::Cancelled) => Words {
+            title: "Conectare anulată",
+            heading: "Conectarea a fost anulată",
+            message: "Aplicația a oprit această conectare, iar contul nu a fost conectat.",
+            detail_intro: None,
+            next: "Închideți această fereastră. Pentru a conecta contul, reluați conectarea din aplicație.",
+            note: None,
+        },
         (UiLanguage::En, Outcome::AlreadyFinished) => Words {
             title: "Sign-in already finished",
             heading: "This sign-in is already finished",
@@ -401,6 +421,7 @@ mod tests {
             Outcome::ExchangeFailed {
                 message: "the token endpoint answered HTTP 500",
             },
+            Outcome::Cancelled,
             Outcome::AlreadyFinished,
             Outcome::NotFound,
         ]
@@ -607,6 +628,7 @@ mod tests {
         assert_eq!(title(&Outcome::Denied), "Access was not granted");
         assert_eq!(title(&Outcome::AlreadyFinished), "This sign-in is already finished");
         assert_eq!(title(&Outcome::NotFound), "There is nothing at this address");
+        assert_eq!(title(&Outcome::Cancelled), "The sign-in was cancelled");
         assert!(render(&Outcome::Connected { email: None }, UiLanguage::En)
             .contains("You can close this window and return to the application."));
     }
@@ -624,6 +646,7 @@ mod tests {
             "Acest răspuns nu aparține conectării în curs"
         );
         assert_eq!(title(&Outcome::AlreadyFinished), "Această conectare s-a încheiat deja");
+        assert_eq!(title(&Outcome::Cancelled), "Conectarea a fost anulată");
     }
 
     #[test]
@@ -632,6 +655,6 @@ mod tests {
         ids.dedup();
         ids.sort_unstable();
         ids.dedup();
-        assert_eq!(ids.len(), 7);
+        assert_eq!(ids.len(), 8);
     }
 }

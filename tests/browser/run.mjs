@@ -481,6 +481,110 @@ async function cancelled(info) {
   }
 }
 
+/** An error redirect with the right state (what a provider sends for e.g. temporarily_unavailable),
+ * whose description tries to inject markup: the page must show it as text. */
+async function providerError(info) {
+  const name = 'provider-error-ro';
+  const host = startHost(name, configFor(info, { lang: 'ro' }));
+  const { context } = await launchBrowser(name);
+  try {
+    const url = new URL(await host.url());
+    const redirect = new URL(url.searchParams.get('redirect_uri'));
+    const description = 'Serviciu indisponibil <img src=x onerror="document.title=1"><script>document.title=2</script> & "încă"';
+    const target = new URL(redirect.href);
+    target.searchParams.set('state', url.searchParams.get('state'));
+    target.searchParams.set('error', 'temporarily_unavailable');
+    target.searchParams.set('error_description', description);
+    const page = await context.newPage();
+    const resp = await page.goto(target.href);
+    check('provider error page has Cache-Control: no-store', /no-store/.test(resp.headers()['cache-control'] ?? ''));
+    const p = await ourPage(page);
+    check('page is ours with data-outcome=provider-error', p.outcome === 'provider-error', `got ${p.outcome}`);
+    check('page has lang="ro"', p.lang === 'ro', `got ${p.lang}`);
+    const detail = await page.evaluate(() => document.getElementById('oauthmail-detail')?.textContent ?? null);
+    check('the provider text is shown literally, markup and all', detail === `temporarily_unavailable: ${description}`, detail);
+    check('nothing from the provider text became an element or ran', p.scripts === 0 && p.externals === 0
+      && (await page.locator('img').count()) === 0 && !/^[12]$/.test(p.title));
+    await shot(page, 'ro-6-provider-error');
+    const r = await host.result(10000);
+    check('authorize returned PROVIDER with the provider\'s error', r.status === 'provider' && r.doc?.error?.provider?.error === 'temporarily_unavailable', `${r.status}`);
+    await portChecks(Number(redirect.port), ['127.0.0.1']);
+  } finally {
+    await context.close().catch(() => {});
+    await host.finish();
+  }
+}
+
+/** The user allowed access but the token endpoint fails: the page says so, the host gets the error. */
+async function exchangeFailed(info) {
+  const name = 'exchange-failed-en';
+  await control(info, 'POST', '/faults', { endpoint: 'token', kind: 'status', status: 500, count: 5 });
+  const host = startHost(name, configFor(info), { options: { login_hint: TEST_USER } });
+  const { context } = await launchBrowser(name);
+  try {
+    const url = new URL(await host.url());
+    const redirect = new URL(url.searchParams.get('redirect_uri'));
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await page.waitForSelector('#submit_approve_access');
+    const [resp] = await Promise.all([loopbackResponse(page, redirect), page.click('#submit_approve_access')]);
+    await page.waitForLoadState('load');
+    check('exchange failure page is HTTP 502', resp.status() === 502, `got ${resp.status()}`);
+    const p = await ourPage(page);
+    check('page is ours with data-outcome=exchange-failed', p.outcome === 'exchange-failed', `got ${p.outcome}`);
+    check('page has lang="en"', p.lang === 'en');
+    const code = new URL(page.url()).searchParams.get('code') ?? '';
+    check('page does not show the code', code.length > 0 && !p.html.includes(code));
+    await shot(page, 'en-7-exchange-failed');
+    const r = await host.result(20000);
+    check('authorize returned PROVIDER', r.status === 'provider', `${r.status}: ${r.doc?.error?.message}`);
+    await portChecks(Number(redirect.port), ['127.0.0.1']);
+  } finally {
+    await control(info, 'DELETE', '/faults').catch(() => {});
+    await context.close().catch(() => {});
+    await host.finish();
+  }
+}
+
+/** Cancel while the code exchange hangs (the browser is waiting for our page). */
+async function cancelDuringExchange(info) {
+  const name = 'cancel-during-exchange';
+  await control(info, 'POST', '/faults', { endpoint: 'token', kind: 'hang', count: 1 });
+  const host = startHost(name, configFor(info), { options: { login_hint: TEST_USER } });
+  const { context } = await launchBrowser(name);
+  try {
+    const url = new URL(await host.url());
+    const redirect = new URL(url.searchParams.get('redirect_uri'));
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await page.waitForSelector('#submit_approve_access');
+    const respP = loopbackResponse(page, redirect).then((r) => ({ r }), (e) => ({ e }));
+    await page.click('#submit_approve_access', { noWaitAfter: true });
+    await sleep(1000); // the listener has the redirect; the exchange hangs at the token endpoint
+    const t0 = Date.now();
+    host.send('cancel');
+    const r = await host.result(15000);
+    const took = Date.now() - t0;
+    check('authorize returned CANCELLED while the exchange hung', r.status === 'cancelled', `${r.status}: ${r.doc?.error?.message}`);
+    check('cancel took effect within 2 s', took < 2000, `${took} ms`);
+    note(`authorize returned ${took} ms after the cancel line was sent`);
+    const nav = await withTimeout(respP, 5000, 'the browser\'s answer').catch((e) => ({ e }));
+    check('the waiting browser got an answer, not a hang', !!nav.r, nav.e?.message?.split('\n')[0]);
+    if (nav.r) {
+      await page.waitForLoadState('load');
+      const p = await ourPage(page);
+      check('the waiting browser does not see success', p.outcome !== 'connected' && p.outcome !== null, `got ${p.outcome}`);
+      note(`browser shows data-outcome=${p.outcome} (HTTP ${nav.r.status()})`);
+      await shot(page, 'en-8-cancel-during-exchange');
+    }
+    await portChecks(Number(redirect.port), ['127.0.0.1']);
+  } finally {
+    await control(info, 'DELETE', '/faults').catch(() => {});
+    await context.close().catch(() => {});
+    await host.finish();
+  }
+}
+
 async function declined(info) {
   const host = startHost('declined', configFor(info), { opener: 'decline' });
   try {
@@ -552,6 +656,9 @@ const SCENARIOS = [
   ['denied-ro', (info) => denied(info, 'ro')],
   ['closed-tab-timeout', closedTab],
   ['cancel', cancelled],
+  ['provider-error-ro', providerError],
+  ['exchange-failed-en', exchangeFailed],
+  ['cancel-during-exchange', cancelDuringExchange],
   ['opener-declines', declined],
   ['system-browser', systemBrowser],
   ['no-browser', noBrowser],
