@@ -642,3 +642,17 @@ fn a_connection_dropped_mid_answer_is_network() {
     let e = client(&s).refresh(&doc).unwrap_err();
     assert_eq!(e.status, Status::Network, "{e:?}");
 }
+
+#[test]
+fn a_token_document_of_another_provider_is_refused_naming_the_field() {
+    let s = standin();
+    let mut doc = minted(&s, USER, GMAIL_SEND);
+    doc.provider = oauthmail::provider::ProviderKind::Microsoft;
+    let client = client(&s);
+    for e in [client.refresh(&doc).unwrap_err(), client.revoke(&doc).unwrap_err()] {
+        assert_eq!(e.status, Status::InvalidArgument);
+        assert_eq!(e.field.as_deref(), Some("token.provider"));
+    }
+    assert_eq!(s.counters()["token"]["refresh_token"], 0);
+    assert_eq!(s.counters()["revoke"], 0);
+}
