@@ -176,6 +176,14 @@ pub fn authorize(shared: &Shared, req: &Request) -> Response {
                 &details,
             )
         }
+        (None, None) if shared.lock().settings.require_pkce => {
+            return html_error(
+                400,
+                "invalid_request",
+                "Missing required parameter: code_challenge",
+                &details,
+            )
+        }
         (None, None) => None,
         (Some(c), m) => {
             let method = m.unwrap_or_else(|| "plain".into());
@@ -487,11 +495,11 @@ pub fn token(shared: &Shared, req: &Request) -> Response {
     if shared.lock().settings.client_deleted {
         return oauth_error(401, "deleted_client", "The OAuth client was deleted.");
     }
-    let Some(secret) = secret else {
-        return oauth_error(400, "invalid_request", "client_secret is missing.");
-    };
-    if secret != client.secret {
-        return oauth_error(401, "invalid_client", "Unauthorized");
+    let require_secret = shared.lock().settings.require_client_secret;
+    match secret {
+        None if require_secret => return oauth_error(400, "invalid_request", "client_secret is missing."),
+        Some(s) if s != client.secret => return oauth_error(401, "invalid_client", "Unauthorized"),
+        _ => {}
     }
     if grant_type == "authorization_code" {
         exchange_code(shared, &client.id, &form)

@@ -123,3 +123,43 @@ fn unknown_option_and_missing_state_dir_exit_2_with_a_message() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--state-dir"));
 }
+
+#[test]
+fn readme_settings_table_lists_exactly_the_settings() {
+    let s = oauthmail_standin::Standin::start(Default::default()).unwrap();
+    let url = format!("{}/settings", s.info().control);
+    let port: u16 = url
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let mut c = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    use std::io::Write;
+    c.write_all(b"GET /settings HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut resp = String::new();
+    c.read_to_string(&mut resp).unwrap();
+    let body = resp.split("\r\n\r\n").nth(1).unwrap();
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    let mut live: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+    live.sort();
+    let readme = include_str!("../README.md");
+    let table = readme
+        .split("### Settings")
+        .nth(1)
+        .unwrap()
+        .split("###")
+        .next()
+        .unwrap();
+    let mut documented: Vec<&str> = table
+        .lines()
+        .filter_map(|l| l.strip_prefix("| `"))
+        .filter_map(|l| l.split('`').next())
+        .collect();
+    documented.sort();
+    assert_eq!(documented, live);
+}

@@ -714,3 +714,16 @@ fn expect_100_continue_is_answered_before_the_body() {
     conn.get_mut().write_all(body.as_bytes()).unwrap();
     assert_eq!(read_response(&mut conn).unwrap().status, 200);
 }
+
+#[test]
+fn client_secret_and_pkce_requirements_are_configurable() {
+    let s = start_auto();
+    s.set_settings(&json!({"require_client_secret": false, "require_pkce": true}))
+        .unwrap();
+    let c = code(&s, SCOPES, &[]);
+    assert_eq!(exchange(&s, &c, &[("client_secret", "")]).status, 200);
+    let c = code(&s, SCOPES, &[]);
+    assert_eq!(exchange(&s, &c, &[("client_secret", "wrong")]).status, 401);
+    let r = authorize(&s, SCOPES, &[("code_challenge", ""), ("code_challenge_method", "")]);
+    assert_browser_error(&r, 400, "invalid_request");
+}
