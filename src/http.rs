@@ -851,7 +851,7 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// (issuer, subject) of a certificate as `CN=…, O=…` strings.
-fn x509_names(cert: &[u8]) -> Option<(String, String)> {
+pub(crate) fn x509_names(cert: &[u8]) -> Option<(String, String)> {
     let (_, certificate, _) = der(cert)?;
     let (_, tbs, _) = der(certificate)?;
     let mut rest = tbs;

@@ -356,18 +356,24 @@ fn smtp_server_silent_at_the_greeting_is_timeout() {
 }
 
 #[test]
-fn smtp_server_certificate_from_an_unknown_authority_is_tls() {
-    let s = standin();
-    let mut cfg = config(&s, Via::Smtps, json!({}));
-    cfg.tls.extra_ca_file = None;
-    let c = Client::new(cfg).unwrap();
-    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
-    assert_eq!(e.status, Status::Tls, "{e:?}");
-    assert_eq!(
-        counter(&s, "smtp_auth_ok") + counter(&s, "smtp_auth_failed"),
-        0,
-        "no AUTH without TLS"
-    );
+fn smtp_server_certificate_from_an_unknown_authority_is_tls_naming_the_issuer() {
+    for via in [Via::Smtps, Via::StartTls] {
+        let s = standin();
+        let mut cfg = config(&s, via, json!({}));
+        cfg.tls.extra_ca_file = None;
+        let c = Client::new(cfg).unwrap();
+        let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+        assert_eq!(e.status, Status::Tls, "{via:?}: {e:?}");
+        assert_eq!(e.hint, hint::TLS_INSPECTION.text);
+        assert!(
+            e.message
+                .contains("issued by \"CN=oauthmail-standin test CA (not Google)"),
+            "the message names the issuer: {}",
+            e.message
+        );
+        let auths = counter(&s, "smtp_auth_ok") + counter(&s, "smtp_auth_failed");
+        assert_eq!(auths, 0, "no AUTH without TLS");
+    }
 }
 
 #[test]

@@ -19,7 +19,7 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
@@ -310,6 +310,16 @@ fn hello_name() -> ClientId {
 }
 
 fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<SmtpConnection> {
+    connect_tls(client, call, endpoint).map_err(|e| {
+        if e.status == Status::Tls && e.message.contains(CERTIFICATE_REJECTED) {
+            name_the_issuer(e, endpoint, client.settings().timeouts.connect)
+        } else {
+            e
+        }
+    })
+}
+
+fn connect_tls(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<SmtpConnection> {
     let settings = client.settings();
     let tls = client.send_state.smtp.tls(client, &endpoint.host)?;
     let hello = hello_name();
@@ -579,17 +589,140 @@ fn map_io(e: &io::Error, stage: Stage<'_>) -> Error {
     }
 }
 
+/// The start of the message of a certificate failure, which [`connect`] then completes with the
+/// certificate's names.
+const CERTIFICATE_REJECTED: &str = "the SMTP server's TLS certificate was not accepted";
+
 fn map_tls(e: &rustls::Error) -> Error {
-    let error = Error::new(
-        Status::Tls,
-        format!("the SMTP server's TLS certificate was not accepted: {e}"),
-    );
+    let error = Error::new(Status::Tls, format!("{CERTIFICATE_REJECTED}: {e}"));
     match e {
         rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
             error.with_hint(&hint::TLS_INSPECTION)
         }
-        _ => error,
+        rustls::Error::InvalidCertificate(_) => error,
+        // A handshake failure that is not about the certificate: nothing to name.
+        _ => Error::new(
+            Status::Tls,
+            format!("the TLS handshake with the SMTP server failed: {e}"),
+        ),
     }
+}
+
+/// After a certificate failure, looks at the certificate again without trusting it and puts its
+/// subject and issuer into the message: "issued by CN=Corp Antivirus CA" is how a user recognises
+/// TLS inspection (API.md, TLS). Nothing is sent over this probe connection.
+fn name_the_issuer(error: Error, endpoint: &SmtpEndpoint, timeout: Duration) -> Error {
+    let Some((issuer, subject)) = probe_certificate(endpoint, timeout) else {
+        return error;
+    };
+    let reason = error
+        .message
+        .trim_start_matches(CERTIFICATE_REJECTED)
+        .trim_start_matches(": ");
+    let host = &endpoint.host;
+    let message = if error.hint == hint::TLS_INSPECTION.text {
+        format!(
+            "the certificate presented for {host} ({subject}) was issued by \"{issuer}\", which is not trusted here"
+        )
+    } else {
+        format!("the certificate presented for {host} ({subject}, issued by \"{issuer}\") was rejected: {reason}")
+    };
+    Error { message, ..error }
+}
+
+/// Records the server's certificate and ends the handshake.
+#[derive(Debug)]
+struct CaptureCertificate {
+    seen: Mutex<Option<Vec<u8>>>,
+    schemes: Vec<rustls::SignatureScheme>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for CaptureCertificate {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls::pki_types::CertificateDer<'_>,
+        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
+        _server_name: &rustls::pki_types::ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: rustls::pki_types::UnixTime,
+    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(end_entity.to_vec());
+        Err(rustls::Error::General("certificate captured".into()))
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("probe only".into()))
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        _message: &[u8],
+        _cert: &rustls::pki_types::CertificateDer<'_>,
+        _dss: &rustls::DigitallySignedStruct,
+    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        Err(rustls::Error::General("probe only".into()))
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.schemes.clone()
+    }
+}
+
+/// (issuer, subject) of the certificate the server presents, or `None` if it cannot be seen.
+fn probe_certificate(endpoint: &SmtpEndpoint, timeout: Duration) -> Option<(String, String)> {
+    use std::io::{BufRead, BufReader, Write};
+    use std::net::{TcpStream, ToSocketAddrs};
+
+    let address = (endpoint.host.as_str(), endpoint.port).to_socket_addrs().ok()?.next()?;
+    let mut tcp = TcpStream::connect_timeout(&address, timeout).ok()?;
+    tcp.set_read_timeout(Some(timeout)).ok()?;
+    tcp.set_write_timeout(Some(timeout)).ok()?;
+    if !endpoint.implicit_tls {
+        // Greeting, EHLO, STARTTLS: just enough SMTP to reach the handshake.
+        let mut reader = BufReader::new(tcp.try_clone().ok()?);
+        let mut reply = |expect: &str| -> Option<()> {
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).ok()? == 0 || line.len() > 1000 {
+                    return None;
+                }
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    return line.starts_with(expect).then_some(());
+                }
+            }
+        };
+        reply("220")?;
+        tcp.write_all(b"EHLO [127.0.0.1]\r\n").ok()?;
+        reply("250")?;
+        tcp.write_all(b"STARTTLS\r\n").ok()?;
+        reply("220")?;
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let capture = Arc::new(CaptureCertificate {
+        seen: Mutex::new(None),
+        schemes: provider.signature_verification_algorithms.supported_schemes(),
+    });
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(capture.clone())
+        .with_no_client_auth();
+    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).ok()?;
+    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
+    let deadline = Instant::now() + timeout;
+    while conn.is_handshaking() && Instant::now() < deadline {
+        if conn.complete_io(&mut tcp).is_err() {
+            break;
+        }
+    }
+    let der = capture.seen.lock().unwrap_or_else(|e| e.into_inner()).take()?;
+    crate::http::x509_names(&der)
 }
 
 /// Maps an SMTP reply to the API's statuses (API.md "All or nothing"; providers.md §2.5, §2.7).
