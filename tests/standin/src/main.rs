@@ -124,6 +124,21 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A bug must not break the "one JSON line, nothing on stderr" promise: panics go to the log.
+    if !options.verbose {
+        if let Some(dir) = options.state_dir.clone() {
+            std::panic::set_hook(Box::new(move |p| {
+                use std::io::Write;
+                if let Ok(mut f) = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(dir.join("standin.log"))
+                {
+                    let _ = writeln!(f, "panic: {p}");
+                }
+            }));
+        }
+    }
     let standin = match Standin::start(options) {
         Ok(s) => s,
         Err(e) => {

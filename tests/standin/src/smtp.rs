@@ -687,7 +687,7 @@ impl Session<'_> {
 
 /// `FROM:<addr> params` / `TO:<addr> params`.
 fn path_arg(args: &str, prefix: &str) -> Option<(String, String)> {
-    if args.len() < prefix.len() || !args[..prefix.len()].eq_ignore_ascii_case(prefix) {
+    if !args.get(..prefix.len())?.eq_ignore_ascii_case(prefix) {
         return None;
     }
     let rest = args[prefix.len()..].trim_start();

@@ -439,3 +439,12 @@ fn fault_535_at_auth_stage_is_gmails_two_line_bad_credentials() {
         "235 2.7.0 Accepted\r\n"
     );
 }
+
+#[test]
+fn non_ascii_command_arguments_do_not_break_the_session() {
+    let s = start();
+    let t = token(&s, MAIL);
+    let mut c = Smtp::login(&s, &t);
+    assert!(c.cmd("MAIL FRéM:<x@y.example>").starts_with("555 5.5.2 Syntax error."));
+    assert!(c.cmd("NOOP").starts_with("250 2.0.0 OK"));
+}
