@@ -209,7 +209,7 @@ fn smtp_refused_recipient_is_rejected_naming_it_and_nobody_gets_the_mail() {
     assert_eq!(e.status, Status::Rejected);
     assert_eq!(e.field.as_deref(), Some("message.bcc[0]"));
     assert_eq!(e.hint, hint::RECIPIENT_REFUSED.text);
-    assert!(e.provider.unwrap().smtp_reply.unwrap().starts_with("550 5.1.1"));
+    assert!(e.provider.clone().unwrap().smtp_reply.unwrap().starts_with("550 5.1.1"));
     assert!(s.messages().is_empty());
     assert_eq!(counter(&s, "smtp_messages"), 0);
     // The connection was reset and is reused for the next send.
@@ -219,20 +219,27 @@ fn smtp_refused_recipient_is_rejected_naming_it_and_nobody_gets_the_mail() {
 }
 
 #[test]
-fn smtp_421_at_mail_from_is_rate_limited_and_the_next_send_reconnects() {
+fn smtp_421_at_mail_from_on_a_kept_connection_is_rate_limited_not_retried_and_the_next_send_reconnects() {
     let s = standin();
     let c = client(&s, Via::Smtps);
     let t = token(&s, MAIL_SCOPE);
+    c.send(&t, &simple()).unwrap();
     fault(
         &s,
         json!({"endpoint": "smtp", "stage": "mail", "kind": "reply", "code": 421}),
     );
     let e = c.send(&t, &simple()).unwrap_err();
     assert_eq!(e.status, Status::RateLimited);
-    assert!(e.provider.unwrap().smtp_reply.unwrap().starts_with("421 4.7.0"));
-    assert!(s.messages().is_empty());
+    assert!(e.provider.clone().unwrap().smtp_reply.unwrap().starts_with("421 4.7.0"));
+    assert_eq!(s.messages().len(), 1);
+    assert_eq!(
+        counter(&s, "smtp_connections"),
+        1,
+        "a 421 is an answer, not a stale connection"
+    );
     c.send(&t, &simple()).unwrap();
     assert_eq!(counter(&s, "smtp_connections"), 2);
+    assert_eq!(s.messages().len(), 2);
 }
 
 #[test]

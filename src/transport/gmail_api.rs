@@ -350,7 +350,7 @@ mod tests {
             if let Some(h) = hint {
                 assert_eq!(e.hint, h.text);
             }
-            let p = e.provider.unwrap();
+            let p = e.provider.clone().unwrap();
             assert_eq!(p.http_status, Some(r.status));
             assert!(p.error.is_some() && p.error_description.is_some());
         }
@@ -390,6 +390,6 @@ mod tests {
         };
         let e = map_error(&r);
         assert_eq!(e.status, Status::Provider);
-        assert_eq!(e.provider.unwrap().http_status, Some(502));
+        assert_eq!(e.provider.clone().unwrap().http_status, Some(502));
     }
 }

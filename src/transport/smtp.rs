@@ -247,8 +247,12 @@ pub fn send(
                 pool.put(account, key, conn);
                 return Ok(Sent::default());
             }
-            Err(Tx::Before { error, broken: true }) if reused && attempt == 0 && error.status != Status::Cancelled => {
-                // The server closed a kept connection before DATA: nothing was sent; try a new one.
+            // A kept connection that fails in transport (no SMTP reply) before DATA was closed by
+            // the server while idle: nothing was sent; try once more on a new connection. A reply
+            // (421 and the like) is the server's answer and is returned as it is.
+            Err(Tx::Before { error, broken: true })
+                if reused && attempt == 0 && error.provider.is_none() && error.status != Status::Cancelled =>
+            {
                 client.log.debug(|| {
                     format!(
                         "SMTP: kept connection failed before DATA ({}); reconnecting",
@@ -627,7 +631,9 @@ fn name_the_issuer(error: Error, endpoint: &SmtpEndpoint, timeout: Duration) -> 
     } else {
         format!("the certificate presented for {host} ({subject}, issued by \"{issuer}\") was rejected: {reason}")
     };
-    Error { message, ..error }
+    let mut error = error;
+    error.message = message;
+    error
 }
 
 /// Records the server's certificate and ends the handshake.
@@ -880,7 +886,7 @@ mod tests {
             if let Some(h) = h {
                 assert_eq!(e.hint, h.text);
             }
-            assert_eq!(e.provider.unwrap().smtp_reply.unwrap(), format!("{code} {text}"));
+            assert_eq!(e.provider.clone().unwrap().smtp_reply.unwrap(), format!("{code} {text}"));
         }
         let e = map_reply(550, "5.1.1 no such user", Stage::Rcpt("message.bcc[0]"));
         assert_eq!(e.field.as_deref(), Some("message.bcc[0]"));
