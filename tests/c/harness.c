@@ -370,6 +370,7 @@ static void setters_refuse_a_null_client_and_accept_null_callbacks(void) {
 
 /* Each call with one bad pointer argument: (client, strings...) positions. */
 static void every_pointer_parameter_refuses_null_and_invalid_utf8(void) {
+    reset_standin();
     oauthmail_client *c = new_client((cfg){0});
     if (!c) return;
     char *tok = mint_token(USER, SEND_SCOPE, 1);
@@ -413,6 +414,20 @@ static void every_pointer_parameter_refuses_null_and_invalid_utf8(void) {
     out = NULL; st = oauthmail_revoke(c, NULL, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token"); oauthmail_string_free(out);
     out = NULL; st = oauthmail_revoke(c, BAD_UTF8, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token"); oauthmail_string_free(out);
     st = oauthmail_revoke(c, NULL, NULL); CHECK(st == OAUTHMAIL_INVALID_ARGUMENT, "revoke(c, NULL, NULL) = %u", st);
+
+    /* out_json NULL on success: the call still does its work (ASan/valgrind: and leaks nothing) */
+    size_t before = mailbox_count();
+    st = oauthmail_send(c, tok, msg, NULL);
+    CHECK(st == OAUTHMAIL_OK && mailbox_count() == before + 1, "send(c, tok, msg, NULL) = %u, mailbox %zu -> %zu", st,
+          before, mailbox_count());
+    st = oauthmail_refresh(c, tok, NULL);
+    CHECK(st == OAUTHMAIL_OK, "refresh(c, tok, NULL) = %u", st);
+    st = oauthmail_revoke(c, tok, NULL);
+    CHECK(st == OAUTHMAIL_OK, "revoke(c, tok, NULL) = %u", st);
+    json *grants = control("GET", "/grants", NULL);
+    CHECK(grants && json_num(grants, "[0].refresh_tokens_live", -1) == 0 && json_num(grants, "[0].access_tokens_live", -1) == 0,
+          "the grant survived revoke with out_json NULL (%.0f refresh tokens live)", json_num(grants, "[0].refresh_tokens_live", -1));
+    json_free(grants);
 
     free(tok);
     oauthmail_client_free(c);
