@@ -132,7 +132,7 @@ pub struct Timeouts {
 }
 
 /// The configuration with defaults applied and every value checked.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Settings {
     pub provider: &'static ProviderSpec,
     pub client_id: String,
@@ -147,6 +147,33 @@ pub struct Settings {
     pub proxy: Option<Url>,
     pub ui_language: UiLanguage,
     pub smtp_auth: SmtpAuth,
+}
+
+// By hand, because the proxy URL may carry a password.
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let proxy = self.proxy.as_ref().map(|p| {
+            let mut p = p.clone();
+            if p.password().is_some() {
+                let _ = p.set_password(Some("redacted"));
+            }
+            p.to_string()
+        });
+        f.debug_struct("Settings")
+            .field("provider", &self.provider.name)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &self.client_secret)
+            .field("transport", &self.transport)
+            .field("scopes", &self.scopes)
+            .field("endpoints", &self.endpoints)
+            .field("redirect", &self.redirect)
+            .field("timeouts", &self.timeouts)
+            .field("extra_ca_file", &self.extra_ca_file)
+            .field("proxy", &proxy)
+            .field("ui_language", &self.ui_language)
+            .field("smtp_auth", &self.smtp_auth)
+            .finish()
+    }
 }
 
 const DEFAULT_AUTHORIZE_S: u64 = 300;
@@ -447,6 +474,14 @@ mod tests {
             .resolve()
             .unwrap_err();
         assert_eq!(e.field.as_deref(), Some("config.endpoints.authorization"));
+    }
+
+    #[test]
+    fn debug_output_hides_the_secret_and_the_proxy_password() {
+        let s = google(r#","proxy":"http://user:hunter2@proxy.local:8080""#).unwrap();
+        let text = format!("{s:?}");
+        assert!(!text.contains("hunter2") && text.contains("proxy.local"), "{text}");
+        assert!(!text.contains(r#""s""#), "{text}");
     }
 
     #[test]

@@ -112,10 +112,14 @@ impl ProviderReply {
     }
 }
 
-/// A failure, as the host will see it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{status:?}: {message}")]
-pub struct Error {
+/// A failure, as the host will see it. Boxed, so that `Result<T>` stays small on the success
+/// path; the fields are reached through `Deref` (`error.status`, `error.field`).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Error(Box<ErrorDetail>);
+
+/// The contents of an [`Error`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorDetail {
     pub status: Status,
     /// One sentence for a log. Never a secret.
     pub message: String,
@@ -127,18 +131,45 @@ pub struct Error {
     pub retry_after_s: Option<u64>,
 }
 
+impl std::ops::Deref for Error {
+    type Target = ErrorDetail;
+    fn deref(&self) -> &ErrorDetail {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for Error {
+    fn deref_mut(&mut self) -> &mut ErrorDetail {
+        &mut self.0
+    }
+}
+
+impl std::fmt::Debug for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.status.name(), self.message)
+    }
+}
+
+impl std::error::Error for Error {}
+
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 impl Error {
     pub fn new(status: Status, message: impl Into<String>) -> Self {
-        Error {
+        Error(Box::new(ErrorDetail {
             status,
             message: message.into(),
             hint: hint::default_for(status).text,
             field: None,
             provider: None,
             retry_after_s: None,
-        }
+        }))
     }
 
     /// Bad input in `field` (a path such as `message.to[1]`).

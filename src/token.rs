@@ -638,7 +638,7 @@ mod tests {
             400,
             r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
         );
-        let p = e.provider.unwrap();
+        let p = e.provider.clone().unwrap();
         assert_eq!(p.error.as_deref(), Some("invalid_grant"));
         assert_eq!(
             p.error_description.as_deref(),

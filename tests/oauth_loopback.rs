@@ -372,7 +372,7 @@ fn access_denied_redirect_returns_access_denied_with_the_denied_page() {
     });
     let e = client.authorize(&hinted()).unwrap_err();
     assert_eq!(e.status, Status::AccessDenied);
-    assert_eq!(e.provider.unwrap().error.as_deref(), Some("access_denied"));
+    assert_eq!(e.provider.clone().unwrap().error.as_deref(), Some("access_denied"));
     let pages = opened.join();
     assert_eq!(outcome(&pages[0]), "denied");
     assert!(pages[0].body.contains("lang=\"ro\""));
@@ -392,7 +392,7 @@ fn other_provider_error_in_the_redirect_ends_the_flow_with_its_details() {
     });
     let e = client.authorize(&hinted()).unwrap_err();
     assert_eq!(e.status, Status::Provider);
-    let reply = e.provider.unwrap();
+    let reply = e.provider.clone().unwrap();
     assert_eq!(reply.error.as_deref(), Some("server_error"));
     assert_eq!(reply.error_description.as_deref(), Some("Try later"));
     assert_eq!(outcome(&opened.join()[0]), "provider-error");
@@ -567,7 +567,7 @@ fn token_endpoint_server_errors_are_retried_and_then_exchange_failed() {
     let opened = open_with(&client, |url, seen| seen.lock().unwrap().push(get(&redirect_for(&url))));
     let e = client.authorize(&hinted()).unwrap_err();
     assert_eq!(e.status, Status::Provider);
-    assert_eq!(e.provider.unwrap().http_status, Some(503));
+    assert_eq!(e.provider.clone().unwrap().http_status, Some(503));
     assert_eq!(p.token_requests().len(), 3, "one try and two retries");
     assert_eq!(outcome(&opened.join()[0]), "exchange-failed");
 }
