@@ -329,9 +329,10 @@ pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Resp
                 let thread = meta.get("threadId").and_then(Value::as_str).map(String::from);
                 (parts[1].body.clone(), thread, "multipart")
             }
+            Some("resumable") => return start_resumable(shared, req, at, user_id),
             Some(other) => {
                 return bad_request(
-                    &format!("Invalid value for uploadType: {other}. Supported: media, multipart"),
+                    &format!("Invalid value for uploadType: {other}. Supported: media, multipart, resumable"),
                     "invalidParameter",
                 )
             }
@@ -343,7 +344,18 @@ pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Resp
             }
         }
     };
+    deliver(shared, &at, bytes, thread_id, upload_type, max_rcpt)
+}
 
+/// Checks the recipients and stores the message; the 200 answer carries the Message resource.
+fn deliver(
+    shared: &Shared,
+    at: &AccessToken,
+    bytes: Vec<u8>,
+    thread_id: Option<String>,
+    upload_type: &'static str,
+    max_rcpt: usize,
+) -> Response {
     // Recipients come from the To, Cc and Bcc headers.
     let headers = mime::headers(&bytes);
     let mut rcpts = Vec::new();
@@ -406,4 +418,107 @@ pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Resp
             server_error(500)
         }
     }
+}
+
+/// `uploadType=resumable`, step 1: the session-initiating POST (metadata JSON, optional
+/// `X-Upload-Content-Length`). Answers 200 with the session URI in `Location`.
+fn start_resumable(shared: &Shared, req: &Request, _at: AccessToken, user_id: &str) -> Response {
+    let meta: Value = if req.body.iter().all(u8::is_ascii_whitespace) {
+        json!({})
+    } else {
+        match serde_json::from_slice(&req.body) {
+            Ok(v) => v,
+            Err(e) => return bad_request(&format!("Invalid JSON payload received. {e}"), "parseError"),
+        }
+    };
+    let expected = req
+        .header("x-upload-content-length")
+        .and_then(|v| v.trim().parse::<usize>().ok());
+    let limit = shared.lock().settings.api_upload_limit_bytes;
+    if expected.is_some_and(|n| n > limit) {
+        return api_error(
+            413,
+            "Request Too Large",
+            json!({"message": "Request Too Large", "domain": "global", "reason": "uploadTooLarge"}),
+            "FAILED_PRECONDITION",
+            None,
+        );
+    }
+    let id = crate::state::random_string(40, crate::state::URLSAFE);
+    let mut st = shared.lock();
+    // Abandoned sessions are forgotten after a day.
+    let cutoff = crate::state::real_now() - 86_400;
+    st.uploads.retain(|_, u| u.created > cutoff);
+    st.uploads.insert(
+        id.clone(),
+        crate::state::Upload {
+            token: req.bearer().unwrap_or_default(),
+            thread_id: meta.get("threadId").and_then(Value::as_str).map(String::from),
+            bytes: Vec::new(),
+            created: crate::state::real_now(),
+        },
+    );
+    drop(st);
+    let base = shared.info.get().map(|i| i.gmail_api.clone()).unwrap_or_default();
+    let location = format!("{base}/upload/gmail/v1/users/{user_id}/messages/send?uploadType=resumable&upload_id={id}");
+    let mut r = api_json(200, &json!({}));
+    r.body.clear();
+    r.headers.push(("Location".into(), location.clone()));
+    r.headers.push(("X-GUploader-UploadID".into(), id));
+    r
+}
+
+/// `uploadType=resumable`, step 2: `PUT` the bytes to the session URI, whole or in chunks
+/// (`Content-Range: bytes A-B/TOTAL`; an incomplete upload gets `308` with `Range`).
+pub fn put_resumable(shared: &Shared, req: &Request) -> Response {
+    let Some(id) = req.query_param("upload_id") else {
+        return bad_request("Missing upload_id", "badRequest");
+    };
+    let (limit, max_rcpt) = {
+        let st = shared.lock();
+        (st.settings.api_upload_limit_bytes, st.settings.max_recipients)
+    };
+    let total = req
+        .header("content-range")
+        .and_then(|v| v.rsplit('/').next())
+        .and_then(|t| t.trim().parse::<usize>().ok());
+    let (done, received) = {
+        let mut st = shared.lock();
+        let Some(u) = st.uploads.get_mut(&id) else {
+            return api_error(
+                404,
+                "Upload session not found or expired.",
+                json!({"message": "Upload session not found or expired.", "domain": "global", "reason": "notFound"}),
+                "NOT_FOUND",
+                None,
+            );
+        };
+        u.bytes.extend_from_slice(&req.body);
+        let received = u.bytes.len();
+        (total.is_none_or(|t| received >= t), received)
+    };
+    if received > limit {
+        shared.lock().uploads.remove(&id);
+        return api_error(
+            413,
+            "Request Too Large",
+            json!({"message": "Request Too Large", "domain": "global", "reason": "uploadTooLarge"}),
+            "FAILED_PRECONDITION",
+            None,
+        );
+    }
+    if !done {
+        let mut r = Response::new(308, "text/plain; charset=utf-8", "");
+        if received > 0 {
+            r.headers.push(("Range".into(), format!("bytes=0-{}", received - 1)));
+        }
+        return r;
+    }
+    let Some(u) = shared.lock().uploads.remove(&id) else {
+        return server_error(500);
+    };
+    let Some(at) = shared.lock().live_access(&u.token) else {
+        return invalid_credentials();
+    };
+    deliver(shared, &at, u.bytes, u.thread_id, "resumable", max_rcpt)
 }

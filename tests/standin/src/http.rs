@@ -154,6 +154,7 @@ pub fn reason(status: u16) -> &'static str {
         200 => "OK",
         204 => "No Content",
         302 => "Found",
+        308 => "Resume Incomplete",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",

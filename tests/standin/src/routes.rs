@@ -15,7 +15,12 @@ fn endpoint(path: &str) -> &'static str {
         "/token" | "/o/oauth2/token" | "/oauth2/v4/token" | "/oauth2/v3/token" => "token",
         "/revoke" | "/o/oauth2/revoke" => "revoke",
         "/v1/userinfo" | "/oauth2/v3/userinfo" | "/oauth2/v2/userinfo" => "userinfo",
-        p if p.starts_with("/gmail/v1/") || p.starts_with("/upload/gmail/v1/") => "gmail_send",
+        p if p.starts_with("/gmail/v1/")
+            || p.starts_with("/upload/gmail/v1/")
+            || p.starts_with("/resumable/upload/gmail/v1/") =>
+        {
+            "gmail_send"
+        }
         _ => "other",
     }
 }
@@ -126,9 +131,16 @@ fn route(shared: &Shared, req: &Request) -> Response {
             let parts: Vec<&str> = p.trim_start_matches('/').split('/').collect();
             match (m, parts.as_slice()) {
                 ("POST", ["gmail", "v1", "users", user, "messages", "send"]) => gmail::send(shared, req, user, false),
-                ("POST", ["upload", "gmail", "v1", "users", user, "messages", "send"]) => {
+                ("POST", ["upload", "gmail", "v1", "users", user, "messages", "send"])
+                | ("POST", ["resumable", "upload", "gmail", "v1", "users", user, "messages", "send"]) => {
+                    if p.starts_with("/resumable/") && req.query_param("uploadType").is_none() {
+                        let mut r = req.clone();
+                        r.raw_query = format!("uploadType=resumable&{}", r.raw_query);
+                        return gmail::send(shared, &r, user, true);
+                    }
                     gmail::send(shared, req, user, true)
                 }
+                ("PUT", ["upload", "gmail", "v1", "users", _, "messages", "send"]) => gmail::put_resumable(shared, req),
                 ("GET", ["gmail", "v1", "users", user, "profile"]) => gmail::profile(shared, req, user),
                 _ => not_found(req),
             }

@@ -261,6 +261,15 @@ pub struct Counters {
     pub smtp_messages: u64,
 }
 
+/// A resumable upload session (Gmail API `uploadType=resumable`).
+pub struct Upload {
+    /// The bearer token of the initiating request; it must still be live when the bytes arrive.
+    pub token: String,
+    pub thread_id: Option<String>,
+    pub bytes: Vec<u8>,
+    pub created: i64,
+}
+
 pub struct Inner {
     pub settings: Settings,
     pub users: Users,
@@ -276,6 +285,7 @@ pub struct Inner {
     pub next_fault_id: u64,
     pub counters: Counters,
     pub mail_seq: u64,
+    pub uploads: HashMap<String, Upload>,
 }
 
 impl Inner {
@@ -294,6 +304,7 @@ impl Inner {
             next_fault_id: 1,
             counters: Counters::default(),
             mail_seq: 0,
+            uploads: HashMap::new(),
         }
     }
 

@@ -470,3 +470,45 @@ fn fault_status_401_on_gmail_send_is_the_invalid_credentials_body() {
         "an intermittent 401: the retry works"
     );
 }
+
+#[test]
+fn resumable_upload_session_then_put_delivers_byte_exact() {
+    let s = start();
+    let t = token(&s, SEND);
+    let auth = format!("Bearer {t}");
+    let url = format!(
+        "{}/upload/gmail/v1/users/me/messages/send?uploadType=resumable",
+        s.info().gmail_api
+    );
+    let len = MSG.len().to_string();
+    let r = request(
+        &s,
+        "POST",
+        &url,
+        &[
+            ("Authorization", &auth),
+            ("Content-Type", "application/json; charset=UTF-8"),
+            ("X-Upload-Content-Type", "message/rfc822"),
+            ("X-Upload-Content-Length", &len),
+        ],
+        br#"{"threadId": "18f00000000000aa"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let session = r.header("location").unwrap().to_string();
+    assert!(session.contains("upload_id="));
+    // Two chunks: the first gets 308 with the received range.
+    let (a, b) = MSG.split_at(20);
+    let range_a = format!("bytes 0-19/{}", MSG.len());
+    let r = request(&s, "PUT", &session, &[("Content-Range", &range_a)], a);
+    assert_eq!(r.status, 308);
+    assert_eq!(r.header("range"), Some("bytes=0-19"));
+    let range_b = format!("bytes 20-{}/{}", MSG.len() - 1, MSG.len());
+    let r = request(&s, "PUT", &session, &[("Content-Range", &range_b)], b);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["threadId"], "18f00000000000aa");
+    assert_eq!(s.message_bytes(v["id"].as_str().unwrap()).unwrap(), MSG);
+    assert_eq!(s.messages()[0]["gmail_api"]["upload_type"], "resumable");
+    // The session is gone afterwards.
+    assert_eq!(request(&s, "PUT", &session, &[], MSG).status, 404);
+}
