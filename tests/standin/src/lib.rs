@@ -190,6 +190,13 @@ impl Standin {
             options.verbose,
         ));
 
+        // A reused state dir keeps its mailbox; new messages sort after the old ones.
+        shared.lock().mail_seq = mailbox::list(&mailbox_dir)
+            .iter()
+            .filter_map(|m| m["seq"].as_u64())
+            .max()
+            .unwrap_or(0);
+
         let web = http::bind_loopback(options.http_port)?;
         let smtps = http::bind_loopback(options.smtps_port)?;
         let smtp = http::bind_loopback(options.smtp_port)?;

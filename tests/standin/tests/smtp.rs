@@ -448,3 +448,28 @@ fn non_ascii_command_arguments_do_not_break_the_session() {
     assert!(c.cmd("MAIL FRéM:<x@y.example>").starts_with("555 5.5.2 Syntax error."));
     assert!(c.cmd("NOOP").starts_with("250 2.0.0 OK"));
 }
+
+#[test]
+fn a_restart_on_the_same_state_dir_keeps_the_mailbox_in_order() {
+    let dir = std::env::temp_dir().join(format!("standin-restart-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let opts = || oauthmail_standin::Options {
+        state_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    for round in 0..2 {
+        let s = start_with(opts());
+        let t = token(&s, MAIL);
+        let mut c = Smtp::login(&s, &t);
+        c.cmd("MAIL FROM:<erp.test@gmail.com>");
+        c.cmd("RCPT TO:<a@example.com>");
+        c.cmd("DATA");
+        c.raw(format!("Subject: {round}\r\n\r\nx\r\n.\r\n").as_bytes());
+        assert!(c.reply().starts_with("250 2.0.0 OK"));
+    }
+    let s = start_with(opts());
+    let seqs: Vec<u64> = s.messages().iter().map(|m| m["seq"].as_u64().unwrap()).collect();
+    assert_eq!(seqs, [1, 2]);
+    drop(s);
+    let _ = std::fs::remove_dir_all(&dir);
+}
