@@ -727,3 +727,22 @@ fn client_secret_and_pkce_requirements_are_configurable() {
     let r = authorize(&s, SCOPES, &[("code_challenge", ""), ("code_challenge_method", "")]);
     assert_browser_error(&r, 400, "invalid_request");
 }
+
+#[test]
+fn refresh_token_expired_through_the_control_plane_is_invalid_grant() {
+    let s = start();
+    let v = mint(&s, SCOPES);
+    let rt = v["refresh_token"].as_str().unwrap();
+    let n = control(&s, "POST", "/tokens/expire", json!({"email": USER, "which": "refresh"}));
+    assert_eq!(n["expired"], 1);
+    let r = refresh(&s, rt);
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.text(),
+        google_error("invalid_grant", "Token has been expired or revoked.")
+    );
+    // The access token was left alone ("which": "refresh").
+    let auth = format!("Bearer {}", v["access_token"].as_str().unwrap());
+    let r = request(&s, "GET", &s.info().userinfo_endpoint, &[("Authorization", &auth)], b"");
+    assert_eq!(r.status, 200);
+}
