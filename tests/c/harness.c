@@ -775,7 +775,7 @@ static void refresh_returns_a_new_access_token_and_keeps_the_refresh_token(void)
     oauthmail_client_free(c);
 }
 
-static void send_refreshes_an_expired_token_first_and_returns_it(void) {
+static void send_refreshes_once_and_retries_when_the_provider_rejects_the_token(void) {
     reset_standin();
     oauthmail_client *c = new_client((cfg){0});
     if (!c) return;
@@ -794,6 +794,74 @@ static void send_refreshes_an_expired_token_first_and_returns_it(void) {
     oauthmail_string_free(out);
     free(tok);
     oauthmail_client_free(c);
+}
+
+typedef struct {
+    oauthmail_client *c;
+    const char *token;
+    int index;
+    oauthmail_status status;
+    int got_token;
+} parallel_send;
+
+static void *send_in_thread(void *arg) {
+    parallel_send *p = arg;
+    char msg[256];
+    snprintf(msg, sizeof msg, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"Fir %d ț\", \"text\": \"t\"}",
+             p->index);
+    char *out = NULL;
+    p->status = oauthmail_send(p->c, p->token, msg, &out);
+    json *res = json_parse(out);
+    p->got_token = res && json_str(res, "token.access_token") != NULL;
+    if (res) remember_secret(json_str(res, "token.access_token"));
+    json_free(res);
+    oauthmail_string_free(out);
+    return NULL;
+}
+
+static void parallel_sends_on_one_client_share_a_single_refresh(void) {
+    const char *transports[] = {"gmail_api", "smtp"};
+    for (int t = 0; t < 2; t++) {
+        reset_standin();
+        oauthmail_client *c = new_client((cfg){.transport = transports[t]});
+        if (!c) return;
+        char *tok = mint_token(USER, SEND_SCOPE, 1);
+        /* the document says the token expires in 10 s: every thread must refresh first */
+        json *t0 = json_parse(tok);
+        sb b = {0};
+        sb_puts(&b, "{\"provider\": \"google\", \"email\": ");
+        sb_json(&b, USER);
+        sb_puts(&b, ", \"scope\": ");
+        sb_json(&b, json_str(t0, "scope"));
+        sb_puts(&b, ", \"access_token\": ");
+        sb_json(&b, json_str(t0, "access_token"));
+        sb_printf(&b, ", \"expires_at\": %.0f, \"refresh_token\": ", now_wall() + 10);
+        sb_json(&b, json_str(t0, "refresh_token"));
+        sb_puts(&b, "}");
+        char *soon = sb_take(&b);
+        json_free(t0);
+        enum { N = 6 };
+        parallel_send p[N];
+        pthread_t th[N];
+        for (int i = 0; i < N; i++) {
+            p[i] = (parallel_send){c, soon, i, 99, 0};
+            CHECK(pthread_create(&th[i], NULL, send_in_thread, &p[i]) == 0, "pthread_create");
+        }
+        int ok = 0, with_token = 0;
+        for (int i = 0; i < N; i++) {
+            pthread_join(th[i], NULL);
+            ok += p[i].status == OAUTHMAIL_OK;
+            with_token += p[i].got_token;
+        }
+        CHECK(ok == N, "%s: %d of %d parallel sends succeeded", transports[t], ok, N);
+        CHECK(with_token == N, "%s: %d of %d results carry the refreshed token", transports[t], with_token, N);
+        CHECK(counter("token.refresh_token") == 1, "%s: %.0f refreshes for %d threads, want 1", transports[t],
+              counter("token.refresh_token"), N);
+        CHECK(mailbox_count() == N, "%s: %zu messages delivered, want %d", transports[t], mailbox_count(), N);
+        free(soon);
+        free(tok);
+        oauthmail_client_free(c);
+    }
 }
 
 static void revoke_succeeds_and_then_refresh_says_reauthorize(void) {
@@ -1211,7 +1279,8 @@ int main(int argc, char **argv) {
     RUN(send_smtp_implicit_tls_attachment_and_diacritics_arrive_intact);
     RUN(send_smtp_starttls_attachment_and_diacritics_arrive_intact);
     RUN(raw_message_arrives_byte_for_byte_on_both_transports);
-    RUN(send_refreshes_an_expired_token_first_and_returns_it);
+    RUN(send_refreshes_once_and_retries_when_the_provider_rejects_the_token);
+    RUN(parallel_sends_on_one_client_share_a_single_refresh);
     RUN(revoke_succeeds_and_then_refresh_says_reauthorize);
     RUN(status_cancelled_when_the_url_opener_declines);
     RUN(cancel_from_another_thread_ends_a_blocked_authorize_and_later_calls_work);
