@@ -886,7 +886,10 @@ mod tests {
             if let Some(h) = h {
                 assert_eq!(e.hint, h.text);
             }
-            assert_eq!(e.provider.clone().unwrap().smtp_reply.unwrap(), format!("{code} {text}"));
+            assert_eq!(
+                e.provider.clone().unwrap().smtp_reply.unwrap(),
+                format!("{code} {text}")
+            );
         }
         let e = map_reply(550, "5.1.1 no such user", Stage::Rcpt("message.bcc[0]"));
         assert_eq!(e.field.as_deref(), Some("message.bcc[0]"));
