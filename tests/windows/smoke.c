@@ -3,20 +3,24 @@
  * (liboauthmail.dll.a) and the generated include/oauthmail.h, so it also proves that the header's
  * cdecl declarations, the import library and the DLL's undecorated exports agree.
  *
- *   smoke.exe                      version, version resource, status names, bad input
- *   smoke.exe --flow EMAIL         the same, then authorize -> refresh -> send (SMTP and Gmail API)
- *                                  against the local stand-in (started with --auto-approve --http)
+ *   smoke.exe                        version, version resource, status names, bad input
+ *   smoke.exe --untrusted EMAIL      the same, then TLS refusal and tls.extra_ca_file checks
+ *                                    (check_untrusted) against the local stand-in (HTTPS)
+ *   smoke.exe --flow EMAIL --trust-ca ca.pem
+ *                                    authorize -> refresh -> send over the Gmail API and SMTP
+ *                                    against the stand-in (--auto-approve); see check_flow
  *
- * --flow reads, from the working directory: config-smtp.json and config-api.json (client
- * configurations written by the test script, with `tls.extra_ca_file` as a Windows path) and
- * creates the attachment "dosar ășț\factură ășț.txt" there. The url_opener follows the stand-in's
- * redirects with a small HTTP/1.1 client over Winsock, on its own thread.
+ * They read config-api.json, config-smtp.json and config-extra-ca.json from the working
+ * directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
+ * and "dosar ășț\ca șț.pem" there; the url_opener hands the authorization URL to the script's
+ * "browser" through authorize-url.txt. --trust-ca puts the stand-in's CA into the current user's
+ * Root certificate store and removes it at the end: a TEST-ONLY step for Wine prefixes.
  *
  * Prints one line per check and, last, "N passed, N failed". Never prints a token. */
-#include <winsock2.h>
-#include <ws2tcpip.h>
 #include <windows.h>
+#include <wincrypt.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,99 +112,98 @@ static void __cdecl logger(void *user_data, uint32_t level, const char *message)
 
 /* ---------------------------------------------------------------- the url_opener */
 
-/* One HTTP/1.1 GET of an http:// URL. Returns the status code (0 on failure) and copies the
- * Location header, if any, into `location`. Bounded by 20 s receive/send timeouts. */
-static int http_get(const char *url, char *location, size_t location_size) {
-    char host[256], port[16] = "80";
-    const char *p = url, *path;
-    location[0] = 0;
-    if (strncmp(p, "http://", 7) != 0) return 0;
-    p += 7;
-    path = strchr(p, '/');
-    size_t hostlen = path ? (size_t)(path - p) : strlen(p);
-    if (!path) path = "/";
-    if (hostlen >= sizeof host) return 0;
-    memcpy(host, p, hostlen);
-    host[hostlen] = 0;
-    char *colon = strrchr(host, ':');
-    if (colon && host[0] != '[') {
-        snprintf(port, sizeof port, "%s", colon + 1);
-        *colon = 0;
-    }
-    struct addrinfo hints = {0}, *ai = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    if (getaddrinfo(host, port, &hints, &ai) != 0 || !ai) return 0;
-    SOCKET s = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-    if (s == INVALID_SOCKET) { freeaddrinfo(ai); return 0; }
-    DWORD ms = 20000;
-    setsockopt(s, SOL_SOCKET, SO_RCVTIMEO, (const char *)&ms, sizeof ms);
-    setsockopt(s, SOL_SOCKET, SO_SNDTIMEO, (const char *)&ms, sizeof ms);
-    if (connect(s, ai->ai_addr, (int)ai->ai_addrlen) != 0) { closesocket(s); freeaddrinfo(ai); return 0; }
-    freeaddrinfo(ai);
-    size_t reqsize = strlen(path) + strlen(host) + 128;
-    char *req = malloc(reqsize);
-    int reqlen = snprintf(req, reqsize, "GET %s HTTP/1.1\r\nHost: %s:%s\r\nUser-Agent: oauthmail-smoke\r\n"
-                          "Connection: close\r\n\r\n", path, host, port);
-    int sent = send(s, req, reqlen, 0);
-    free(req);
-    if (sent != reqlen) { closesocket(s); return 0; }
-    static char resp[65536];
-    int got = 0, n;
-    while (got < (int)sizeof resp - 1 && (n = recv(s, resp + got, (int)sizeof resp - 1 - got, 0)) > 0) got += n;
-    closesocket(s);
-    resp[got] = 0;
-    int status = 0;
-    if (sscanf(resp, "HTTP/1.%*d %d", &status) != 1) return 0;
-    char *end_of_headers = strstr(resp, "\r\n\r\n");
-    if (end_of_headers) *end_of_headers = 0;
-    for (char *line = strstr(resp, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
-        if (_strnicmp(line + 2, "Location:", 9) == 0) {
-            const char *v = line + 11;
-            while (*v == ' ') v++;
-            size_t len = strcspn(v, "\r\n");
-            if (len >= location_size) len = location_size - 1;
-            memcpy(location, v, len);
-            location[len] = 0;
-        }
-    }
-    return status;
-}
-
+/* The "browser" is the test script (curl on the Linux side, as a real browser is another process):
+ * the opener hands it the URL through the file authorize-url.txt in the working directory and
+ * returns at once; the library then waits for the redirect on its loopback port. */
 struct opener_state {
     char url[8192];
     int called;
-    int redirects_followed;
-    int final_status;
-    HANDLE thread;
 };
 
-/* Follows the redirects like a browser would: the stand-in's authorization endpoint (auto-approve)
- * answers 302 to the library's loopback listener, which answers with its page. */
-static DWORD WINAPI browser_thread(void *arg) {
-    struct opener_state *st = arg;
-    static char url[8192], location[8192];
-    snprintf(url, sizeof url, "%s", st->url);
-    for (int hop = 0; hop < 5; hop++) {
-        int status = http_get(url, location, sizeof location);
-        st->final_status = status;
-        if (status >= 300 && status < 400 && location[0]) {
-            st->redirects_followed++;
-            snprintf(url, sizeof url, "%s", location);
-            continue;
-        }
-        break;
-    }
-    return 0;
-}
-
-/* The url_opener must return at once: the library accepts the redirect only after it returns. */
 static int32_t __cdecl url_opener(void *user_data, const char *url) {
     struct opener_state *st = user_data;
     st->called++;
     snprintf(st->url, sizeof st->url, "%s", url);
-    st->thread = CreateThread(NULL, 0, browser_thread, st, 0, NULL);
-    return st->thread ? 0 : 1;
+    FILE *f = fopen("authorize-url.tmp", "wb");
+    if (!f) return 1;
+    fputs(url, f);
+    fclose(f);
+    return MoveFileExA("authorize-url.tmp", "authorize-url.txt", MOVEFILE_REPLACE_EXISTING) ? 0 : 1;
+}
+
+/* ---------------------------------------------------------------- Wine 8 compatibility (test-only)
+ *
+ * Like the ProcessPrng shim, these adapt two crypt32 calls of rustls-platform-verifier (the
+ * DLL's certificate verifier: the Windows certificate store) to what Wine 8 implements. Every
+ * Windows 10/11 handles the original calls. The harness points oauthmail.dll's imports at them.
+ *
+ * 1. CertCreateCertificateChainEngine (lettre creates one for every SMTP connection, the HTTPS
+ *    client for tls.extra_ca_file) gets the Windows 8+ CERT_CHAIN_ENGINE_CONFIG with
+ *    dwExclusiveFlags; Wine 8 knows only the Windows 7 layout and fails with E_INVALIDARG. Only
+ *    then, and only when dwExclusiveFlags is 0 (so the Windows 7 layout means the same), the call
+ *    is repeated with the Windows 7 size.
+ * 2. CertGetCertificateChain is asked to check the server certificate's revocation; the stand-in's
+ *    certificates carry no revocation information, which Windows reports as "unknown" and the
+ *    verifier's CERT_CHAIN_POLICY_IGNORE_ALL_REV_UNKNOWN_FLAGS then ignores. Wine 8 ignores that
+ *    policy flag and fails with CERT_E_REVOCATION_FAILURE, so the revocation check is not asked
+ *    for (every other check, the host name included, still runs). */
+typedef BOOL(WINAPI *chain_engine_fn)(PCERT_CHAIN_ENGINE_CONFIG, HCERTCHAINENGINE *);
+typedef BOOL(WINAPI *get_chain_fn)(HCERTCHAINENGINE, PCCERT_CONTEXT, LPFILETIME, HCERTSTORE, PCERT_CHAIN_PARA, DWORD,
+                                   LPVOID, PCCERT_CHAIN_CONTEXT *);
+static chain_engine_fn real_create_chain_engine;
+static get_chain_fn real_get_chain;
+static LONG chain_engine_retries, revocation_checks_dropped;
+
+static BOOL WINAPI compat_create_chain_engine(PCERT_CHAIN_ENGINE_CONFIG config, HCERTCHAINENGINE *engine) {
+    BOOL ok = real_create_chain_engine(config, engine);
+    if (!ok && GetLastError() == (DWORD)E_INVALIDARG && config && config->cbSize == sizeof *config &&
+        config->dwExclusiveFlags == 0) {
+        CERT_CHAIN_ENGINE_CONFIG copy = *config;
+        copy.cbSize = (DWORD)offsetof(CERT_CHAIN_ENGINE_CONFIG, dwExclusiveFlags);
+        ok = real_create_chain_engine(&copy, engine);
+        if (ok) InterlockedIncrement(&chain_engine_retries);
+    }
+    return ok;
+}
+
+static BOOL WINAPI compat_get_chain(HCERTCHAINENGINE engine, PCCERT_CONTEXT cert, LPFILETIME time, HCERTSTORE extra,
+                                   PCERT_CHAIN_PARA para, DWORD flags, LPVOID reserved, PCCERT_CHAIN_CONTEXT *chain) {
+    const DWORD revocation = CERT_CHAIN_REVOCATION_CHECK_END_CERT | CERT_CHAIN_REVOCATION_CHECK_CHAIN |
+                             CERT_CHAIN_REVOCATION_CHECK_CHAIN_EXCLUDE_ROOT;
+    if (flags & revocation) InterlockedIncrement(&revocation_checks_dropped);
+    return real_get_chain(engine, cert, time, extra, para, flags & ~revocation, reserved, chain);
+}
+
+/* Points oauthmail.dll's import of DLL!NAME at `replacement`; returns the original or NULL. */
+static void *patch_import(const char *dll, const char *name, void *replacement) {
+    BYTE *base = (BYTE *)GetModuleHandleW(L"oauthmail.dll");
+    if (!base) return NULL;
+    IMAGE_NT_HEADERS *nt = (IMAGE_NT_HEADERS *)(base + ((IMAGE_DOS_HEADER *)base)->e_lfanew);
+    IMAGE_DATA_DIRECTORY dir = nt->OptionalHeader.DataDirectory[IMAGE_DIRECTORY_ENTRY_IMPORT];
+    for (IMAGE_IMPORT_DESCRIPTOR *imp = (IMAGE_IMPORT_DESCRIPTOR *)(base + dir.VirtualAddress); imp->Name; imp++) {
+        if (_stricmp((char *)(base + imp->Name), dll) != 0) continue;
+        IMAGE_THUNK_DATA *names = (IMAGE_THUNK_DATA *)(base + (imp->OriginalFirstThunk ? imp->OriginalFirstThunk : imp->FirstThunk));
+        IMAGE_THUNK_DATA *slots = (IMAGE_THUNK_DATA *)(base + imp->FirstThunk);
+        for (; names->u1.AddressOfData; names++, slots++) {
+            if (IMAGE_SNAP_BY_ORDINAL(names->u1.Ordinal)) continue;
+            IMAGE_IMPORT_BY_NAME *by_name = (IMAGE_IMPORT_BY_NAME *)(base + names->u1.AddressOfData);
+            if (strcmp((char *)by_name->Name, name) != 0) continue;
+            DWORD old;
+            if (!VirtualProtect(&slots->u1.Function, sizeof slots->u1.Function, PAGE_READWRITE, &old)) return NULL;
+            void *original = (void *)(uintptr_t)slots->u1.Function;
+            slots->u1.Function = (uintptr_t)replacement;
+            VirtualProtect(&slots->u1.Function, sizeof slots->u1.Function, old, &old);
+            return original;
+        }
+    }
+    return NULL;
+}
+
+static int install_wine_compat(void) {
+    real_create_chain_engine =
+        (chain_engine_fn)patch_import("crypt32.dll", "CertCreateCertificateChainEngine", (void *)compat_create_chain_engine);
+    real_get_chain = (get_chain_fn)patch_import("crypt32.dll", "CertGetCertificateChain", (void *)compat_get_chain);
+    return real_create_chain_engine && real_get_chain;
 }
 
 /* ---------------------------------------------------------------- checks */
@@ -312,6 +315,31 @@ static char *make_attachment(void) {
     return escaped;
 }
 
+/* Adds (add != 0) or removes the PEM certificate in `pem_file` to/from the current user's Root
+ * store. Under Wine this needs no confirmation; never run this harness on a real Windows machine. */
+static int root_store(const char *pem_file, int add) {
+    char *pem = read_file(pem_file);
+    BYTE der[8192];
+    DWORD der_len = sizeof der;
+    int ok = 0;
+    if (pem && CryptStringToBinaryA(pem, 0, CRYPT_STRING_BASE64HEADER, der, &der_len, NULL, NULL)) {
+        HCERTSTORE root = CertOpenSystemStoreW(0, L"ROOT");
+        PCCERT_CONTEXT cert = CertCreateCertificateContext(X509_ASN_ENCODING, der, der_len);
+        if (root && cert) {
+            if (add) {
+                ok = CertAddCertificateContextToStore(root, cert, CERT_STORE_ADD_REPLACE_EXISTING, NULL);
+            } else {
+                PCCERT_CONTEXT found = CertFindCertificateInStore(root, X509_ASN_ENCODING, 0, CERT_FIND_EXISTING, cert, NULL);
+                ok = found && CertDeleteCertificateFromStore(found); /* frees `found` */
+            }
+        }
+        if (cert) CertFreeCertificateContext(cert);
+        if (root) CertCloseStore(root, 0);
+    }
+    free(pem);
+    return ok;
+}
+
 static oauthmail_client *new_client(const char *config_file) {
     char *config = read_file(config_file);
     oauthmail_client *c = NULL;
@@ -324,66 +352,111 @@ static oauthmail_client *new_client(const char *config_file) {
     return c;
 }
 
-static void check_flow(const char *email) {
-    oauthmail_client *smtp = new_client("config-smtp.json"), *api = new_client("config-api.json");
-    if (!smtp || !api) return;
+/* Sends the test message through `client`; `transport` is what the result must say. */
+static void send_one(oauthmail_client *client, const char *token, const char *email, const char *transport,
+                     const char *attachment) {
+    char message[4096], *result = NULL, name[64];
+    snprintf(message, sizeof message,
+             "{\"from\":\"Firma SRL <%s>\",\"to\":[\"Ion Popescu <ion@example.ro>\"],"
+             "\"subject\":\"Factur\xc4\x83 smoke %s %s \xe2\x80\x94 \xc8\x99\xc8\x9b\xc4\x83\","
+             "\"text\":\"Trimis din smoke.exe sub Wine.\","
+             "\"attachments\":[{\"path\":\"%s\"}]}",
+             email, ARCH_TAG, transport, attachment);
+    oauthmail_status rc = oauthmail_send(client, token, message, &result);
+    char *message_id = rc == OAUTHMAIL_OK ? json_str(result, "message_id") : NULL;
+    char *got_transport = rc == OAUTHMAIL_OK ? json_str(result, "transport") : NULL;
+    snprintf(name, sizeof name, "send via %s", transport);
+    check(rc == OAUTHMAIL_OK && message_id && got_transport && strcmp(got_transport, transport) == 0, name,
+          "status %u, message_id %s%s%s", rc, or_empty(message_id), rc ? ", " : "", rc ? or_empty(result) : "");
+    free(message_id);
+    free(got_transport);
+    oauthmail_string_free(result);
+}
 
-    /* authorize */
-    struct opener_state st = {0};
-    oauthmail_client_set_url_opener(smtp, url_opener, &st);
-    char options[512], *token = NULL;
-    snprintf(options, sizeof options, "{\"login_hint\":\"%s\"}", email);
-    DWORD t0 = GetTickCount();
-    oauthmail_status rc = oauthmail_authorize(smtp, options, &token);
-    if (st.thread) {
-        WaitForSingleObject(st.thread, 30000);
-        CloseHandle(st.thread);
-    }
-    char *got_email = rc == OAUTHMAIL_OK ? json_str(token, "email") : NULL;
-    check(rc == OAUTHMAIL_OK && got_email && strcmp(got_email, email) == 0 && st.called == 1 &&
-              strstr(st.url, "code_challenge=") && st.redirects_followed >= 1 && st.final_status == 200,
-          "authorize", "status %u in %lu ms, email %s, opener called %d, redirects %d, page %d%s%s", rc,
-          GetTickCount() - t0, or_empty(got_email), st.called, st.redirects_followed, st.final_status,
-          rc ? ", " : "", rc ? or_empty(token) : "");
-    free(got_email);
-    if (rc != OAUTHMAIL_OK) { oauthmail_string_free(token); return; }
-
-    /* refresh */
-    char *refreshed = NULL;
-    rc = oauthmail_refresh(smtp, token, &refreshed);
-    char *old_access = json_str(token, "access_token"), *new_access = rc == OAUTHMAIL_OK ? json_str(refreshed, "access_token") : NULL;
-    char *old_refresh = json_str(token, "refresh_token"), *new_refresh = rc == OAUTHMAIL_OK ? json_str(refreshed, "refresh_token") : NULL;
-    check(rc == OAUTHMAIL_OK && old_access && new_access && strcmp(old_access, new_access) != 0 && old_refresh &&
-              new_refresh && strcmp(old_refresh, new_refresh) == 0,
-          "refresh", "status %u: new access token, same refresh token%s%s", rc, rc ? ", " : "", rc ? or_empty(refreshed) : "");
-    if (rc != OAUTHMAIL_OK) { oauthmail_string_free(refreshed); refreshed = NULL; }
-
-    /* send, once per transport, with a non-ASCII Windows path as attachment */
-    char *attachment = make_attachment();
-    check(attachment != NULL, "attachment file created", "");
-    const char *use = refreshed ? refreshed : token;
-    const char *transports[2] = {"smtp", "gmail_api"};
-    oauthmail_client *clients[2] = {smtp, api};
-    for (int i = 0; i < 2 && attachment; i++) {
-        char message[4096], *result = NULL;
-        snprintf(message, sizeof message,
-                 "{\"from\":\"Firma SRL <%s>\",\"to\":[\"Ion Popescu <ion@example.ro>\"],"
-                 "\"subject\":\"Factur\xc4\x83 smoke %s %s \xe2\x80\x94 \xc8\x99\xc8\x9b\xc4\x83\","
-                 "\"text\":\"Trimis din smoke.exe sub Wine.\","
-                 "\"attachments\":[{\"path\":\"%s\"}]}",
-                 email, ARCH_TAG, transports[i], attachment);
-        rc = oauthmail_send(clients[i], use, message, &result);
-        char *message_id = rc == OAUTHMAIL_OK ? json_str(result, "message_id") : NULL;
-        char *transport = rc == OAUTHMAIL_OK ? json_str(result, "transport") : NULL;
-        char name[64];
-        snprintf(name, sizeof name, "send via %s", transports[i]);
-        check(rc == OAUTHMAIL_OK && message_id && transport && strcmp(transport, transports[i]) == 0, name,
-              "status %u, message_id %s%s%s", rc, or_empty(message_id), rc ? ", " : "", rc ? or_empty(result) : "");
-        free(message_id);
-        free(transport);
-        oauthmail_string_free(result);
-    }
+/* Trust, part 1, in a process where the stand-in's CA is not trusted (Wine's default chain engine
+ * keeps the Root store it opened first, so a CA added later in the same process is not seen: the
+ * two parts are separate runs). A refresh must fail with OAUTHMAIL_TLS naming the issuer, so
+ * verification is real. Wine 8 implements no exclusive-root chain engine, which is how
+ * rustls-platform-verifier applies tls.extra_ca_file on Windows, so tls.extra_ca_file is checked
+ * as far as Wine allows: a non-ASCII Windows path is read and accepted, a missing one is
+ * OAUTHMAIL_IO naming the field and the path. */
+static void check_untrusted(const char *email) {
+    char *attachment = make_attachment(); /* creates the non-ASCII directory */
     free(attachment);
+    BOOL copied = CopyFileW(L"ca.pem", L"dosar \u0103\u0219\u021b\\ca \u0219\u021b.pem", FALSE);
+    oauthmail_client *extra = copied ? new_client("config-extra-ca.json") : NULL;
+    check(copied && extra, "tls.extra_ca_file at a non-ASCII path is read", "");
+    oauthmail_client_free(extra);
+    char *config = read_file("config-extra-ca.json"), *err = NULL;
+    char *name = config ? strstr(config, "ca \xc8\x99\xc8\x9b.pem") : NULL;
+    if (name) memcpy(name, "xx", 2); /* "xx șț.pem" does not exist */
+    oauthmail_status rc = name ? oauthmail_client_new(config, &extra, &err) : OAUTHMAIL_OK;
+    check(rc == OAUTHMAIL_IO && err && strstr(err, "\"field\":\"config.tls.extra_ca_file\"") &&
+              strstr(err, "dosar \xc4\x83\xc8\x99\xc8\x9b\\\\xx \xc8\x99\xc8\x9b.pem"),
+          "a missing tls.extra_ca_file is OAUTHMAIL_IO naming the field and the path", "status %u, %s", rc,
+          or_empty(err));
+    oauthmail_string_free(err);
+    free(config);
+
+    oauthmail_client *api = new_client("config-api.json");
+    if (!api) return;
+    char fake[512];
+    snprintf(fake, sizeof fake,
+             "{\"provider\":\"google\",\"email\":\"%s\",\"scope\":\"https://mail.google.com/\",\"token_type\":\"Bearer\","
+             "\"access_token\":\"not-a-token\",\"expires_at\":1,\"refresh_token\":\"not-a-refresh-token\"}",
+             email);
+    err = NULL;
+    rc = oauthmail_refresh(api, fake, &err);
+    check(rc == OAUTHMAIL_TLS && err && strstr(err, "oauthmail-standin test CA"),
+          "refresh while the CA is not trusted is OAUTHMAIL_TLS naming the issuer", "status %u, %s", rc, or_empty(err));
+    oauthmail_string_free(err);
+    oauthmail_client_free(api);
+}
+
+/* Trust, part 2, and the full flow: the stand-in's CA goes into the Windows Root store first (as a
+ * corporate root deployed by an administrator), then config-api.json (Gmail API): authorize
+ * (url_opener + the script's browser), refresh, send; config-smtp.json (SMTP): send with the
+ * refreshed token, an attachment at a non-ASCII path in both; the CA is removed at the end. */
+static void check_flow(const char *email, const char *ca_pem) {
+    if (!root_store(ca_pem, 1)) {
+        check(0, "stand-in CA added to the Root certificate store", "%s", ca_pem);
+        return;
+    }
+    check(1, "stand-in CA added to the Root certificate store", "%s", ca_pem);
+    char *attachment = make_attachment();
+    check(attachment != NULL, "attachment file created (non-ASCII directory and name)", "");
+    oauthmail_client *api = new_client("config-api.json"), *smtp = new_client("config-smtp.json");
+    char *token = NULL, *refreshed = NULL, *old_access = NULL, *new_access = NULL, *old_refresh = NULL,
+         *new_refresh = NULL;
+    if (api && smtp && attachment) {
+        struct opener_state st = {0};
+        oauthmail_client_set_url_opener(api, url_opener, &st);
+        char options[512];
+        snprintf(options, sizeof options, "{\"login_hint\":\"%s\"}", email);
+        DWORD t0 = GetTickCount();
+        oauthmail_status rc = oauthmail_authorize(api, options, &token);
+        char *got_email = rc == OAUTHMAIL_OK ? json_str(token, "email") : NULL;
+        check(rc == OAUTHMAIL_OK && got_email && strcmp(got_email, email) == 0 && st.called == 1 &&
+                  strstr(st.url, "code_challenge=") && strstr(st.url, "login_hint="),
+              "authorize", "status %u in %lu ms, email %s, opener called %d%s%s", rc, GetTickCount() - t0,
+              or_empty(got_email), st.called, rc ? ", " : "", rc ? or_empty(token) : "");
+        free(got_email);
+        if (rc == OAUTHMAIL_OK) {
+            rc = oauthmail_refresh(api, token, &refreshed);
+            old_access = json_str(token, "access_token");
+            new_access = rc == OAUTHMAIL_OK ? json_str(refreshed, "access_token") : NULL;
+            old_refresh = json_str(token, "refresh_token");
+            new_refresh = rc == OAUTHMAIL_OK ? json_str(refreshed, "refresh_token") : NULL;
+            check(rc == OAUTHMAIL_OK && old_access && new_access && strcmp(old_access, new_access) != 0 &&
+                      old_refresh && new_refresh && strcmp(old_refresh, new_refresh) == 0,
+                  "refresh", "status %u: new access token, same refresh token%s%s", rc, rc ? ", " : "",
+                  rc ? or_empty(refreshed) : "");
+            const char *current = rc == OAUTHMAIL_OK ? refreshed : token;
+            send_one(api, current, email, "gmail_api", attachment);
+            send_one(smtp, current, email, "smtp", attachment);
+        }
+    }
+    check(root_store(ca_pem, 0), "stand-in CA removed from the Root certificate store", "");
 
     /* no secret in any log line */
     EnterCriticalSection(&log_lock);
@@ -394,27 +467,36 @@ static void check_flow(const char *email) {
     check(!leaked, "no token in the log", "%d log lines", log_lines);
     LeaveCriticalSection(&log_lock);
 
-    free(old_access); free(new_access); free(old_refresh); free(new_refresh);
+    free(old_access);
+    free(new_access);
+    free(old_refresh);
+    free(new_refresh);
     oauthmail_string_free(refreshed);
     oauthmail_string_free(token);
-    oauthmail_client_free(smtp);
     oauthmail_client_free(api);
+    oauthmail_client_free(smtp);
+    free(attachment);
 }
 
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     InitializeCriticalSection(&log_lock);
-    WSADATA wsa;
-    WSAStartup(MAKEWORD(2, 2), &wsa);
     printf("smoke.exe (%s) against oauthmail.dll %s\n", ARCH_TAG, or_empty(oauthmail_version()));
+    check(install_wine_compat(), "Wine 8 compatibility wrappers for two crypt32 calls installed", "");
 
-    check_version();
-    check_version_resource();
-    check_bad_input();
-    if (argc == 3 && strcmp(argv[1], "--flow") == 0) check_flow(argv[2]);
-    else if (argc != 1) check(0, "arguments", "usage: smoke.exe [--flow EMAIL]");
+    if (argc == 1 || (argc == 3 && strcmp(argv[1], "--untrusted") == 0)) {
+        check_version();
+        check_version_resource();
+        check_bad_input();
+        if (argc == 3) check_untrusted(argv[2]);
+    } else if (argc == 5 && strcmp(argv[1], "--flow") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
+        check_flow(argv[2], argv[4]);
+    } else {
+        check(0, "arguments", "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem]");
+    }
+    printf("Wine compatibility: chain engine retried with the Windows 7 layout %ld time(s), revocation check "
+           "dropped %ld time(s)\n", (long)chain_engine_retries, (long)revocation_checks_dropped);
 
     printf("%d passed, %d failed\n", passed, failed);
-    WSACleanup();
     return failed ? 1 : 0;
 }

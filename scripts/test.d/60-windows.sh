@@ -1,0 +1,192 @@
+#!/usr/bin/env bash
+# timeout: 1200
+# The Windows DLLs: oauthmail.dll for x86_64-pc-windows-gnu and i686-pc-windows-gnu, release
+# profile, cross-built with mingw-w64, then checked and run:
+#   - exports: exactly the functions of include/oauthmail.h, undecorated, and windows/oauthmail.def
+#     lists the same names;
+#   - imports: Windows system DLLs only (no libgcc_s, libwinpthread or other MinGW runtime DLL);
+#   - tests/windows/smoke.c, compiled with mingw for the same target and linked with the DLL's
+#     import library, run under Wine (x86_64: the host's wine64; i686: wine32 in the i386 chroot
+#     from scripts/deps.d/60-windows.sh) against the Google stand-in running natively on
+#     127.0.0.1: version, version resource, bad input, then authorize -> refresh -> send over
+#     SMTP and the Gmail API with an attachment at a non-ASCII Windows path;
+#   - tests/windows/check_mailbox.py: the stand-in's mailbox holds those messages.
+# A Wine run is judged by the harness's "N passed, N failed" line, never by wine's exit status
+# (wine can exit 0 without having run the program). Installs nothing.
+# Environment: WIN_TARGETS (default: both targets), OAUTHMAIL_WIN_CACHE (as in deps.d).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+REPO=$PWD
+CACHE=${OAUTHMAIL_WIN_CACHE:-/var/cache/oauthmail-win}
+ROOT32=$CACHE/i386root
+TARGETS=${WIN_TARGETS:-"x86_64-pc-windows-gnu i686-pc-windows-gnu"}
+W=$REPO/target/windows-smoke
+now() { date +%s; }
+t_all=$(now)
+
+for tool in x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc wine; do
+  command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/install-deps.sh"; exit 1; }
+done
+[ -e "$ROOT32/.oauthmail-ready" ] || { echo "the i386 wine32 chroot is missing: run scripts/install-deps.sh"; exit 1; }
+
+# Exported names: the header's functions (comment lines dropped) and the .def file's.
+header_names=$(grep -vE '^\s*(/\*|\*|//)' include/oauthmail.h | grep -oE '\boauthmail_[a-z_]+\(' | tr -d '(' | sort -u)
+def_names=$(sed -n '/^EXPORTS/,$p' windows/oauthmail.def | grep -oE '^\s+oauthmail_[a-z_]+' | tr -d ' \t' | sort -u)
+[ -n "$header_names" ] || { echo "no functions found in include/oauthmail.h"; exit 1; }
+if [ "$header_names" != "$def_names" ]; then
+  echo "FAIL windows/oauthmail.def does not list exactly the header's functions:"
+  diff <(echo "$header_names") <(echo "$def_names") || true
+  exit 1
+fi
+echo "ok   windows/oauthmail.def lists the header's $(echo "$header_names" | wc -l) functions"
+
+# Windows system DLLs the library may import (compared case-insensitively). Anything else, and
+# above all a MinGW runtime DLL (libgcc_s_*.dll, libwinpthread-1.dll, libstdc++-6.dll), would
+# have to be shipped next to oauthmail.dll: fail instead.
+ALLOWED_IMPORTS="advapi32.dll api-ms-win-core-synch-l1-2-0.dll bcrypt.dll bcryptprimitives.dll crypt32.dll
+kernel32.dll msvcrt.dll ntdll.dll ole32.dll shell32.dll userenv.dll ws2_32.dll"
+
+# The stand-in, natively on 127.0.0.1, HTTPS with its own CA (--auto-approve: no consent pages).
+t=$(now)
+cargo build -q -p oauthmail-standin
+rm -rf "$W"; mkdir -p "$W"
+STANDIN_PID=; BROWSER_PID=
+cleanup() {
+  [ -n "$BROWSER_PID" ] && kill "$BROWSER_PID" 2>/dev/null
+  [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null
+  true
+}
+trap cleanup EXIT
+target/debug/oauthmail-standin --state-dir "$W/standin" --auto-approve >"$W/standin.out" 2>"$W/standin.err" &
+STANDIN_PID=$!
+for _ in $(seq 100); do [ -s "$W/standin.out" ] && break; sleep 0.1; done
+[ -s "$W/standin.out" ] || { echo "the stand-in did not start"; cat "$W/standin.err"; exit 1; }
+INFO=$W/standin/standin.json
+j() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v[0] if isinstance(v, list) else v)' "$INFO" "$1"; }
+EMAIL=$(j users)
+MAILBOX=$(j mailbox_dir)
+echo "[windows] stand-in up ($(( $(now) - t ))s)"
+
+# config-api.json (Gmail API) and config-smtp.json (SMTP), both trusting only the Windows store,
+# and config-extra-ca.json (tls.extra_ca_file at a non-ASCII Windows path) for one run directory.
+# $1 = run dir, $2 = its Windows path, $3 = the SMTP endpoint (smtps:// or smtp:// + STARTTLS).
+write_configs() {
+  python3 - "$INFO" "$1" "$2" "$3" <<'EOF'
+import json, sys
+info, run_dir, win_dir, smtp = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3], sys.argv[4]
+# By name: Wine 8's SSL policy does not match a server named by IP address against the
+# certificate's IP address entries (CERT_E_CN_NO_MATCH); Windows does. The certificate also names
+# localhost, and the stand-in listens on 127.0.0.1, which localhost resolves to first here.
+def host(url):
+    return url.replace("://127.0.0.1:", "://localhost:")
+for name, transport in (("config-api.json", "gmail_api"), ("config-smtp.json", "smtp"), ("config-extra-ca.json", "gmail_api")):
+    config = {
+        "provider": "google", "client_id": info["client_id"], "client_secret": info["client_secret"],
+        "transport": transport,
+        # the full-mail scope: one token serves both transports
+        "scopes": ["openid", "email", "https://mail.google.com/"],
+        "endpoints": {k: host(v) for k, v in (
+            ("authorization", info["authorization_endpoint"]), ("token", info["token_endpoint"]),
+            ("revocation", info["revocation_endpoint"]), ("userinfo", info["userinfo_endpoint"]),
+            ("gmail_api", info["gmail_api"]), ("smtp", smtp))},
+        "timeouts": {"authorize_s": 60, "connect_s": 15, "io_s": 30},
+    }
+    if name == "config-extra-ca.json":
+        config["tls"] = {"extra_ca_file": win_dir + "\\dosar ășț\\ca șț.pem"}
+    json.dump(config, open(f"{run_dir}/{name}", "w", encoding="utf-8"), ensure_ascii=False)
+EOF
+}
+
+# The "browser": waits for the URL smoke.exe's url_opener writes, then follows the stand-in's
+# redirect to the DLL's loopback listener, as the system browser would. $1 = run dir.
+browser() {
+  for _ in $(seq 1200); do [ -s "$1/authorize-url.txt" ] && break; sleep 0.1; done
+  [ -s "$1/authorize-url.txt" ] || { echo "no authorize-url.txt" >"$1/browser.txt"; return; }
+  # The final URL carries the authorization code: keep only its scheme, host and path.
+  curl -sS -L --max-redirs 3 --max-time 30 --cacert "$1/ca.pem" -o "$1/browser.html" -w '%{http_code} %{url_effective}\n' \
+    "$(cat "$1/authorize-url.txt")" 2>&1 | sed 's/[?#].*//' >"$1/browser.txt" || true
+}
+
+fail=0
+for tgt in $TARGETS; do
+  case $tgt in
+    x86_64-*) cc=x86_64-w64-mingw32-gcc; objdump=x86_64-w64-mingw32-objdump; tag=x64; smtp=$(j smtps) ;;
+    i686-*)   cc=i686-w64-mingw32-gcc;   objdump=i686-w64-mingw32-objdump;   tag=x86; smtp=$(j smtp_starttls) ;;
+    *) echo "unknown target $tgt"; exit 1 ;;
+  esac
+  echo "== $tgt"
+  t=$(now)
+  cargo build -q --release --target "$tgt" -p oauthmail
+  echo "[windows] build $tgt: $(( $(now) - t ))s"
+  out=target/$tgt/release
+  dll=$out/oauthmail.dll
+  echo "[windows] $dll: $(stat -c %s "$dll") bytes"
+
+  # Exports: exactly the header's functions, undecorated (no _name, no name@N).
+  exports=$($objdump -p "$dll" | sed -n '/\[Ordinal\/Name Pointer\] Table/,/^$/p' | grep -v 'Ordinal/Name' | grep -oE '\] [^ ]+$' | cut -c3- | sort -u)
+  if [ "$exports" = "$header_names" ]; then
+    echo "ok   $tgt exports exactly the header's functions"
+  else
+    echo "FAIL $tgt exports differ from the header's functions:"; diff <(echo "$header_names") <(echo "$exports") || true
+    fail=1
+  fi
+  # Imports: system DLLs only.
+  imports=$($objdump -p "$dll" | sed -n 's/^\s*DLL Name: //p' | tr 'A-Z' 'a-z' | sort -u)
+  echo "[windows] $tgt imports: $(echo $imports)"
+  bad=$(for i in $imports; do [[ " $(echo $ALLOWED_IMPORTS) " == *" $i "* ]] || echo "$i"; done)
+  if [ -z "$bad" ]; then
+    echo "ok   $tgt imports Windows system DLLs only"
+  else
+    echo "FAIL $tgt imports DLLs that are not part of Windows: $(echo $bad)"; fail=1
+  fi
+
+  d=$W/run-$tgt; mkdir -p "$d"
+  cp "$dll" "$d/"
+  cp "$(j ca_file)" "$d/ca.pem"
+  $cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lws2_32 -lversion -lcrypt32
+  # Test-only: Wine 8 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std imports. Never shipped.
+  $cc -O2 -shared -Wl,--kill-at -o "$d/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
+
+  case $tgt in
+    x86_64-*) write_configs "$d" "Z:$(echo "$d" | tr / '\\')" "$smtp" ;;
+    i686-*)   write_configs "$d" 'Z:\srv\win' "$smtp" ;;
+  esac
+  t=$(now)
+  # Two runs: Wine's default chain engine keeps the Root store it first opened, so the "CA not
+  # trusted" checks and the trusted flow need separate processes.
+  for run in untrusted flow; do
+    args=(--untrusted "$EMAIL"); [ $run = flow ] && args=(--flow "$EMAIL" --trust-ca ca.pem)
+    [ $run = flow ] && { browser "$d" & BROWSER_PID=$!; }
+    case $tgt in
+      x86_64-*)
+        (cd "$d" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=fixme-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+          timeout 240 wine smoke.exe "${args[@]}"; WINEPREFIX=$CACHE/wine64 timeout 30 wineserver -w) \
+          >"$d/$run.log" 2>"$d/$run.err" || true ;;
+      i686-*)
+        WINEDEBUG=fixme-all timeout 240 bash tests/windows/wine32-chroot.sh "$ROOT32" "$d" smoke.exe "${args[@]}" \
+          >"$d/$run.log" 2>"$d/$run.err" || true ;;
+    esac
+    tr -d '\r' <"$d/$run.log" >"$d/$run.txt"
+    cat "$d/$run.txt"
+    if grep -qE '^[1-9][0-9]* passed, 0 failed$' "$d/$run.txt"; then
+      echo "ok   $tgt smoke.exe --$run under Wine"
+    else
+      echo "FAIL $tgt smoke.exe --$run under Wine; wine's stderr:"; tail -n 30 "$d/$run.err"; fail=1
+    fi
+  done
+  kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true; BROWSER_PID=
+  echo "[windows] wine runs $tgt: $(( $(now) - t ))s"
+  # The browser's last page is the DLL's own page after consent (HTTP 200 from the loopback port).
+  if grep -qE '^200 http://127\.0\.0\.1:[0-9]+/$' "$d/browser.txt" 2>/dev/null; then
+    echo "ok   $tgt browser landed on the DLL's loopback page: $(cat "$d/browser.txt")"
+  else
+    echo "FAIL $tgt browser: $(cat "$d/browser.txt" 2>/dev/null)"; fail=1
+  fi
+  if python3 tests/windows/check_mailbox.py "$MAILBOX" "$tag" "$EMAIL"; then
+    echo "ok   $tgt messages in the stand-in's mailbox"
+  else
+    echo "FAIL $tgt messages in the stand-in's mailbox"; fail=1
+  fi
+done
+echo "[windows] total: $(( $(now) - t_all ))s"
+exit $fail
