@@ -758,3 +758,43 @@ pub fn mint(
     }
     Ok(doc)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s256_matches_the_rfc_7636_appendix_b_vector() {
+        assert_eq!(
+            s256("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
+    }
+
+    #[test]
+    fn loopback_rule_accepts_any_port_and_path_on_loopback_hosts_only() {
+        for ok in [
+            "http://127.0.0.1",
+            "http://127.0.0.1:9004",
+            "http://127.0.0.1:9004/",
+            "http://[::1]:80/cb?x=1",
+            "http://[::1]",
+            "http://localhost:8080/",
+            "http://LOCALHOST:1/",
+        ] {
+            assert!(is_loopback_redirect(ok), "{ok}");
+        }
+        for bad in [
+            "https://127.0.0.1:9004/",
+            "http://127.0.0.1.evil.example/",
+            "http://user@127.0.0.1/",
+            "http://127.0.0.1:70000/",
+            "http://[::2]:80/",
+            "http://127.0.0.1/#frag",
+            "urn:ietf:wg:oauth:2.0:oob",
+            "",
+        ] {
+            assert!(!is_loopback_redirect(bad), "{bad}");
+        }
+    }
+}

@@ -734,3 +734,27 @@ pub fn parse_oauthbearer(b: &[u8]) -> Option<(String, String)> {
     })?;
     Some((user, token))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_providers_md_xoauth2_and_oauthbearer_vectors() {
+        let x = STANDARD
+            .decode("dXNlcj1lcnAudGVzdEBnbWFpbC5jb20BYXV0aD1CZWFyZXIgeWEyOS5URVNULUFDQ0VTUy1UT0tFTgEB")
+            .unwrap();
+        assert_eq!(
+            parse_xoauth2(&x),
+            Some(("erp.test@gmail.com".into(), "ya29.TEST-ACCESS-TOKEN".into()))
+        );
+        let o = STANDARD
+            .decode("bixhPWVycC50ZXN0QGdtYWlsLmNvbSwBaG9zdD1zbXRwLmdtYWlsLmNvbQFwb3J0PTU4NwFhdXRoPUJlYXJlciB5YTI5LlRFU1QtQUNDRVNTLVRPS0VOAQE=")
+            .unwrap();
+        assert_eq!(
+            parse_oauthbearer(&o),
+            Some(("erp.test@gmail.com".into(), "ya29.TEST-ACCESS-TOKEN".into()))
+        );
+        assert_eq!(parse_xoauth2(b"user=a\x01auth=Basic x\x01\x01"), None);
+    }
+}
