@@ -287,11 +287,14 @@ impl Flow<'_> {
                             self.language,
                         ),
                     ),
-                    Err(e) => conn.respond(
-                        502,
-                        method,
-                        &page::render(&Outcome::ExchangeFailed { message: &e.message }, self.language),
-                    ),
+                    Err(e) => {
+                        let outcome = if e.status == Status::Cancelled {
+                            Outcome::Cancelled
+                        } else {
+                            Outcome::ExchangeFailed { message: &e.message }
+                        };
+                        conn.respond(502, method, &page::render(&outcome, self.language))
+                    }
                 }
                 Some(result)
             }
