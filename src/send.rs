@@ -70,7 +70,7 @@ pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &Messag
         ));
     }
     let prepared = message::prepare(message)?;
-    check_provider(client, token)?;
+    token::check_provider(client, token)?;
     check_scope(client, token)?;
 
     let mut current = token.clone();
@@ -155,21 +155,6 @@ fn attempt(
 fn needs_refresh(token: &TokenDocument, now: i64) -> bool {
     let no_access_token = token.access_token.as_ref().is_none_or(|t| t.is_empty());
     no_access_token || token.expires_at.is_some_and(|at| at <= now + REFRESH_MARGIN_S)
-}
-
-fn check_provider(client: &Client, token: &TokenDocument) -> Result<()> {
-    let configured = client.settings().provider.kind;
-    if token.provider != configured {
-        return Err(Error::invalid(
-            "token.provider",
-            format!(
-                "the token is for provider '{}' but the client is configured for '{}'",
-                token.provider.name(),
-                configured.name()
-            ),
-        ));
-    }
-    Ok(())
 }
 
 /// A token whose granted scopes are known and cannot send with this transport is refused before

@@ -158,7 +158,8 @@ fn is_unknown_token(e: &Error) -> bool {
         .is_some_and(|p| p.http_status == Some(400) && p.error.as_deref() == Some("invalid_token"))
 }
 
-fn check_provider(client: &Client, token: &TokenDocument) -> Result<()> {
+/// A token document issued by another provider than the client's is refused, naming `token.provider`.
+pub(crate) fn check_provider(client: &Client, token: &TokenDocument) -> Result<()> {
     let configured = client.settings().provider.kind;
     if token.provider != configured {
         return Err(Error::invalid(
