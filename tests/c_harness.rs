@@ -3,8 +3,8 @@
 //! stand-in, plus the ABI checks that need no C compiler (symbols, header version macros).
 //!
 //! How it is built (the robust way we found; see README "Tests"):
-//! - `cargo test` itself builds this crate's cdylib into `<target>/debug/liboauthmail.so`: that is
-//!   the real library, whose exported symbols are checked here.
+//! - `cargo test` itself builds this crate's cdylib into `<target>/debug/deps/liboauthmail.so`:
+//!   that is the real library, whose exported symbols are checked here.
 //! - The harness links a second build of the library made with the `test-hooks` feature (one
 //!   extra export, `oauthmail_test_panic`, to reach OAUTHMAIL_INTERNAL), together with the
 //!   stand-in binary, by a nested `cargo build` into `<target>/c-harness`. A separate target dir
@@ -298,7 +298,9 @@ fn exported_symbols(lib: &Path) -> Vec<String> {
 
 #[test]
 fn real_library_exports_exactly_the_header_functions_all_prefixed() {
-    let lib = target_dir().join("debug").join("liboauthmail.so");
+    // `cargo test` builds this crate's cdylib for the test run into <target>/debug/deps (it uplifts
+    // it to <target>/debug only on `cargo build`), so that is the fresh copy.
+    let lib = target_dir().join("debug").join("deps").join("liboauthmail.so");
     assert!(
         lib.exists(),
         "{} is missing: cargo test builds it with this crate",
