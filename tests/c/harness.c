@@ -1046,6 +1046,40 @@ static void status_auth_failed_when_the_client_secret_is_wrong(void) {
     oauthmail_client_free(c);
 }
 
+static void send_gives_auth_failed_when_smtp_rejects_the_token_even_after_one_refresh(void) {
+    reset_standin();
+    oauthmail_client *c = new_client((cfg){.transport = "smtp"});
+    if (!c) return;
+    char *tok = mint_token(USER, SEND_SCOPE, 1);
+    fault("{\"endpoint\": \"smtp\", \"stage\": \"auth\", \"kind\": \"reply\", \"code\": 535, \"count\": 5, \"text\": "
+          "\"5.7.8 Username and Password not accepted.\"}");
+    char *out = NULL;
+    oauthmail_status st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    CHECK_STATUS(st, OAUTHMAIL_AUTH_FAILED, out, NULL);
+    CHECK(counter("token.refresh_token") == 1, "%.0f refreshes, want exactly 1", counter("token.refresh_token"));
+    CHECK(mailbox_count() == 0, "a message was delivered");
+    check_no_secret_in(out, "error document");
+    oauthmail_string_free(out);
+    json_free(control("DELETE", "/faults", NULL));
+    free(tok);
+    oauthmail_client_free(c);
+}
+
+static void send_gives_reauthorize_when_the_grant_was_revoked(void) {
+    reset_standin();
+    oauthmail_client *c = new_client((cfg){0});
+    if (!c) return;
+    char *tok = mint_token(USER, SEND_SCOPE, 1);
+    json_free(control("POST", "/revoke", "{\"email\": \"erp.test@gmail.com\"}"));
+    char *out = NULL;
+    oauthmail_status st = oauthmail_send(c, tok, "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"s\", \"text\": \"t\"}", &out);
+    CHECK_STATUS(st, OAUTHMAIL_REAUTHORIZE, out, NULL);
+    CHECK(mailbox_count() == 0, "a message was delivered");
+    oauthmail_string_free(out);
+    free(tok);
+    oauthmail_client_free(c);
+}
+
 static void status_network_when_nothing_listens(void) {
     /* a port that was just free: bind, read the number, close */
     char url[128];
@@ -1290,6 +1324,8 @@ int main(int argc, char **argv) {
     RUN(status_reauthorize_with_the_testing_hint_after_seven_days);
     RUN(status_insufficient_scope_when_the_token_cannot_send);
     RUN(status_auth_failed_when_the_client_secret_is_wrong);
+    RUN(send_gives_auth_failed_when_smtp_rejects_the_token_even_after_one_refresh);
+    RUN(send_gives_reauthorize_when_the_grant_was_revoked);
     RUN(status_network_when_nothing_listens);
     RUN(status_tls_when_the_server_certificate_is_not_trusted);
     RUN(status_rate_limited_with_retry_after_on_http_429);
