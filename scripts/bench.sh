@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Runs liboauthmail's benchmarks (benches/*.rs) in release mode, writes target/bench/results.md
+# and prints it. Not part of `make test`. Loopback only; takes a few minutes on 2 cores (plus the
+# release build with LTO the first time).
+#
+#   scripts/bench.sh                 # every benchmark
+#   scripts/bench.sh message c_api   # some of them (message, c_api, e2e, memory)
+#   OAUTHMAIL_BENCH_QUICK=1 scripts/bench.sh   # tiny loops: checks the benches run, measures nothing
+#
+# See docs/benchmarks.md for the method and how to read the figures.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+benches=("$@")
+[ ${#benches[@]} -gt 0 ] || benches=(message c_api e2e memory)
+out=target/bench
+mkdir -p "$out"
+results="$out/results.md"
+
+echo "building (release profile, LTO)..." >&2
+cargo build --release --lib >&2
+cargo bench --no-run "${benches[@]/#/--bench=}" >&2
+
+cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
+mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1024/1024}' /proc/meminfo 2>/dev/null || true)
+{
+    echo "# liboauthmail benchmark results"
+    echo
+    echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- src benches 2>/dev/null || echo ' (with local changes)')"
+    echo "- machine: ${cpu:-unknown CPU}, $(nproc) cores, ${mem:-? RAM}, $(uname -sr)"
+    echo "- toolchain: $(rustc --version)"
+    echo "- profile: release (lto = true, codegen-units = 1, panic = unwind)"
+    [ -z "${OAUTHMAIL_BENCH_QUICK:-}" ] || echo "- **QUICK MODE: loops cut to a tenth; not a measurement**"
+    echo
+} >"$results"
+
+for b in "${benches[@]}"; do
+    echo "running $b..." >&2
+    started=$(date +%s)
+    cargo bench --bench "$b" 2>/dev/null >>"$results" || {
+        echo "benchmark $b failed; rerun: cargo bench --bench $b" >&2
+        exit 1
+    }
+    echo "  $b: $(($(date +%s) - started)) s" >&2
+    echo >>"$results"
+done
+
+{
+    echo "## Library size (target/release, stripped, LTO)"
+    echo
+    echo "| file | bytes | MiB | gzip -9 |"
+    echo "|---|---|---|---|"
+    for f in target/release/liboauthmail.so target/release/liboauthmail.a; do
+        [ -f "$f" ] || continue
+        size=$(stat -c %s "$f")
+        gz=$(gzip -9 -c "$f" | wc -c)
+        printf '| `%s` | %s | %.2f | %.2f MiB |\n' "$(basename "$f")" "$size" \
+            "$(echo "$size / 1048576" | bc -l)" "$(echo "$gz / 1048576" | bc -l)"
+    done
+} >>"$results"
+
+cat "$results"
