@@ -3,7 +3,9 @@
 #   make test   every test suite (installs what a fresh machine lacks first)
 .PHONY: demo test deps build header
 
-demo: deps
+# The demo needs only the native toolchain, not the browser, bindings or Windows tool sets.
+demo:
+	bash scripts/deps.d/10-base.sh
 	bash scripts/demo.sh
 
 test: deps
