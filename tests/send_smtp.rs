@@ -396,3 +396,45 @@ fn smtp_auth_disabled_for_the_mailbox_is_auth_failed_without_a_refresh() {
     assert_eq!((e.status, e.hint), (Status::AuthFailed, hint::SMTP_AUTH_DISABLED.text));
     assert_eq!(refreshes(&s), 0);
 }
+
+/// A silent server is noticed when the step's `io_s` runs out (lettre cannot interrupt a read),
+/// once: a broken connection is dropped, not sent a QUIT that would wait `io_s` again.
+#[test]
+fn smtp_server_silent_at_auth_or_rcpt_times_out_after_io_s_once() {
+    for stage in ["auth", "rcpt"] {
+        let s = standin();
+        let c = Client::new(config(&s, Via::Smtps, json!({"timeouts": {"connect_s": 5, "io_s": 1}}))).unwrap();
+        fault(&s, json!({"endpoint": "smtp", "stage": stage, "kind": "hang"}));
+        let started = std::time::Instant::now();
+        let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+        let took = started.elapsed();
+        assert_eq!(e.status, Status::Timeout, "{stage}: {e:?}");
+        assert!(took < std::time::Duration::from_millis(1700), "{stage}: {took:?}");
+        assert_eq!(counter(&s, "smtp_messages"), 0);
+    }
+}
+
+#[test]
+fn smtp_cancel_while_the_server_is_silent_before_data_is_cancelled_by_io_s_and_sends_nothing() {
+    let s = standin();
+    let c = Arc::new(Client::new(config(&s, Via::Smtps, json!({"timeouts": {"connect_s": 5, "io_s": 1}}))).unwrap());
+    let t = token(&s, MAIL_SCOPE);
+    fault(&s, json!({"endpoint": "smtp", "stage": "rcpt", "kind": "hang"}));
+    let canceller = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(200));
+            c.cancel();
+        })
+    };
+    let started = std::time::Instant::now();
+    let e = c.send(&t, &simple()).unwrap_err();
+    let took = started.elapsed();
+    canceller.join().unwrap();
+    assert_eq!(e.status, Status::Cancelled, "{e:?}");
+    assert!(took < std::time::Duration::from_millis(1700), "{took:?}");
+    assert_eq!(counter(&s, "smtp_messages"), 0);
+    // Later calls are unaffected.
+    c.send(&t, &simple()).expect("a send after the cancel works");
+    assert_eq!(counter(&s, "smtp_messages"), 1);
+}

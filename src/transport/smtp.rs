@@ -13,7 +13,15 @@
 //! - Authenticated connections are kept per account and access token in a [`Pool`] and reused by
 //!   later sends on the same client; a stale one is replaced, but only before `DATA`.
 //! - The call's cancel flag is looked at between the steps; a step itself is bounded by
-//!   `timeouts.connect_s` (connect, TLS, greeting) or `timeouts.io_s` (each reply).
+//!   `timeouts.connect_s` (connect, TLS, greeting) or `timeouts.io_s` (each reply). This is a
+//!   known limit: lettre owns the socket and offers no way to interrupt a blocked read, so a
+//!   cancel that arrives while the server is silent takes effect when that step times out (at
+//!   most `io_s`, or `connect_s` while connecting), not within 50 ms as on the HTTP transport.
+//!   The send then returns CANCELLED if nothing was sent, and the honest "may have been
+//!   delivered" error if the message data had gone out.
+//! - A connection that failed in transport is dropped, never closed with `QUIT`: lettre's
+//!   `abort` would write `QUIT` and wait up to `io_s` for a reply that a silent server never
+//!   sends, doubling the time a timeout or a cancel takes.
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
@@ -84,6 +92,7 @@ impl Drop for Pool {
 }
 
 /// QUIT with a short deadline, then close: freeing a client must not hang on a dead server.
+/// Only for connections whose last exchange worked; a broken one is simply dropped.
 fn close(mut conn: SmtpConnection) {
     let _ = conn.set_timeout(Some(Duration::from_secs(2)));
     let _ = conn.quit();
@@ -236,7 +245,7 @@ pub fn send(
                     client
                         .log
                         .debug(|| "SMTP: a kept connection went stale; opening a new one".into());
-                    conn.abort();
+                    drop(conn);
                     (open(client, call, endpoint, account, access_token)?, false)
                 }
             },
@@ -259,19 +268,18 @@ pub fn send(
                         error.message
                     )
                 });
-                conn.abort();
+                drop(conn);
                 continue;
             }
             Err(Tx::Before { error, broken }) => {
-                if broken || conn.command(Rset).is_err() {
-                    conn.abort();
-                } else {
+                if !broken && !call.is_cancelled() && conn.command(Rset).is_ok() {
                     pool.put(account, key, conn);
                 }
-                return Err(error.into());
+                // Nothing was sent; a step that failed because the host cancelled is CANCELLED.
+                return Err(cancelled_or(call, error).into());
             }
             Err(Tx::After(error)) => {
-                conn.abort();
+                drop(conn);
                 return Err(error.into());
             }
         }
@@ -287,17 +295,38 @@ fn open(
     account: &str,
     access_token: &Secret,
 ) -> Result<SmtpConnection, Failure> {
-    let mut conn = connect(client, call, endpoint)?;
+    let mut conn = connect(client, call, endpoint).map_err(|e| cancelled_or(call, e))?;
     call.check()?;
     match authenticate(&mut conn, client.settings().smtp_auth, endpoint, account, access_token) {
         Ok(()) => {
             client.log.debug(|| format!("SMTP: authenticated as {account}"));
             Ok(conn)
         }
-        Err(f) => {
+        // The server answered: the connection still works, say goodbye.
+        Err(Failure::TokenRejected(e)) => {
             close(conn);
-            Err(f)
+            Err(Failure::TokenRejected(e))
         }
+        Err(Failure::Other(e)) if e.provider.is_some() => {
+            close(conn);
+            Err(Failure::Other(e))
+        }
+        // No reply (timeout, reset): a QUIT would only wait again.
+        Err(Failure::Other(e)) => {
+            drop(conn);
+            Err(Failure::Other(cancelled_or(call, e)))
+        }
+    }
+}
+
+/// A step that failed while the host cancelled the call failed because of the cancel (a silent
+/// server is only noticed when the step times out, see the module docs): report CANCELLED. Only
+/// for failures before the message data went out; after that the honest answer is the error.
+fn cancelled_or(call: &Call, error: Error) -> Error {
+    if call.is_cancelled() {
+        Error::cancelled()
+    } else {
+        error
     }
 }
 
