@@ -1048,6 +1048,39 @@ mod tests {
         drop(l);
     }
 
+    /// A keep-alive connection the server closed while it sat in the pool (Google's front ends
+    /// drop idle ones) is noticed before it is used: a POST, which is never retried, must not be
+    /// written into it and fail.
+    #[test]
+    fn a_keep_alive_connection_the_server_closed_while_idle_is_not_reused() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/send", l.local_addr().unwrap())).unwrap();
+        let server = std::thread::spawn(move || {
+            for _ in 0..2 {
+                let (mut s, _) = l.accept().unwrap();
+                s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                let mut seen = Vec::new();
+                while !seen.windows(9).any(|w| w == b"\r\n\r\nhello") {
+                    let mut chunk = [0u8; 1024];
+                    let n = s.read(&mut chunk).unwrap();
+                    assert!(n > 0, "client closed early");
+                    seen.extend_from_slice(&chunk[..n]);
+                }
+                s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}").unwrap();
+                // Dropping `s` closes the connection while the client keeps it as idle.
+            }
+        });
+        let http = Http::new(&settings("")).unwrap();
+        for _ in 0..2 {
+            let r = http
+                .request(&Call::detached(), "POST", &url, &[], Some(b"hello"))
+                .expect("the second POST goes out on a new connection");
+            assert_eq!(r.status, 200);
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        server.join().unwrap();
+    }
+
     #[test]
     fn a_refused_connection_is_network() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
