@@ -91,7 +91,7 @@ pub fn refresh(client: &Client, call: &Call, token: &TokenDocument) -> Result<To
         scope: granted,
         token_type: response.token_type.clone().unwrap_or_else(bearer),
         access_token: Some(response.access_token),
-        expires_at: response.expires_in.map(|s| now_unix() + s),
+        expires_at: expires_at(response.expires_in, now_unix()),
         // Google never sends a new one on refresh; Microsoft rotates them (API.md "Refresh").
         refresh_token: response.refresh_token.or_else(|| token.refresh_token.clone()),
     };
@@ -233,7 +233,7 @@ pub(crate) fn exchange_code(
         scope: granted,
         token_type: response.token_type.clone().unwrap_or_else(bearer),
         access_token: Some(response.access_token),
-        expires_at: response.expires_in.map(|s| now_unix() + s),
+        expires_at: expires_at(response.expires_in, now_unix()),
         refresh_token: Some(refresh_token),
     })
 }
@@ -308,6 +308,13 @@ enum Grant {
     Code,
     Refresh,
     Revoke,
+}
+
+/// `expires_at` from the token endpoint's `expires_in`. Saturating: a server that sends an absurd
+/// lifetime (`1e30`, parsed as `i64::MAX`) must not make the addition overflow (a panic in a debug
+/// build, a token "expired" in 1970 in a release build).
+fn expires_at(expires_in: Option<i64>, now: i64) -> Option<i64> {
+    expires_in.map(|s| now.saturating_add(s))
 }
 
 /// The token endpoint's success answer.
@@ -672,6 +679,14 @@ mod tests {
         let s = TokenResponse::parse(&serde_json::json!({"access_token": "a", "expires_in": "3599"})).unwrap();
         assert_eq!(s.expires_in, Some(3599));
         assert!(TokenResponse::parse(&serde_json::json!({"expires_in": 1})).is_none());
+    }
+
+    #[test]
+    fn an_absurd_expires_in_saturates_instead_of_overflowing() {
+        let huge = TokenResponse::parse(&serde_json::json!({"access_token": "a", "expires_in": 1e30})).unwrap();
+        assert_eq!(expires_at(huge.expires_in, 1_700_000_000), Some(i64::MAX));
+        assert_eq!(expires_at(Some(3599), 1_700_000_000), Some(1_700_003_599));
+        assert_eq!(expires_at(None, 1_700_000_000), None);
     }
 
     #[test]
