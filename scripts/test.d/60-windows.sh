@@ -97,14 +97,15 @@ for name, transport in (("config-api.json", "gmail_api"), ("config-smtp.json", "
 EOF
 }
 
-# The "browser": waits for the URL smoke.exe's url_opener writes, then follows the stand-in's
-# redirect to the DLL's loopback listener, as the system browser would. $1 = run dir.
+# The "browser": waits for the URL that smoke.exe's url_opener (or fakebrowser.exe, started by
+# the DLL's ShellExecuteW) writes to authorize-url.txt, then follows the stand-in's redirect to the
+# DLL's loopback listener, as the system browser would. $1 = run dir, $2 = result file.
 browser() {
   for _ in $(seq 1200); do [ -s "$1/authorize-url.txt" ] && break; sleep 0.1; done
-  [ -s "$1/authorize-url.txt" ] || { echo "no authorize-url.txt" >"$1/browser.txt"; return; }
+  [ -s "$1/authorize-url.txt" ] || { echo "no authorize-url.txt" >"$2"; return; }
   # The final URL carries the authorization code: keep only its scheme, host and path.
   curl -sS -L --max-redirs 3 --max-time 30 --cacert "$1/ca.pem" -o "$1/browser.html" -w '%{http_code} %{url_effective}\n' \
-    "$(cat "$1/authorize-url.txt")" 2>&1 | sed 's/[?#].*//' >"$1/browser.txt" || true
+    "$(cat "$1/authorize-url.txt")" 2>&1 | sed 's/[?#].*//' >"$2" || true
 }
 
 fail=0
@@ -146,17 +147,22 @@ for tgt in $TARGETS; do
   $cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lws2_32 -lversion -lcrypt32
   # Test-only: Wine 8 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std imports. Never shipped.
   $cc -O2 -shared -Wl,--kill-at -o "$d/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
+  $cc -std=c11 -O2 -Wall -Wextra -Werror -o "$d/fakebrowser.exe" tests/windows/fakebrowser.c
 
   case $tgt in
     x86_64-*) write_configs "$d" "Z:$(echo "$d" | tr / '\\')" "$smtp" ;;
     i686-*)   write_configs "$d" 'Z:\srv\win' "$smtp" ;;
   esac
   t=$(now)
-  # Two runs: Wine's default chain engine keeps the Root store it first opened, so the "CA not
-  # trusted" checks and the trusted flow need separate processes.
-  for run in untrusted flow; do
-    args=(--untrusted "$EMAIL"); [ $run = flow ] && args=(--flow "$EMAIL" --trust-ca ca.pem)
-    [ $run = flow ] && { browser "$d" & BROWSER_PID=$!; }
+  # Three runs: Wine's default chain engine keeps the Root store it first opened, so the "CA not
+  # trusted" checks and the trusted flows need separate processes; the system-browser flow needs
+  # its own too (a fresh authorize-url.txt).
+  for run in untrusted flow system-browser; do
+    case $run in
+      untrusted) args=(--untrusted "$EMAIL") ;;
+      *) args=("--$run" "$EMAIL" --trust-ca ca.pem); rm -f "$d/authorize-url.txt"
+         browser "$d" "$d/browser-$run.txt" & BROWSER_PID=$! ;;
+    esac
     case $tgt in
       x86_64-*)
         (cd "$d" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=fixme-all WINEDLLOVERRIDES="mscoree,mshtml=" \
@@ -173,15 +179,16 @@ for tgt in $TARGETS; do
     else
       echo "FAIL $tgt smoke.exe --$run under Wine; wine's stderr:"; tail -n 30 "$d/$run.err"; fail=1
     fi
+    [ $run = untrusted ] && continue
+    kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true; BROWSER_PID=
+    # The browser's last page is the DLL's own page after consent (HTTP 200 from the loopback port).
+    if grep -qE '^200 http://127\.0\.0\.1:[0-9]+/$' "$d/browser-$run.txt" 2>/dev/null; then
+      echo "ok   $tgt --$run: the browser landed on the DLL's loopback page: $(cat "$d/browser-$run.txt")"
+    else
+      echo "FAIL $tgt --$run: browser: $(cat "$d/browser-$run.txt" 2>/dev/null)"; fail=1
+    fi
   done
-  kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true; BROWSER_PID=
   echo "[windows] wine runs $tgt: $(( $(now) - t ))s"
-  # The browser's last page is the DLL's own page after consent (HTTP 200 from the loopback port).
-  if grep -qE '^200 http://127\.0\.0\.1:[0-9]+/$' "$d/browser.txt" 2>/dev/null; then
-    echo "ok   $tgt browser landed on the DLL's loopback page: $(cat "$d/browser.txt")"
-  else
-    echo "FAIL $tgt browser: $(cat "$d/browser.txt" 2>/dev/null)"; fail=1
-  fi
   if python3 tests/windows/check_mailbox.py "$MAILBOX" "$tag" "$EMAIL"; then
     echo "ok   $tgt messages in the stand-in's mailbox"
   else

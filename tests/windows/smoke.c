@@ -9,6 +9,9 @@
  *   smoke.exe --flow EMAIL --trust-ca ca.pem
  *                                    authorize -> refresh -> send over the Gmail API and SMTP
  *                                    against the stand-in (--auto-approve); see check_flow
+ *   smoke.exe --system-browser EMAIL --trust-ca ca.pem
+ *                                    authorize with no url_opener: the DLL's ShellExecuteW starts
+ *                                    fakebrowser.exe; see check_system_browser
  *
  * They read config-api.json, config-smtp.json and config-extra-ca.json from the working
  * directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
@@ -478,6 +481,49 @@ static void check_flow(const char *email, const char *ca_pem) {
     free(attachment);
 }
 
+/* The system-browser path (no url_opener): the DLL opens the consent page with ShellExecuteW. The
+ * Wine prefix's handler of https:// URLs is pointed at fakebrowser.exe (next to smoke.exe), which
+ * hands the URL to the script's browser; the previous handler is put back afterwards. */
+static void check_system_browser(const char *email, const char *ca_pem) {
+    const wchar_t *key_path = L"Software\\Classes\\https\\shell\\open\\command";
+    HKEY key;
+    if (RegCreateKeyExW(HKEY_LOCAL_MACHINE, key_path, 0, NULL, 0, KEY_READ | KEY_WRITE, NULL, &key, NULL) != ERROR_SUCCESS) {
+        check(0, "https:// handler key opened", "");
+        return;
+    }
+    wchar_t old[1024], exe[MAX_PATH], command[MAX_PATH + 16];
+    DWORD old_size = sizeof old, type = 0;
+    int had_old = RegQueryValueExW(key, NULL, NULL, &type, (BYTE *)old, &old_size) == ERROR_SUCCESS && type == REG_SZ;
+    GetCurrentDirectoryW(MAX_PATH, exe);
+    _snwprintf(command, MAX_PATH + 16, L"\"%ls\\fakebrowser.exe\" \"%%1\"", exe);
+    LONG set = RegSetValueExW(key, NULL, 0, REG_SZ, (const BYTE *)command, (DWORD)((wcslen(command) + 1) * sizeof(wchar_t)));
+    check(set == ERROR_SUCCESS, "https:// handler set to fakebrowser.exe", "");
+
+    if (set == ERROR_SUCCESS && root_store(ca_pem, 1)) {
+        oauthmail_client *api = new_client("config-api.json");
+        if (api) {
+            char options[512], *token = NULL;
+            snprintf(options, sizeof options, "{\"login_hint\":\"%s\"}", email);
+            DWORD t0 = GetTickCount();
+            oauthmail_status rc = oauthmail_authorize(api, options, &token);
+            char *got_email = rc == OAUTHMAIL_OK ? json_str(token, "email") : NULL;
+            check(rc == OAUTHMAIL_OK && got_email && strcmp(got_email, email) == 0,
+                  "authorize through the system browser (ShellExecuteW)", "status %u in %lu ms, email %s%s%s", rc,
+                  GetTickCount() - t0, or_empty(got_email), rc ? ", " : "", rc ? or_empty(token) : "");
+            free(got_email);
+            oauthmail_string_free(token);
+            oauthmail_client_free(api);
+        }
+        check(root_store(ca_pem, 0), "stand-in CA removed from the Root certificate store", "");
+    } else if (set == ERROR_SUCCESS) {
+        check(0, "stand-in CA added to the Root certificate store", "%s", ca_pem);
+    }
+
+    if (had_old) RegSetValueExW(key, NULL, 0, REG_SZ, (const BYTE *)old, old_size);
+    else RegDeleteValueW(key, NULL);
+    RegCloseKey(key);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     InitializeCriticalSection(&log_lock);
@@ -491,8 +537,11 @@ int main(int argc, char **argv) {
         if (argc == 3) check_untrusted(argv[2]);
     } else if (argc == 5 && strcmp(argv[1], "--flow") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
         check_flow(argv[2], argv[4]);
+    } else if (argc == 5 && strcmp(argv[1], "--system-browser") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
+        check_system_browser(argv[2], argv[4]);
     } else {
-        check(0, "arguments", "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem]");
+        check(0, "arguments",
+              "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem | --system-browser EMAIL --trust-ca ca.pem]");
     }
     printf("Wine compatibility: chain engine retried with the Windows 7 layout %ld time(s), revocation check "
            "dropped %ld time(s)\n", (long)chain_engine_retries, (long)revocation_checks_dropped);
