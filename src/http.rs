@@ -72,6 +72,8 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// The HTTP client of one [`crate::Client`].
 pub struct Http {
     agent: ureq::Agent,
+    /// The TLS configuration (our verifier), shared with the SMTP transport.
+    tls: Arc<ClientConfig>,
     timeouts: crate::config::Timeouts,
     proxy: Option<String>,
     log: Log,
@@ -105,12 +107,14 @@ impl Http {
             platform,
             provider: provider.clone(),
         };
-        let tls = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| Error::internal(format!("TLS configuration: {e}")))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier))
-            .with_no_client_auth();
+        let tls = Arc::new(
+            ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map_err(|e| Error::internal(format!("TLS configuration: {e}")))?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth(),
+        );
 
         let proxy = match &settings.proxy {
             Some(url) => Some(
@@ -136,14 +140,23 @@ impl Http {
         let connector =
             ().chain(ConnectProxyConnector::default())
                 .chain(CancellableTcpConnector)
-                .chain(TlsConnector { config: Arc::new(tls) });
+                .chain(TlsConnector {
+                    config: Arc::clone(&tls),
+                });
         let agent = ureq::Agent::with_parts(config, connector, SyncResolver);
         Ok(Http {
             agent,
+            tls,
             timeouts: t,
             proxy: settings.proxy.as_ref().map(redact_userinfo),
             log: Log::default(),
         })
+    }
+
+    /// The TLS client configuration: the system trust store plus `tls.extra_ca_file`, with the
+    /// verifier that names the issuer of a rejected certificate ([`tls_rejection`]).
+    pub(crate) fn tls_config(&self) -> Arc<ClientConfig> {
+        Arc::clone(&self.tls)
     }
 
     /// Logs through `log` (the client's logger) from now on.
@@ -357,13 +370,14 @@ thread_local! {
     static TLS_REJECTION: RefCell<Option<TlsRejection>> = const { RefCell::new(None) };
 }
 
-/// Makes `call` the current call of this thread until dropped.
-struct CallScope {
+/// Makes `call` the current call of this thread until dropped: [`connect_cancellable`] and the
+/// transports built on it give up when it is cancelled. Also forgets any earlier [`tls_rejection`].
+pub(crate) struct CallScope {
     previous: Option<Call>,
 }
 
 impl CallScope {
-    fn enter(call: &Call) -> CallScope {
+    pub(crate) fn enter(call: &Call) -> CallScope {
         TLS_REJECTION.with(|r| r.borrow_mut().take());
         let previous = CURRENT_CALL.with(|c| c.borrow_mut().replace(call.clone()));
         CallScope { previous }
@@ -380,6 +394,11 @@ impl Drop for CallScope {
 
 fn current_call_cancelled() -> bool {
     CURRENT_CALL.with(|c| c.borrow().as_ref().is_some_and(Call::is_cancelled))
+}
+
+/// Whether `e` is the error [`connect_cancellable`] returns when the call was cancelled.
+pub(crate) fn is_cancelled_io(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<CancelledIo>())
 }
 
 /// The marker inside the `io::Error` our transport returns when the call was cancelled.
@@ -467,7 +486,7 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
                         LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
                     return Ok(Some(Either::B(CancellableTcp { stream, buffers })));
                 }
-                Err(e) if e.get_ref().is_some_and(|i| i.is::<CancelledIo>()) => return Err(ureq::Error::Io(e)),
+                Err(e) if is_cancelled_io(&e) => return Err(ureq::Error::Io(e)),
                 Err(e) if e.kind() == io::ErrorKind::TimedOut => {
                     last = Some(ureq::Error::Timeout(details.timeout.reason))
                 }
@@ -490,7 +509,7 @@ fn deadline_of(timeout: &NextTimeout) -> Option<Instant> {
 /// std offers no interruptible connect, so each attempt is a `connect_timeout` of one slice;
 /// a slice that runs out simply starts a new attempt (as a lost SYN would be retransmitted).
 /// Slices grow by half a second per attempt so that links slower than one second still connect.
-fn connect_cancellable(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+pub(crate) fn connect_cancellable(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
     let mut slice = Duration::from_millis(1000);
     loop {
         if current_call_cancelled() {
@@ -747,6 +766,12 @@ fn take_tls_rejection() -> Option<TlsRejection> {
     TLS_REJECTION.with(|r| r.borrow_mut().take())
 }
 
+/// The TLS error for the certificate of `host` that [`Http::tls_config`]'s verifier rejected last
+/// on this thread (within the current [`CallScope`]), naming its subject and issuer.
+pub(crate) fn tls_rejection(host: &str) -> Option<Error> {
+    take_tls_rejection().map(|r| r.into_error(host))
+}
+
 /// Delegates to the platform verifier and remembers the issuer of a certificate it rejects.
 #[derive(Debug)]
 struct IssuerReportingVerifier {
@@ -851,7 +876,7 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// (issuer, subject) of a certificate as `CN=…, O=…` strings.
-pub(crate) fn x509_names(cert: &[u8]) -> Option<(String, String)> {
+fn x509_names(cert: &[u8]) -> Option<(String, String)> {
     let (_, certificate, _) = der(cert)?;
     let (_, tbs, _) = der(certificate)?;
     let mut rest = tbs;

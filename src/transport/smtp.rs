@@ -1,40 +1,39 @@
-//! The SMTP transport: lettre's SMTP connection over rustls, AUTH XOAUTH2 (or OAUTHBEARER) with
-//! an initial response, and an all-or-nothing envelope.
+//! The SMTP transport: an SMTP session over rustls ([`session`]), AUTH XOAUTH2 (or OAUTHBEARER)
+//! with an initial response, and an all-or-nothing envelope.
 //!
 //! - TLS always: `smtps://` is TLS from the first byte, `smtp://` must offer and complete STARTTLS
-//!   before anything else is said (never plain text). Certificates are checked against the system
-//!   store plus `tls.extra_ca_file` (rustls-platform-verifier).
-//! - AUTH is driven here, not by lettre's `auth()`: on Gmail's failure challenge
-//!   (`334 <base64 JSON>`) lettre gives up without answering, which leaves the server waiting
-//!   (the classic "AUTH command failed: 334" bug, providers.md §5.5). We send the empty line
-//!   (XOAUTH2) or `AQ==` (OAUTHBEARER) and read the final `535`.
+//!   before anything else is said (never plain text). Certificates are checked by the same
+//!   verifier as HTTPS (system store plus `tls.extra_ca_file`), which names the issuer of a
+//!   rejected certificate: that is how a user recognises TLS inspection.
+//! - AUTH is driven here: on Gmail's failure challenge (`334 <base64 JSON>`) the server waits for
+//!   an answer (lettre's `auth()` gives up without one, the classic "AUTH command failed: 334"
+//!   bug, providers.md §5.5). We send the empty line (XOAUTH2) or `AQ==` (OAUTHBEARER) and read
+//!   the final `535`.
 //! - Every `RCPT TO` must be accepted before `DATA`: a refused recipient ends the transaction
 //!   with `RSET` and nothing is sent to anybody.
 //! - Authenticated connections are kept per account and access token in a [`Pool`] and reused by
 //!   later sends on the same client; a stale one is replaced, but only before `DATA`.
-//! - The call's cancel flag is looked at between the steps; a step itself is bounded by
-//!   `timeouts.connect_s` (connect, TLS, greeting) or `timeouts.io_s` (each reply). This is a
-//!   known limit: lettre owns the socket and offers no way to interrupt a blocked read, so a
-//!   cancel that arrives while the server is silent takes effect when that step times out (at
-//!   most `io_s`, or `connect_s` while connecting), not within 50 ms as on the HTTP transport.
-//!   The send then returns CANCELLED if nothing was sent, and the honest "may have been
-//!   delivered" error if the message data had gone out.
-//! - A connection that failed in transport is dropped, never closed with `QUIT`: lettre's
-//!   `abort` would write `QUIT` and wait up to `io_s` for a reply that a silent server never
-//!   sends, doubling the time a timeout or a cancel takes.
+//! - Timeouts and cancel: `timeouts.connect_s` bounds TCP connect, TLS, greeting and EHLO (and
+//!   STARTTLS) together (DNS is the OS resolver's, as for HTTPS); `timeouts.io_s` each read or
+//!   write after that. Every wait looks at
+//!   the cancel flag every 50 ms, so a cancel ends a step at once, also while the server is
+//!   silent. Before the final `.` of the data nothing can be delivered (RFC 5321 §4.1.1.4), so a
+//!   cancel up to then is CANCELLED; after it the honest answer is "may have been delivered".
+//! - A connection that failed in transport is dropped, never closed with `QUIT`, which would
+//!   only wait again for a server that does not answer.
+
+mod session;
 
 use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io;
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
-use lettre::transport::smtp::client::{Certificate, SmtpConnection, TlsParameters};
-use lettre::transport::smtp::commands::{Data, Mail, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, Extension, MailBodyParameter, MailParameter};
-use lettre::transport::smtp::response::Response;
+use lettre::transport::smtp::commands::{Mail, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
 
 use crate::cancel::Call;
 use crate::client::Client;
@@ -44,17 +43,19 @@ use crate::hint;
 use crate::message::PreparedMessage;
 use crate::secret::Secret;
 use crate::transport::{Failure, Sent};
+use session::{Broken, Limit, Reply, Session};
 
 /// An idle connection older than this is closed instead of reused (Gmail drops idle sessions
-/// after a few minutes; a NOOP-style check catches the rest).
+/// after a few minutes; the `RSET` before reuse catches the rest).
 const MAX_IDLE: Duration = Duration::from_secs(120);
 /// Idle connections kept per client.
 const MAX_POOLED: usize = 8;
+/// How long `QUIT` may take when a connection is closed: freeing a client must not hang.
+const QUIT_WITHIN: Duration = Duration::from_secs(2);
 
 /// Authenticated SMTP connections of one client, waiting for the next send.
 pub struct Pool {
     idle: Mutex<Vec<Idle>>,
-    tls: Mutex<Option<TlsParameters>>,
     hasher: RandomState,
 }
 
@@ -62,14 +63,13 @@ struct Idle {
     account: String,
     key: u64,
     since: Instant,
-    conn: SmtpConnection,
+    conn: Session,
 }
 
 impl Default for Pool {
     fn default() -> Self {
         Pool {
             idle: Mutex::new(Vec::new()),
-            tls: Mutex::new(None),
             hasher: RandomState::new(),
         }
     }
@@ -86,17 +86,9 @@ impl Drop for Pool {
     fn drop(&mut self) {
         let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
         for i in idle {
-            close(i.conn);
+            i.conn.quit(QUIT_WITHIN);
         }
     }
-}
-
-/// QUIT with a short deadline, then close: freeing a client must not hang on a dead server.
-/// Only for connections whose last exchange worked; a broken one is simply dropped.
-fn close(mut conn: SmtpConnection) {
-    let _ = conn.set_timeout(Some(Duration::from_secs(2)));
-    let _ = conn.quit();
-    conn.abort();
 }
 
 impl Pool {
@@ -106,7 +98,7 @@ impl Pool {
         self.hasher.hash_one((account.to_ascii_lowercase(), token.expose()))
     }
 
-    fn take(&self, key: u64) -> Option<SmtpConnection> {
+    fn take(&self, key: u64) -> Option<Session> {
         let (found, stale) = {
             let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
             let (stale, keep): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut *idle)
@@ -117,12 +109,12 @@ impl Pool {
             (found, stale)
         };
         for s in stale {
-            close(s.conn);
+            s.conn.quit(QUIT_WITHIN);
         }
         found
     }
 
-    fn put(&self, account: &str, key: u64, conn: SmtpConnection) {
+    fn put(&self, account: &str, key: u64, conn: Session) {
         if conn.has_broken() {
             return;
         }
@@ -147,36 +139,13 @@ impl Pool {
             evicted
         };
         for e in evicted {
-            close(e.conn);
+            e.conn.quit(QUIT_WITHIN);
         }
     }
 
     /// Idle connections right now (for tests and logs).
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map(|v| v.len()).unwrap_or(0)
-    }
-
-    fn tls(&self, client: &Client, host: &str) -> Result<TlsParameters> {
-        let mut cached = self.tls.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(t) = &*cached {
-            return Ok(t.clone());
-        }
-        let mut builder = TlsParameters::builder(host.to_string());
-        if let Some(path) = &client.settings().extra_ca_file {
-            let pem = std::fs::read(path).map_err(|e| {
-                Error::new(Status::Io, format!("cannot read the extra CA file '{path}': {e}"))
-                    .with_field("config.tls.extra_ca_file")
-            })?;
-            let cert = Certificate::from_pem(&pem).map_err(|_| {
-                Error::invalid("config.tls.extra_ca_file", format!("'{path}' holds no PEM certificate"))
-            })?;
-            builder = builder.add_root_certificate(cert);
-        }
-        let params = builder
-            .build()
-            .map_err(|e| Error::new(Status::Tls, format!("the TLS configuration could not be built: {e}")))?;
-        *cached = Some(params.clone());
-        Ok(params)
     }
 }
 
@@ -206,15 +175,6 @@ impl fmt::Display for Stage<'_> {
     }
 }
 
-/// One line written as it is (the AUTH line and the answer to a challenge).
-struct Line<'a>(&'a str);
-
-impl fmt::Display for Line<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.0)
-    }
-}
-
 /// One attempt: a pooled or new authenticated connection, then the transaction.
 pub fn send(
     client: &Client,
@@ -231,17 +191,19 @@ pub fn send(
         .ok_or_else(|| Error::invalid("config.endpoints.smtp", "the smtp transport needs endpoints.smtp"))?;
     let pool = &client.send_state.smtp;
     let key = pool.key(account, access_token);
+    let io = Limit::Each(settings.timeouts.io);
 
     for attempt in 0..2 {
         call.check()?;
         let pooled = if attempt == 0 { pool.take(key) } else { None };
         let (mut conn, reused) = match pooled {
-            Some(mut conn) => match conn.command(Rset) {
-                Ok(_) => {
+            Some(mut conn) => match conn.command(call, "RSET\r\n", io) {
+                Ok(r) if r.code == 250 => {
                     client.log.debug(|| "SMTP: reusing an authenticated connection".into());
                     (conn, true)
                 }
-                Err(_) => {
+                Err(Broken::Cancelled) => return Err(Error::cancelled().into()),
+                _ => {
                     client
                         .log
                         .debug(|| "SMTP: a kept connection went stale; opening a new one".into());
@@ -251,7 +213,7 @@ pub fn send(
             },
             None => (open(client, call, endpoint, account, access_token)?, false),
         };
-        match transaction(&mut conn, call, message) {
+        match transaction(&mut conn, call, message, io) {
             Ok(()) => {
                 pool.put(account, key, conn);
                 return Ok(Sent::default());
@@ -259,8 +221,12 @@ pub fn send(
             // A kept connection that fails in transport (no SMTP reply) before DATA was closed by
             // the server while idle: nothing was sent; try once more on a new connection. A reply
             // (421 and the like) is the server's answer and is returned as it is.
-            Err(Tx::Before { error, broken: true })
-                if reused && attempt == 0 && error.provider.is_none() && error.status != Status::Cancelled =>
+            Err(Tx::Before(error))
+                if reused
+                    && attempt == 0
+                    && conn.has_broken()
+                    && error.provider.is_none()
+                    && error.status != Status::Cancelled =>
             {
                 client.log.debug(|| {
                     format!(
@@ -271,14 +237,16 @@ pub fn send(
                 drop(conn);
                 continue;
             }
-            Err(Tx::Before { error, broken }) => {
-                if !broken && !call.is_cancelled() && conn.command(Rset).is_ok() {
+            Err(Tx::Before(error)) => {
+                if !conn.has_broken()
+                    && !call.is_cancelled()
+                    && matches!(conn.command(call, "RSET\r\n", io), Ok(r) if r.code == 250)
+                {
                     pool.put(account, key, conn);
                 }
-                // Nothing was sent; a step that failed because the host cancelled is CANCELLED.
-                return Err(cancelled_or(call, error).into());
+                return Err(error.into());
             }
-            Err(Tx::After(error)) => {
+            Err(Tx::DataCut(error) | Tx::After(error)) => {
                 drop(conn);
                 return Err(error.into());
             }
@@ -294,80 +262,75 @@ fn open(
     endpoint: &SmtpEndpoint,
     account: &str,
     access_token: &Secret,
-) -> Result<SmtpConnection, Failure> {
-    let mut conn = connect(client, call, endpoint).map_err(|e| cancelled_or(call, e))?;
+) -> Result<Session, Failure> {
+    let mut conn = connect(client, call, endpoint)?;
     call.check()?;
-    match authenticate(&mut conn, client.settings().smtp_auth, endpoint, account, access_token) {
+    let io = Limit::Each(client.settings().timeouts.io);
+    match authenticate(
+        &mut conn,
+        call,
+        io,
+        client.settings().smtp_auth,
+        endpoint,
+        account,
+        access_token,
+    ) {
         Ok(()) => {
             client.log.debug(|| format!("SMTP: authenticated as {account}"));
             Ok(conn)
         }
+        // No reply (timeout, reset, cancel): a QUIT would only wait again.
+        Err(f) if conn.has_broken() => Err(f),
         // The server answered: the connection still works, say goodbye.
-        Err(Failure::TokenRejected(e)) => {
-            close(conn);
-            Err(Failure::TokenRejected(e))
-        }
-        Err(Failure::Other(e)) if e.provider.is_some() => {
-            close(conn);
-            Err(Failure::Other(e))
-        }
-        // No reply (timeout, reset): a QUIT would only wait again.
-        Err(Failure::Other(e)) => {
-            drop(conn);
-            Err(Failure::Other(cancelled_or(call, e)))
+        Err(f) => {
+            conn.quit(QUIT_WITHIN);
+            Err(f)
         }
     }
 }
 
-/// A step that failed while the host cancelled the call failed because of the cancel (a silent
-/// server is only noticed when the step times out, see the module docs): report CANCELLED. Only
-/// for failures before the message data went out; after that the honest answer is the error.
-fn cancelled_or(call: &Call, error: Error) -> Error {
-    if call.is_cancelled() {
-        Error::cancelled()
-    } else {
-        error
-    }
-}
-
-fn hello_name() -> ClientId {
+/// The EHLO name: the host name when it is a plain DNS name, else `[127.0.0.1]`.
+fn hello_name() -> String {
     match ClientId::default() {
         ClientId::Domain(d)
             if !d.is_empty() && d.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.') =>
         {
-            ClientId::Domain(d)
+            d
         }
-        ClientId::Domain(_) => ClientId::Ipv4(std::net::Ipv4Addr::LOCALHOST),
-        other => other,
+        _ => "[127.0.0.1]".to_string(),
     }
 }
 
-fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<SmtpConnection> {
-    connect_tls(client, call, endpoint).map_err(|e| {
-        if e.status == Status::Tls && e.message.contains(CERTIFICATE_REJECTED) {
-            name_the_issuer(e, endpoint, client.settings().timeouts.connect)
-        } else {
-            e
-        }
-    })
-}
-
-fn connect_tls(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<SmtpConnection> {
+/// TCP, TLS (at once or after STARTTLS), greeting and EHLO, all within `timeouts.connect_s`.
+fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Session> {
     let settings = client.settings();
-    let tls = client.send_state.smtp.tls(client, &endpoint.host)?;
-    let hello = hello_name();
-    let address = (endpoint.host.as_str(), endpoint.port);
     let started = Instant::now();
-    let connect_timeout = Some(settings.timeouts.connect);
-    let mut conn = if endpoint.implicit_tls {
-        SmtpConnection::connect(address, connect_timeout, &hello, Some(&tls), None)
-            .map_err(|e| map_lettre(&e, Stage::Connect).0)?
-    } else {
-        let mut conn = SmtpConnection::connect(address, connect_timeout, &hello, None, None)
-            .map_err(|e| map_lettre(&e, Stage::Connect).0)?;
-        call.check()?;
-        if !conn.can_starttls() {
-            conn.abort();
+    let deadline = started + settings.timeouts.connect;
+    let limit = Limit::Until(deadline);
+    let host = endpoint.host.as_str();
+    let tls = client.http.tls_config();
+    let hello = hello_name();
+    let failed = |b: Broken, stage: Stage<'_>| map_broken(b, stage, "timeouts.connect_s");
+    let expect = |r: Reply, code: u16, stage: Stage<'_>| -> Result<()> {
+        if r.code == code {
+            Ok(())
+        } else {
+            Err(map_reply(r.code, &r.text(), stage))
+        }
+    };
+
+    let mut conn = Session::connect(call, host, endpoint.port, deadline).map_err(|b| failed(b, Stage::Connect))?;
+    if endpoint.implicit_tls {
+        conn.start_tls(call, &tls, host, deadline)
+            .map_err(|b| failed(b, Stage::Connect))?;
+    }
+    let greeting = conn.read_reply(call, limit).map_err(|b| failed(b, Stage::Connect))?;
+    expect(greeting, 220, Stage::Connect)?;
+    let ehlo = conn.ehlo(call, &hello, limit).map_err(|b| failed(b, Stage::Connect))?;
+    expect(ehlo, 250, Stage::Connect)?;
+    if !endpoint.implicit_tls {
+        if !conn.supports("STARTTLS") {
+            conn.quit(QUIT_WITHIN);
             return Err(Error::new(
                 Status::Tls,
                 format!(
@@ -376,16 +339,19 @@ fn connect_tls(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<
                 ),
             ));
         }
-        conn.starttls(&tls, &hello)
-            .map_err(|e| map_lettre(&e, Stage::StartTls).0)?;
-        conn
-    };
+        let reply = conn
+            .command(call, "STARTTLS\r\n", limit)
+            .map_err(|b| failed(b, Stage::StartTls))?;
+        expect(reply, 220, Stage::StartTls)?;
+        conn.start_tls(call, &tls, host, deadline)
+            .map_err(|b| failed(b, Stage::StartTls))?;
+        // RFC 3207 §4.2: forget what was said in plain text and ask again.
+        let ehlo = conn.ehlo(call, &hello, limit).map_err(|b| failed(b, Stage::StartTls))?;
+        expect(ehlo, 250, Stage::StartTls)?;
+    }
     if !conn.is_encrypted() {
-        conn.abort();
         return Err(Error::new(Status::Tls, "the SMTP connection is not encrypted"));
     }
-    conn.set_timeout(Some(settings.timeouts.io))
-        .map_err(|e| Error::new(Status::Network, format!("SMTP socket: {e}")))?;
     client.log.debug(|| {
         format!(
             "SMTP: connected to {}:{} ({}) in {} ms",
@@ -420,68 +386,58 @@ fn mechanism_name(m: SmtpAuth) -> &'static str {
 }
 
 fn authenticate(
-    conn: &mut SmtpConnection,
+    conn: &mut Session,
+    call: &Call,
+    io: Limit,
     mechanism: SmtpAuth,
     endpoint: &SmtpEndpoint,
     account: &str,
     token: &Secret,
 ) -> Result<(), Failure> {
     let name = mechanism_name(mechanism);
+    let failed = |b: Broken| Failure::Other(map_broken(b, Stage::Auth, "timeouts.io_s"));
     // No line-length limit applies to the AUTH line: Microsoft tokens exceed 2,500 bytes (§2.4).
     let line = Secret::new(format!(
         "AUTH {name} {}\r\n",
         initial_response(mechanism, endpoint, account, token).expose()
     ));
-    let reply = conn.command(Line(line.expose()));
+    let reply = conn.command(call, line.expose(), io).map_err(failed)?;
     drop(line);
-    match reply {
-        Ok(r) if r.has_code(235) => Ok(()),
-        Ok(r) if r.has_code(334) => {
-            let challenge = decode_challenge(&r);
-            // The server reports the failure in the challenge and waits for our answer: an empty
-            // line for XOAUTH2, a single 0x01 (base64 "AQ==") for OAUTHBEARER (RFC 7628 §3.2.3).
-            let answer = match mechanism {
-                SmtpAuth::Xoauth2 => "\r\n",
-                SmtpAuth::Oauthbearer => "AQ==\r\n",
-            };
-            match conn.command(Line(answer)) {
-                Ok(r) if r.has_code(235) => Ok(()),
-                Ok(r) => Err(Error::new(
-                    Status::Provider,
-                    format!("unexpected reply to the AUTH {name} challenge: {}", reply_text(&r)),
-                )
-                .with_provider(ProviderReply::smtp(reply_text(&r)))
-                .into()),
-                Err(e) => Err(auth_failure(&e, name, challenge.as_deref())),
-            }
-        }
-        Ok(r) => Err(Error::new(
+    let (reply, challenge) = if reply.code == 334 {
+        let challenge = decode_challenge(&reply);
+        // The server reports the failure in the challenge and waits for our answer: an empty
+        // line for XOAUTH2, a single 0x01 (base64 "AQ==") for OAUTHBEARER (RFC 7628 §3.2.3).
+        let answer = match mechanism {
+            SmtpAuth::Xoauth2 => "\r\n",
+            SmtpAuth::Oauthbearer => "AQ==\r\n",
+        };
+        (conn.command(call, answer, io).map_err(failed)?, challenge)
+    } else {
+        (reply, None)
+    };
+    match reply.code {
+        235 => Ok(()),
+        400..=599 => Err(auth_failure(&reply, name, challenge.as_deref())),
+        _ => Err(Error::new(
             Status::Provider,
-            format!("unexpected reply to AUTH {name}: {}", reply_text(&r)),
+            format!("unexpected reply to AUTH {name}: {}", reply_text(&reply)),
         )
-        .with_provider(ProviderReply::smtp(reply_text(&r)))
+        .with_provider(ProviderReply::smtp(reply_text(&reply)))
         .into()),
-        Err(e) => Err(auth_failure(&e, name, None)),
     }
 }
 
 /// The decoded 334 challenge (`{"status":"400","schemes":"Bearer","scope":"https://mail.google.com/"}`)
 /// for the log and the error message; it holds no secret.
-fn decode_challenge(r: &Response) -> Option<String> {
+fn decode_challenge(r: &Reply) -> Option<String> {
     let word = r.first_word()?;
     let bytes = base64::engine::general_purpose::STANDARD.decode(word.trim()).ok()?;
     let text = String::from_utf8(bytes).ok()?;
     Some(text.trim().chars().take(300).collect())
 }
 
-fn auth_failure(e: &lettre::transport::smtp::Error, mechanism: &str, challenge: Option<&str>) -> Failure {
-    let (error, _) = map_lettre(e, Stage::Auth);
-    let code = e.status().map(u16::from);
-    let reply = error
-        .provider
-        .as_ref()
-        .and_then(|p| p.smtp_reply.clone())
-        .unwrap_or_default();
+fn auth_failure(r: &Reply, mechanism: &str, challenge: Option<&str>) -> Failure {
+    let reply = reply_text(r);
     if reply.contains("5.7.139") {
         // Microsoft: SMTP AUTH is switched off for the mailbox or tenant; a new token won't help.
         return Failure::Other(
@@ -493,7 +449,7 @@ fn auth_failure(e: &lettre::transport::smtp::Error, mechanism: &str, challenge: 
             .with_provider(ProviderReply::smtp(reply)),
         );
     }
-    if code == Some(535) {
+    if r.code == 535 {
         let detail = challenge.map(|c| format!("; the server said {c}")).unwrap_or_default();
         return Failure::TokenRejected(
             Error::new(
@@ -503,19 +459,22 @@ fn auth_failure(e: &lettre::transport::smtp::Error, mechanism: &str, challenge: 
             .with_provider(ProviderReply::smtp(reply)),
         );
     }
-    Failure::Other(error)
+    Failure::Other(map_reply(r.code, &r.text(), Stage::Auth))
 }
 
-/// How a transaction failed: before `DATA` was accepted (nothing sent; `broken` when the
-/// connection is unusable) or after the message data went out (never retried).
+/// How a transaction failed: before `DATA` (nothing sent; the session says whether the
+/// connection is still usable), while the data went out (cut short: nothing delivered, but not
+/// retried either), or after the final `.` went out (may have been delivered; never retried).
 enum Tx {
-    Before { error: Error, broken: bool },
+    Before(Error),
+    DataCut(Error),
     After(Error),
 }
 
-fn transaction(conn: &mut SmtpConnection, call: &Call, message: &PreparedMessage) -> Result<(), Tx> {
-    let before = |(error, broken): (Error, bool)| Tx::Before { error, broken };
-    call.check().map_err(|error| Tx::Before { error, broken: false })?;
+fn transaction(conn: &mut Session, call: &Call, message: &PreparedMessage, io: Limit) -> Result<(), Tx> {
+    let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
+    let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
+    call.check().map_err(Tx::Before)?;
     let envelope = &message.envelope;
     let data = message.smtp_bytes();
 
@@ -523,241 +482,102 @@ fn transaction(conn: &mut SmtpConnection, call: &Call, message: &PreparedMessage
     let non_ascii_addresses =
         !envelope.from.to_string().is_ascii() || envelope.to.iter().any(|r| !r.address.to_string().is_ascii());
     if non_ascii_addresses {
-        if !conn.server_info().supports_feature(Extension::SmtpUtfEight) {
-            return Err(Tx::Before {
-                error: Error::new(
-                    Status::Rejected,
-                    "an address is not ASCII and the SMTP server does not support SMTPUTF8",
-                ),
-                broken: false,
-            });
+        if !conn.supports("SMTPUTF8") {
+            return Err(Tx::Before(Error::new(
+                Status::Rejected,
+                "an address is not ASCII and the SMTP server does not support SMTPUTF8",
+            )));
         }
         params.push(MailParameter::SmtpUtfEight);
     }
-    if !data.is_ascii() && conn.server_info().supports_feature(Extension::EightBitMime) {
+    if !data.is_ascii() && conn.supports("8BITMIME") {
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
-    conn.command(Mail::new(Some(envelope.from.clone()), params))
-        .map_err(|e| before(map_lettre(&e, Stage::Mail)))?;
+    let mail = Mail::new(Some(envelope.from.clone()), params).to_string();
+    let reply = conn.command(call, &mail, io).map_err(|b| failed(b, Stage::Mail))?;
+    if reply.code != 250 {
+        return Err(refused(&reply, Stage::Mail));
+    }
 
     // All or nothing: every recipient must be accepted before DATA.
     for r in &envelope.to {
-        call.check().map_err(|error| Tx::Before { error, broken: false })?;
-        conn.command(Rcpt::new(r.address.clone(), vec![]))
-            .map_err(|e| before(map_lettre(&e, Stage::Rcpt(&r.field))))?;
-    }
-    call.check().map_err(|error| Tx::Before { error, broken: false })?;
-    conn.command(Data).map_err(|e| before(map_lettre(&e, Stage::Data)))?;
-
-    // The point of no return: from the first byte of data on, a failure is reported, never retried.
-    // lettre ends the data with CRLF.CRLF itself, so the message's own final CRLF is left out.
-    let body = data.strip_suffix(b"\r\n").unwrap_or(data);
-    match conn.message(body) {
-        Ok(_) => Ok(()),
-        Err(e) => {
-            let (mut error, broken) = map_lettre(&e, Stage::DataEnd);
-            if broken {
-                error.message = format!(
-                    "{}; the message data had been sent, so it may have been delivered; it was not sent again",
-                    error.message
-                );
-            }
-            Err(Tx::After(error))
+        let rcpt = Rcpt::new(r.address.clone(), vec![]).to_string();
+        let stage = Stage::Rcpt(&r.field);
+        let reply = conn.command(call, &rcpt, io).map_err(|b| failed(b, stage))?;
+        if !matches!(reply.code, 250 | 251) {
+            return Err(refused(&reply, stage));
         }
+    }
+    let reply = conn.command(call, "DATA\r\n", io).map_err(|b| failed(b, Stage::Data))?;
+    if reply.code != 354 {
+        return Err(refused(&reply, Stage::Data));
+    }
+
+    // Until the final "." has gone out the server must not deliver (RFC 5321 §4.1.1.4): a
+    // failure here, a cancel included, leaves nothing delivered.
+    conn.send_data(call, data, io)
+        .map_err(|b| Tx::DataCut(map_broken(b, Stage::DataEnd, "timeouts.io_s")))?;
+
+    // The point of no return: from here on, a failure is reported, never retried.
+    let not_resent = |mut error: Error| {
+        error.message = format!(
+            "{}; the message data had been sent, so it may have been delivered; it was not sent again",
+            error.message
+        );
+        Tx::After(error)
+    };
+    match conn.read_reply(call, io) {
+        Ok(r) if r.code == 250 => Ok(()),
+        Ok(r) => Err(Tx::After(map_reply(r.code, &r.text(), Stage::DataEnd))),
+        // A cancel now cannot take the message back: say what may have happened.
+        Err(Broken::Cancelled) => Err(not_resent(Error::new(
+            Status::Cancelled,
+            "the send was cancelled while waiting for the server's answer to the message data",
+        ))),
+        Err(b) => Err(not_resent(map_broken(b, Stage::DataEnd, "timeouts.io_s"))),
     }
 }
 
 /// `535 5.7.8 Username and Password not accepted. ...`
-fn reply_text(r: &Response) -> String {
-    let code: u16 = r.code().into();
-    format!("{code} {}", r.message().collect::<Vec<_>>().join(" "))
+fn reply_text(r: &Reply) -> String {
+    format!("{} {}", r.code, r.text())
 }
 
-/// A lettre error as ours; the bool says whether the connection is unusable afterwards.
-fn map_lettre(e: &lettre::transport::smtp::Error, stage: Stage<'_>) -> (Error, bool) {
-    if let Some(code) = e.status() {
-        let code = u16::from(code);
-        let text = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_default();
-        return (map_reply(code, text.trim(), stage), code == 421);
+/// A step that ended without a reply; `setting` names the timeout that bounds it.
+fn map_broken(b: Broken, stage: Stage<'_>, setting: &str) -> Error {
+    match b {
+        Broken::Cancelled => Error::cancelled(),
+        Broken::Timeout => Error::new(
+            Status::Timeout,
+            format!("the SMTP server did not answer in time at {stage} ({setting})"),
+        ),
+        Broken::Closed => Error::new(
+            Status::Network,
+            format!("the SMTP server closed the connection at {stage}"),
+        ),
+        Broken::Garbage(what) => Error::new(
+            Status::Provider,
+            format!("the SMTP server answered garbage at {stage}: {what}"),
+        ),
+        Broken::Certificate(named) => named,
+        Broken::Io(e) => map_io(&e, stage),
     }
-    // Transport failures: look for the I/O error (and a rustls error inside it).
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-    while let Some(s) = source {
-        if let Some(io) = s.downcast_ref::<io::Error>() {
-            return (map_io(io, stage), true);
-        }
-        if let Some(tls) = s.downcast_ref::<rustls::Error>() {
-            return (map_tls(tls), true);
-        }
-        source = s.source();
-    }
-    if e.is_tls() {
-        return (Error::new(Status::Tls, format!("TLS failed at {stage}: {e}")), true);
-    }
-    if e.is_response() {
-        return (
-            Error::new(
-                Status::Network,
-                format!("the SMTP server closed the connection or answered garbage at {stage}"),
-            ),
-            true,
-        );
-    }
-    (
-        Error::new(Status::Provider, format!("SMTP failed at {stage}: {e}")),
-        true,
-    )
 }
 
 fn map_io(e: &io::Error, stage: Stage<'_>) -> Error {
     if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        return map_tls(tls);
+        return Error::new(
+            Status::Tls,
+            format!("the TLS handshake with the SMTP server failed at {stage}: {tls}"),
+        );
     }
     match e.kind() {
-        io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => Error::new(
-            Status::Timeout,
-            format!("the SMTP server did not answer in time at {stage}"),
-        ),
+        io::ErrorKind::NotFound => Error::new(Status::Network, format!("the SMTP server {e}")),
+        io::ErrorKind::InvalidData => {
+            Error::new(Status::Tls, format!("TLS with the SMTP server failed at {stage}: {e}"))
+        }
         _ => Error::new(Status::Network, format!("SMTP connection failed at {stage}: {e}")),
     }
-}
-
-/// The start of the message of a certificate failure, which [`connect`] then completes with the
-/// certificate's names.
-const CERTIFICATE_REJECTED: &str = "the SMTP server's TLS certificate was not accepted";
-
-fn map_tls(e: &rustls::Error) -> Error {
-    let error = Error::new(Status::Tls, format!("{CERTIFICATE_REJECTED}: {e}"));
-    match e {
-        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer) => {
-            error.with_hint(&hint::TLS_INSPECTION)
-        }
-        rustls::Error::InvalidCertificate(_) => error,
-        // A handshake failure that is not about the certificate: nothing to name.
-        _ => Error::new(
-            Status::Tls,
-            format!("the TLS handshake with the SMTP server failed: {e}"),
-        ),
-    }
-}
-
-/// After a certificate failure, looks at the certificate again without trusting it and puts its
-/// subject and issuer into the message: "issued by CN=Corp Antivirus CA" is how a user recognises
-/// TLS inspection (API.md, TLS). Nothing is sent over this probe connection.
-fn name_the_issuer(error: Error, endpoint: &SmtpEndpoint, timeout: Duration) -> Error {
-    let Some((issuer, subject)) = probe_certificate(endpoint, timeout) else {
-        return error;
-    };
-    let reason = error
-        .message
-        .trim_start_matches(CERTIFICATE_REJECTED)
-        .trim_start_matches(": ");
-    let host = &endpoint.host;
-    let message = if error.hint == hint::TLS_INSPECTION.text {
-        format!(
-            "the certificate presented for {host} ({subject}) was issued by \"{issuer}\", which is not trusted here"
-        )
-    } else {
-        format!("the certificate presented for {host} ({subject}, issued by \"{issuer}\") was rejected: {reason}")
-    };
-    let mut error = error;
-    error.message = message;
-    error
-}
-
-/// Records the server's certificate and ends the handshake.
-#[derive(Debug)]
-struct CaptureCertificate {
-    seen: Mutex<Option<Vec<u8>>>,
-    schemes: Vec<rustls::SignatureScheme>,
-}
-
-impl rustls::client::danger::ServerCertVerifier for CaptureCertificate {
-    fn verify_server_cert(
-        &self,
-        end_entity: &rustls::pki_types::CertificateDer<'_>,
-        _intermediates: &[rustls::pki_types::CertificateDer<'_>],
-        _server_name: &rustls::pki_types::ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: rustls::pki_types::UnixTime,
-    ) -> std::result::Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Some(end_entity.to_vec());
-        Err(rustls::Error::General("certificate captured".into()))
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        _message: &[u8],
-        _cert: &rustls::pki_types::CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("probe only".into()))
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        _message: &[u8],
-        _cert: &rustls::pki_types::CertificateDer<'_>,
-        _dss: &rustls::DigitallySignedStruct,
-    ) -> std::result::Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        Err(rustls::Error::General("probe only".into()))
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
-        self.schemes.clone()
-    }
-}
-
-/// (issuer, subject) of the certificate the server presents, or `None` if it cannot be seen.
-fn probe_certificate(endpoint: &SmtpEndpoint, timeout: Duration) -> Option<(String, String)> {
-    use std::io::{BufRead, BufReader, Write};
-    use std::net::{TcpStream, ToSocketAddrs};
-
-    let address = (endpoint.host.as_str(), endpoint.port).to_socket_addrs().ok()?.next()?;
-    let mut tcp = TcpStream::connect_timeout(&address, timeout).ok()?;
-    tcp.set_read_timeout(Some(timeout)).ok()?;
-    tcp.set_write_timeout(Some(timeout)).ok()?;
-    if !endpoint.implicit_tls {
-        // Greeting, EHLO, STARTTLS: just enough SMTP to reach the handshake.
-        let mut reader = BufReader::new(tcp.try_clone().ok()?);
-        let mut reply = |expect: &str| -> Option<()> {
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).ok()? == 0 || line.len() > 1000 {
-                    return None;
-                }
-                if line.as_bytes().get(3) != Some(&b'-') {
-                    return line.starts_with(expect).then_some(());
-                }
-            }
-        };
-        reply("220")?;
-        tcp.write_all(b"EHLO [127.0.0.1]\r\n").ok()?;
-        reply("250")?;
-        tcp.write_all(b"STARTTLS\r\n").ok()?;
-        reply("220")?;
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let capture = Arc::new(CaptureCertificate {
-        seen: Mutex::new(None),
-        schemes: provider.signature_verification_algorithms.supported_schemes(),
-    });
-    let config = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .dangerous()
-        .with_custom_certificate_verifier(capture.clone())
-        .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone()).ok()?;
-    let mut conn = rustls::ClientConnection::new(Arc::new(config), name).ok()?;
-    let deadline = Instant::now() + timeout;
-    while conn.is_handshaking() && Instant::now() < deadline {
-        if conn.complete_io(&mut tcp).is_err() {
-            break;
-        }
-    }
-    let der = capture.seen.lock().unwrap_or_else(|e| e.into_inner()).take()?;
-    crate::http::x509_names(&der)
 }
 
 /// Maps an SMTP reply to the API's statuses (API.md "All or nothing"; providers.md §2.5, §2.7).
