@@ -395,3 +395,49 @@ fn no_token_appears_in_log_lines_or_error_documents_of_sends() {
         }
     }
 }
+
+#[test]
+fn api_cancel_while_gmail_is_silent_is_cancelled_at_once_and_says_it_may_have_been_accepted() {
+    let s = standin();
+    let c = Arc::new(client(&s, Via::GmailApi));
+    let t = token(&s, SEND_SCOPE);
+    fault(&s, json!({"endpoint": "gmail_send", "kind": "hang"}));
+    let canceller = {
+        let c = Arc::clone(&c);
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            c.cancel();
+        })
+    };
+    let started = std::time::Instant::now();
+    let e = c
+        .send(
+            &t,
+            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
+        )
+        .unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.status, Status::Cancelled, "{e:?}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_millis(1000),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(e.message.contains("may have accepted the message"), "{}", e.message);
+}
+
+#[test]
+fn api_connection_lost_after_the_upload_is_reported_and_never_resent() {
+    let s = standin();
+    let c = client(&s, Via::GmailApi);
+    fault(&s, json!({"endpoint": "gmail_send", "kind": "drop"}));
+    let e = c
+        .send(
+            &token(&s, SEND_SCOPE),
+            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
+        )
+        .unwrap_err();
+    assert!(matches!(e.status, Status::Network | Status::Provider), "{e:?}");
+    assert!(e.message.contains("not sent again"), "{}", e.message);
+    assert_eq!(s.messages().len(), 1, "stored once, never sent again");
+}

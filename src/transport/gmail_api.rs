@@ -47,7 +47,10 @@ pub fn send(client: &Client, call: &Call, access_token: &Secret, message: &Prepa
     call.check()?;
     // From here on the provider may receive the message: whatever fails is returned, never retried
     // (the http layer does not retry a POST either).
-    let response = client.http.request(call, "POST", &url, &headers, Some(&body))?;
+    let response = client
+        .http
+        .request(call, "POST", &url, &headers, Some(&body))
+        .map_err(maybe_delivered)?;
     drop(authorization);
     if (200..300).contains(&response.status) {
         let provider_id = response
@@ -69,6 +72,21 @@ pub fn send(client: &Client, call: &Call, access_token: &Secret, message: &Prepa
         return Err(Failure::TokenRejected(error));
     }
     Err(Failure::Other(error))
+}
+
+/// A request that failed without an answer (timeout, reset, cancel) may have failed after Gmail
+/// had the whole message: the host must hear that before it thinks of sending again.
+fn maybe_delivered(mut error: Error) -> Error {
+    if matches!(
+        error.status,
+        Status::Timeout | Status::Network | Status::Cancelled | Status::Provider
+    ) {
+        error.message = format!(
+            "{}; if the upload had completed, Gmail may have accepted the message (check the Sent folder); it was not sent again",
+            error.message
+        );
+    }
+    error
 }
 
 /// Google's error document, as far as it is there.
