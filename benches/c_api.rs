@@ -65,7 +65,7 @@ fn main() {
     // A CA file such as a company with TLS inspection hands out (the stand-in's, generated at start).
     let standin = oauthmail_standin::Standin::start(oauthmail_standin::Options::default()).expect("stand-in");
 
-    println!("## The C API crossing (no network)");
+    section("The C API crossing (no network)");
 
     let typical = cstring(&typical_config());
     let mut with_ca = typical_config();
@@ -105,7 +105,7 @@ fn main() {
         t.row(&[
             name.into(),
             spread(&timing),
-            format!("{:.0}", timing.per_second()),
+            timing.rate(),
             a.allocs.to_string(),
             bytes(a.bytes),
         ]);
@@ -122,13 +122,7 @@ fn main() {
         }
     };
     let timing = time_it(1000, 15, 20_000, f);
-    let per = Timing {
-        median: timing.median / 16,
-        min: timing.min / 16,
-        max: timing.max / 16,
-        ..timing
-    };
-    row("`oauthmail_status_name` (0..15, + strlen)", per, allocs_of(f));
+    row("`oauthmail_status_name` (+ strlen)", timing.per(16), allocs_of(f));
 
     let f = || {
         // SAFETY: no arguments; returns a static string.

@@ -67,7 +67,7 @@ fn orchestrate() {
     assert!(line.starts_with('{'), "the stand-in did not start");
 
     let sends = n(200);
-    println!("## Memory of a host process");
+    section("Memory of a host process");
     let mut t = Table::new(
         &format!("Peak RSS (VmHWM) of a process sending {sends} messages with a 1 MB attachment on one client"),
         &[

@@ -15,7 +15,7 @@ fn main() {
     let (pdf, logo) = invoice_files(&scratch);
     let big = scratch.file("Arhiva_noiembrie.zip", b"PK\x03\x04", 10 * 1024 * 1024);
 
-    println!("## Message building (`message::prepare`)");
+    section("Message building (`message::prepare`)");
 
     let mut t = Table::new(
         "Time per build (warm file cache; median of runs, min–max)",
@@ -37,7 +37,7 @@ fn main() {
             name.into(),
             bytes(size as u64),
             spread(&timing),
-            format!("{:.0}", timing.per_second()),
+            timing.rate(),
             format!("{} × {}", timing.runs, timing.iters),
         ]);
     }
@@ -50,7 +50,7 @@ fn main() {
         "10 MB attachment as content_base64 (JSON parse + build)".into(),
         bytes(prepare(&big_doc).unwrap().smtp_bytes().len() as u64),
         spread(&timing),
-        format!("{:.1}", timing.per_second()),
+        timing.rate(),
         format!("{} × {}", timing.runs, timing.iters),
     ]);
     let timing = time_it(5, 15, 20, || {
@@ -60,7 +60,7 @@ fn main() {
         "invoice: message_json → MessageDocument only".into(),
         "–".into(),
         spread(&timing),
-        format!("{:.0}", timing.per_second()),
+        timing.rate(),
         format!("{} × {}", timing.runs, timing.iters),
     ]);
     t.print();

@@ -157,19 +157,46 @@ pub fn n(count: usize) -> usize {
     }
 }
 
-/// Time per operation over several runs: median and spread (min..max) of the runs.
+/// Time per operation over several runs: median and spread (min..max) of the runs, in seconds
+/// (f64: a call of a few nanoseconds keeps its fractions).
 #[derive(Clone, Copy, Debug)]
 pub struct Timing {
-    pub median: Duration,
-    pub min: Duration,
-    pub max: Duration,
+    pub median: f64,
+    pub min: f64,
+    pub max: f64,
     pub runs: usize,
     pub iters: usize,
 }
 
 impl Timing {
     pub fn per_second(&self) -> f64 {
-        1.0 / self.median.as_secs_f64()
+        1.0 / self.median
+    }
+
+    /// Calls per second, readable: `11010`, `1.2 M`.
+    pub fn rate(&self) -> String {
+        rate(self.per_second())
+    }
+
+    /// The same timing divided by `k` (a timed body that made `k` calls).
+    pub fn per(self, k: usize) -> Timing {
+        let k = k as f64;
+        Timing {
+            median: self.median / k,
+            min: self.min / k,
+            max: self.max / k,
+            ..self
+        }
+    }
+}
+
+pub fn rate(per_second: f64) -> String {
+    if per_second >= 1e6 {
+        format!("{:.1} M", per_second / 1e6)
+    } else if per_second >= 100.0 {
+        format!("{per_second:.0}")
+    } else {
+        format!("{per_second:.1}")
     }
 }
 
@@ -180,31 +207,27 @@ pub fn time_it<T>(warmup: usize, runs: usize, iters: usize, mut f: impl FnMut() 
     for _ in 0..warmup * iters {
         black_box(f());
     }
-    let mut per: Vec<Duration> = (0..runs)
+    let mut per: Vec<f64> = (0..runs)
         .map(|_| {
             let t = Instant::now();
             for _ in 0..iters {
                 black_box(f());
             }
-            t.elapsed() / iters as u32
+            t.elapsed().as_secs_f64() / iters as f64
         })
         .collect();
-    per.sort();
+    per.sort_by(f64::total_cmp);
+    let m = per.len() / 2;
     Timing {
-        median: median(&per),
+        median: if per.len() % 2 == 1 {
+            per[m]
+        } else {
+            (per[m - 1] + per[m]) / 2.0
+        },
         min: per[0],
         max: per[per.len() - 1],
         runs,
         iters,
-    }
-}
-
-fn median(sorted: &[Duration]) -> Duration {
-    let m = sorted.len() / 2;
-    if sorted.len() % 2 == 1 {
-        sorted[m]
-    } else {
-        (sorted[m - 1] + sorted[m]) / 2
     }
 }
 
@@ -245,8 +268,15 @@ impl Latencies {
 // Formatting
 
 pub fn dur(d: Duration) -> String {
-    let ns = d.as_nanos() as f64;
-    if ns < 1_000.0 {
+    secs(d.as_secs_f64())
+}
+
+/// Seconds, in the unit that reads best.
+pub fn secs(s: f64) -> String {
+    let ns = s * 1e9;
+    if ns < 10.0 {
+        format!("{ns:.2} ns")
+    } else if ns < 1_000.0 {
         format!("{ns:.0} ns")
     } else if ns < 1_000_000.0 {
         format!("{:.1} µs", ns / 1e3)
@@ -259,7 +289,7 @@ pub fn dur(d: Duration) -> String {
 
 /// `median (min–max)`.
 pub fn spread(t: &Timing) -> String {
-    format!("{} ({}–{})", dur(t.median), dur(t.min), dur(t.max))
+    format!("{} ({}–{})", secs(t.median), secs(t.min), secs(t.max))
 }
 
 pub fn bytes(b: u64) -> String {
@@ -348,6 +378,20 @@ pub fn pseudo_random(head: &[u8], len: usize, seed: u64) -> Vec<u8> {
         out.extend_from_slice(&v[..take]);
     }
     out
+}
+
+/// The machine's load average (1, 5, 15 min) from /proc/loadavg: other work on the cores skews
+/// every timing, so each benchmark prints it.
+pub fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The section heading of a benchmark, with the load average at its start.
+pub fn section(title: &str) {
+    println!("## {title}\n\n_load average at start: {}_", load());
 }
 
 /// `VmHWM` (peak resident set) and `VmRSS` of this process, in bytes, from /proc/self/status.
