@@ -11,10 +11,11 @@
 //!   file). A wrapper around the verifier remembers the issuer of a rejected certificate, so the
 //!   TLS error names it: that is how a user recognises TLS inspection by a proxy or antivirus.
 //! - **Cancellation**: ureq runs a request entirely on the calling thread, so [`Http::request`]
-//!   puts the call's [`Call`] in a thread-local for its duration, and our TCP transport waits in
-//!   slices of [`cancel::POLL`], looking at it between slices. `oauthmail_cancel` therefore stops
-//!   a connect, a TLS handshake, an upload or a download within about 50 ms (a TCP connect
-//!   attempt within about a second, see [`connect_cancellable`]). No thread is started.
+//!   puts the call's [`Call`] in a thread-local for its duration, and our TCP transport is
+//!   non-blocking and waits through [`when_ready`], looking at it every few milliseconds.
+//!   `oauthmail_cancel` therefore stops a TLS handshake, an upload or a download within about
+//!   10 ms (a TCP connect attempt within about a second, see [`connect_cancellable`]). No thread
+//!   is started.
 //! - **DNS** is resolved on the calling thread ([`SyncResolver`]): ureq's resolver starts a
 //!   detached thread to enforce its timeout, which could outlive the call (API.md forbids
 //!   that). The OS resolver's own timeout bounds the lookup; cancel is seen right after it.
@@ -37,7 +38,7 @@ use ureq::unversioned::transport::{
 };
 use url::Url;
 
-use crate::cancel::{self, Call};
+use crate::cancel::Call;
 use crate::config::Settings;
 use crate::error::{Error, Result, Status};
 use crate::hint;
@@ -482,6 +483,8 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
             match connect_cancellable(*addr, share) {
                 Ok(stream) => {
                     stream.set_nodelay(true)?;
+                    // Every wait goes through when_ready (see there for why).
+                    stream.set_nonblocking(true)?;
                     let buffers =
                         LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
                     return Ok(Some(Either::B(CancellableTcp { stream, buffers })));
@@ -541,40 +544,56 @@ struct CancellableTcp {
     buffers: LazyBuffers,
 }
 
-/// Runs `op` in slices of [`cancel::POLL`] until it makes progress, the timeout runs out or the
-/// call is cancelled.
-fn in_slices<T>(
-    stream: &TcpStream,
-    timeout: NextTimeout,
-    set: fn(&TcpStream, Option<Duration>) -> io::Result<()>,
-    mut op: impl FnMut(&TcpStream) -> io::Result<T>,
-) -> std::result::Result<T, ureq::Error> {
-    let deadline = deadline_of(&timeout);
+/// Why [`when_ready`] gave up.
+#[derive(Debug)]
+pub(crate) enum Waited {
+    Cancelled,
+    TimedOut,
+    Failed(io::Error),
+}
+
+/// The longest pause between two attempts of [`when_ready`]: well under [`crate::cancel::POLL`].
+const MAX_PAUSE: Duration = Duration::from_millis(10);
+
+/// Runs the non-blocking socket operation `op` until it makes progress, `deadline` passes or
+/// `cancelled()` says so, pausing briefly (1 ms, doubling to 10 ms) between attempts.
+///
+/// Why non-blocking sockets and pauses rather than blocking calls with a short timeout each:
+/// on Windows a blocking send or receive that times out leaves the socket indeterminate (Winsock
+/// gives no guarantee how much was sent or received), so it must not be retried; a non-blocking
+/// call either makes progress or reports `WouldBlock` having done nothing. std offers no portable
+/// readiness wait, and a pause of at most 10 ms keeps cancel and replies prompt.
+pub(crate) fn when_ready<T>(
+    deadline: Option<Instant>,
+    cancelled: impl Fn() -> bool,
+    mut op: impl FnMut() -> io::Result<T>,
+) -> std::result::Result<T, Waited> {
+    let mut pause = Duration::from_millis(1);
     loop {
-        if current_call_cancelled() {
-            return Err(ureq::Error::Io(cancelled_io()));
+        if cancelled() {
+            return Err(Waited::Cancelled);
         }
-        let slice = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(ureq::Error::Timeout(timeout.reason));
-                }
-                left.min(cancel::POLL)
-            }
-            None => cancel::POLL,
-        };
-        set(stream, Some(slice))?;
-        match op(stream) {
+        match op() {
             Ok(v) => return Ok(v),
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(ureq::Error::Io(e)),
+            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
+            Err(e) => return Err(Waited::Failed(e)),
         }
+        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if left.is_some_and(|l| l.is_zero()) {
+            return Err(Waited::TimedOut);
+        }
+        std::thread::sleep(left.map_or(pause, |l| l.min(pause)));
+        pause = (pause * 2).min(MAX_PAUSE);
     }
+}
+
+/// [`when_ready`] for ureq: cancelled by the current call, errors as ureq's.
+fn ready_for_ureq<T>(timeout: NextTimeout, op: impl FnMut() -> io::Result<T>) -> std::result::Result<T, ureq::Error> {
+    when_ready(deadline_of(&timeout), current_call_cancelled, op).map_err(|w| match w {
+        Waited::Cancelled => ureq::Error::Io(cancelled_io()),
+        Waited::TimedOut => ureq::Error::Timeout(timeout.reason),
+        Waited::Failed(e) => ureq::Error::Io(e),
+    })
 }
 
 impl Transport for CancellableTcp {
@@ -588,9 +607,7 @@ impl Transport for CancellableTcp {
         let mut sent = 0;
         while sent < amount {
             // Each write that makes progress gets the whole per-write budget again.
-            match in_slices(&self.stream, timeout, TcpStream::set_write_timeout, |mut s| {
-                s.write(&output[sent..])
-            })? {
+            match ready_for_ureq(timeout, || (&self.stream).write(&output[sent..]))? {
                 0 => return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into())),
                 n => sent += n,
             }
@@ -601,21 +618,15 @@ impl Transport for CancellableTcp {
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
         let input = self.buffers.input_append_buf();
-        let n = in_slices(&self.stream, timeout, TcpStream::set_read_timeout, |mut s| {
-            s.read(input)
-        })?;
+        let n = ready_for_ureq(timeout, || (&self.stream).read(input))?;
         self.buffers.input_appended(n);
         Ok(n > 0)
     }
 
     fn is_open(&mut self) -> bool {
-        // A pooled connection is reusable when a non-blocking read finds nothing to read.
-        if self.stream.set_nonblocking(true).is_err() {
-            return false;
-        }
+        // A pooled connection is reusable when a (non-blocking) read finds nothing to read.
         let mut byte = [0u8; 1];
-        let open = matches!(self.stream.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock);
-        open && self.stream.set_nonblocking(false).is_ok()
+        matches!(self.stream.read(&mut byte), Err(e) if e.kind() == io::ErrorKind::WouldBlock)
     }
 }
 

@@ -1,6 +1,6 @@
 //! One SMTP client connection over a socket this crate owns, so that every blocking step can be
-//! cancelled: reads and writes wait in slices of [`cancel::POLL`] and look at the call's cancel
-//! flag between slices. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
+//! cancelled: the socket is non-blocking, and reads and writes wait through
+//! [`http::when_ready`], which looks at the call's cancel flag every few milliseconds. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
 //! only when its timeout does, so a cancel could take up to `timeouts.io_s`.)
 //!
 //! It speaks what a submission client needs and no more: connect, TLS (from the first byte or
@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
-use crate::cancel::{self, Call};
-use crate::http;
+use crate::cancel::Call;
+use crate::http::{self, Waited};
 
 /// The longest reply line and reply accepted (RFC 5321 §4.5.3.1.5 allows 512 octets a line;
 /// EHLO replies run longer in practice). A server that sends more is not speaking SMTP.
@@ -71,15 +71,6 @@ enum Stream {
     Tls(Box<StreamOwned<ClientConnection, TcpStream>>),
 }
 
-impl Stream {
-    fn tcp(&self) -> &TcpStream {
-        match self {
-            Stream::Plain(s) => s,
-            Stream::Tls(s) => s.get_ref(),
-        }
-    }
-}
-
 impl Read for Stream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self {
@@ -115,38 +106,20 @@ pub(crate) struct Session {
     broken: bool,
 }
 
-/// Runs `op` in slices of [`cancel::POLL`] until it makes progress, the limit runs out or the
-/// call is cancelled. `op` sees the socket's timeout set to the slice.
-fn in_slices<T>(
+/// Runs the non-blocking `op` until it makes progress, `deadline` passes or the call is
+/// cancelled ([`http::when_ready`] says why non-blocking). rustls keeps a partly read or written
+/// record and carries on with the next attempt, so nothing is lost between attempts.
+fn when_ready<T>(
     stream: &mut Stream,
     call: &Call,
     deadline: Instant,
     mut op: impl FnMut(&mut Stream) -> io::Result<T>,
 ) -> Result<T, Broken> {
-    loop {
-        if call.is_cancelled() {
-            return Err(Broken::Cancelled);
-        }
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(Broken::Timeout);
-        }
-        let slice = Some(left.min(cancel::POLL));
-        let tcp = stream.tcp();
-        tcp.set_read_timeout(slice)
-            .and_then(|()| tcp.set_write_timeout(slice))
-            .map_err(Broken::Io)?;
-        match op(stream) {
-            Ok(v) => return Ok(v),
-            // rustls keeps a partly read or written record and carries on with the next call.
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-                ) => {}
-            Err(e) => return Err(Broken::Io(e)),
-        }
-    }
+    http::when_ready(Some(deadline), || call.is_cancelled(), || op(stream)).map_err(|w| match w {
+        Waited::Cancelled => Broken::Cancelled,
+        Waited::TimedOut => Broken::Timeout,
+        Waited::Failed(e) => Broken::Io(e),
+    })
 }
 
 impl Limit {
@@ -185,6 +158,7 @@ impl Session {
             match http::connect_cancellable(*addr, Some(share)) {
                 Ok(tcp) => {
                     let _ = tcp.set_nodelay(true);
+                    tcp.set_nonblocking(true).map_err(Broken::Io)?;
                     return Ok(Session {
                         stream: Some(Stream::Plain(tcp)),
                         inbox: Vec::new(),
@@ -223,7 +197,7 @@ impl Session {
         let mut stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
         // The verifier records a rejected certificate for this thread; the scope starts afresh.
         let _scope = http::CallScope::enter(call);
-        let result = in_slices(&mut stream, call, deadline, |s| match s {
+        let result = when_ready(&mut stream, call, deadline, |s| match s {
             Stream::Tls(t) => {
                 while t.conn.is_handshaking() {
                     t.conn.complete_io(&mut t.sock)?;
@@ -348,7 +322,7 @@ impl Session {
                 return Err(self.garbage("no connection"));
             };
             let mut chunk = [0u8; 4096];
-            let result = in_slices(stream, call, limit.deadline(), |s| s.read(&mut chunk));
+            let result = when_ready(stream, call, limit.deadline(), |s| s.read(&mut chunk));
             match self.fail_on_error(result)? {
                 0 => {
                     self.broken = true;
@@ -366,7 +340,7 @@ impl Session {
         let mut result = Ok(());
         while !data.is_empty() {
             // Each write that makes progress gets the whole per-write budget again.
-            match in_slices(stream, call, limit.deadline(), |s| s.write(data)) {
+            match when_ready(stream, call, limit.deadline(), |s| s.write(data)) {
                 Ok(0) => result = Err(Broken::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => data = &data[n..],
                 Err(e) => result = Err(e),
@@ -376,7 +350,7 @@ impl Session {
             }
         }
         if result.is_ok() {
-            result = in_slices(stream, call, limit.deadline(), |s| s.flush());
+            result = when_ready(stream, call, limit.deadline(), |s| s.flush());
         }
         self.fail_on_error(result)
     }
@@ -492,7 +466,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(800));
             drop(t);
         });
-        let canceller = cancel::Canceller::default();
+        let canceller = crate::cancel::Canceller::default();
         let call = canceller.begin();
         let started = Instant::now();
         std::thread::scope(|scope| {
