@@ -656,3 +656,46 @@ fn a_token_document_of_another_provider_is_refused_naming_the_field() {
     assert_eq!(s.counters()["token"]["refresh_token"], 0);
     assert_eq!(s.counters()["revoke"], 0);
 }
+
+/// API.md "Provider custom": Google's authorization parameters (the stand-in issues a refresh
+/// token only for `access_type=offline`), the client secret when configured (the stand-in
+/// refuses a missing one), and token documents that say "custom".
+#[test]
+fn custom_provider_authorizes_like_google_and_its_documents_say_custom() {
+    let s = standin();
+    let i = s.info().clone();
+    let config = json!({
+        "provider": "custom",
+        "client_id": i.client_id,
+        "client_secret": i.client_secret,
+        "transport": "gmail_api",
+        "scopes": ["openid", "email", GMAIL_SEND],
+        "endpoints": {
+            "authorization": i.authorization_endpoint,
+            "token": i.token_endpoint,
+            "userinfo": i.userinfo_endpoint,
+            "gmail_api": i.gmail_api,
+        },
+        "timeouts": {"authorize_s": 20, "connect_s": 5, "io_s": 10},
+        "tls": {"extra_ca_file": i.ca_file},
+    });
+    let client = Client::new(serde_json::from_value::<Config>(config).unwrap()).unwrap();
+    let s = Arc::new(s);
+    let s2 = s.clone();
+    let opened = open_with(&client, move |url, seen| {
+        for param_name in ["access_type", "prompt", "code_challenge", "state", "login_hint"] {
+            assert!(param(&url, param_name).is_some(), "{param_name} in {url}");
+        }
+        assert_eq!(param(&url, "access_type").as_deref(), Some("offline"));
+        let location = authorization_redirect(&s2, &url);
+        seen.lock().unwrap().push(get(&location));
+    });
+    let doc = client.authorize(&hinted(USER)).expect("authorize with provider custom");
+    opened.join();
+    assert_eq!(doc.provider, oauthmail::provider::ProviderKind::Custom);
+    assert_eq!(serde_json::to_value(&doc).unwrap()["provider"], "custom");
+    assert_eq!(doc.email.as_deref(), Some(USER));
+    assert!(doc.refresh_token.is_some());
+    let refreshed = client.refresh(&doc).expect("refresh with provider custom");
+    assert_eq!(refreshed.provider, oauthmail::provider::ProviderKind::Custom);
+}
