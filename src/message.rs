@@ -1625,6 +1625,30 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("message.envelope.to[0]"));
     }
 
+    /// Windows hosts keep invoices under folders such as `C:\\Facturi ș\\`: a path with non-ASCII
+    /// characters reaches the file system unchanged (std turns UTF-8 into UTF-16 on Windows) and
+    /// the attachment is named after the file's base name, diacritics included.
+    #[test]
+    fn paths_with_diacritics_are_read_and_name_the_attachment() {
+        let dir = std::env::temp_dir().join(format!("oauthmail-msg-ăîș-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("Factură țeavă.pdf");
+        std::fs::write(&file, b"%PDF-1.4").unwrap();
+        let raw = dir.join("mesaj ș.eml");
+        std::fs::write(&raw, b"From: a@firma.ro\r\nTo: b@example.ro\r\nSubject: s\r\n\r\nx\r\n").unwrap();
+        let structured = prepare(&doc(json!({
+            "from": "office@firma.ro", "to": ["ion@example.ro"], "text": "x",
+            "attachments": [{"path": file.to_str().unwrap()}]
+        })));
+        let raw = prepare(&doc(json!({"raw_path": raw.to_str().unwrap()})));
+        std::fs::remove_dir_all(&dir).ok();
+        let text = String::from_utf8(structured.unwrap().smtp_bytes().to_vec()).unwrap();
+        let part = parts_with(&text, "Content-Disposition: attachment")[0];
+        let disposition = header(part.split_once("\r\n").unwrap().1, "Content-Disposition").unwrap();
+        assert_eq!(decode_2231(&disposition, "filename"), "Factură țeavă.pdf");
+        assert_eq!(raw.unwrap().envelope.to[0].address.to_string(), "b@example.ro");
+    }
+
     #[test]
     fn raw_path_that_does_not_exist_is_io_naming_the_field() {
         let e = err(json!({"raw_path": "/nonexistent/message.eml"}));
