@@ -80,7 +80,7 @@ fn api_expired_token_is_refreshed_once_first_and_the_new_token_returned() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
     let old = expired(token(&s, SEND_SCOPE), &s);
-    let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}));
+    let doc = simple();
 
     let r = c.send(&old, &doc).unwrap();
     let new = r.token.expect("the refreshed token is returned");
@@ -102,12 +102,7 @@ fn api_401_refreshes_once_and_retries_once() {
     let c = client(&s, Via::GmailApi);
     let mut t = expired(token(&s, SEND_SCOPE), &s);
     t.expires_at = Some(now() + 1800); // the host believes it is still valid
-    let r = c
-        .send(
-            &t,
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap();
+    let r = c.send(&t, &simple()).unwrap();
     assert!(r.token.is_some());
     assert_eq!(refreshes(&s), 1);
     assert_eq!(counter(&s, "gmail_send"), 2);
@@ -123,12 +118,7 @@ fn api_401_again_after_the_refresh_is_auth_failed() {
         &s,
         json!({"endpoint": "gmail_send", "kind": "status", "status": 401, "count": 3}),
     );
-    let e = c
-        .send(
-            &token(&s, SEND_SCOPE),
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&token(&s, SEND_SCOPE), &simple()).unwrap_err();
     assert_eq!(e.status, Status::AuthFailed, "{e:?}");
     assert_eq!(e.provider.as_ref().unwrap().http_status, Some(401));
     assert_eq!(refreshes(&s), 1, "exactly one refresh");
@@ -149,12 +139,7 @@ fn api_invalid_grant_during_send_is_reauthorize() {
         Some(json!({"email": USER, "which": "both"})),
     );
     t.expires_at = Some(now() - 1);
-    let e = c
-        .send(
-            &t,
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&t, &simple()).unwrap_err();
     assert_eq!(e.status, Status::Reauthorize, "{e:?}");
     assert_eq!(e.provider.as_ref().unwrap().error.as_deref(), Some("invalid_grant"));
     assert_eq!(counter(&s, "gmail_send"), 0);
@@ -168,12 +153,7 @@ fn api_rate_limit_429_is_rate_limited_with_retry_after_and_nothing_sent() {
         &s,
         json!({"endpoint": "gmail_send", "kind": "rate_limit", "retry_after_s": 42}),
     );
-    let e = c
-        .send(
-            &token(&s, SEND_SCOPE),
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&token(&s, SEND_SCOPE), &simple()).unwrap_err();
     assert_eq!(e.status, Status::RateLimited);
     assert_eq!(e.retry_after_s, Some(42));
     assert_eq!(e.provider.as_ref().unwrap().http_status, Some(429));
@@ -185,12 +165,7 @@ fn api_disabled_in_the_cloud_project_is_auth_failed_with_the_enable_hint() {
     let s = standin();
     s.set_settings(&json!({"gmail_api_enabled": false})).unwrap();
     let c = client(&s, Via::GmailApi);
-    let e = c
-        .send(
-            &token(&s, SEND_SCOPE),
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&token(&s, SEND_SCOPE), &simple()).unwrap_err();
     assert_eq!(e.status, Status::AuthFailed);
     assert_eq!(e.hint, hint::GMAIL_API_DISABLED.text);
     assert_eq!(
@@ -204,7 +179,7 @@ fn api_disabled_in_the_cloud_project_is_auth_failed_with_the_enable_hint() {
 fn api_token_without_a_send_scope_is_insufficient_scope() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
-    let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}));
+    let doc = simple();
     // Known scope: refused before any request.
     let t = token(&s, "openid email");
     let e = c.send(&t, &doc).unwrap_err();
@@ -280,26 +255,11 @@ fn api_parallel_sends_with_an_expired_token_refresh_exactly_once() {
     let s = standin();
     let c = Arc::new(client(&s, Via::GmailApi));
     let t = Arc::new(expired(token(&s, SEND_SCOPE), &s));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|i| {
-            let (c, t) = (Arc::clone(&c), Arc::clone(&t));
-            std::thread::spawn(move || {
-                (0..SENDS)
-                    .map(|n| {
-                        let doc = message(json!({"from": USER, "to": [format!("t{i}.{n}@example.ro")], "text": "x"}));
-                        c.send(&t, &doc).map(|r| r.token.is_some())
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    for h in handles {
-        for r in h.join().unwrap() {
-            assert!(
-                r.expect("every send succeeds"),
-                "every send used (and returned) the refreshed token"
-            );
-        }
+    for r in parallel_sends(&c, &t, THREADS, SENDS) {
+        assert!(
+            r.expect("every send succeeds"),
+            "every send used (and returned) the refreshed token"
+        );
     }
     assert_eq!(refreshes(&s), 1, "one refresh for all threads");
     assert_eq!(s.messages().len(), THREADS * SENDS);
@@ -316,20 +276,9 @@ fn cancel_during_the_refresh_before_a_send_returns_cancelled_promptly_and_sends_
     let c = Arc::new(client(&s, Via::GmailApi));
     let t = expired(token(&s, SEND_SCOPE), &s);
     fault(&s, json!({"endpoint": "token", "kind": "delay", "delay_ms": 3000}));
-    let canceller = {
-        let c = Arc::clone(&c);
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            c.cancel();
-        })
-    };
+    let canceller = cancel_after(&c, 300);
     let started = std::time::Instant::now();
-    let e = c
-        .send(
-            &t,
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&t, &simple()).unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.status, Status::Cancelled, "{e:?}");
     assert!(
@@ -339,11 +288,7 @@ fn cancel_during_the_refresh_before_a_send_returns_cancelled_promptly_and_sends_
     );
     assert_eq!(counter(&s, "gmail_send"), 0);
     // Later calls are unaffected.
-    c.send(
-        &t,
-        &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-    )
-    .unwrap();
+    c.send(&t, &simple()).unwrap();
 }
 
 #[test]
@@ -363,7 +308,7 @@ fn no_token_appears_in_log_lines_or_error_documents_of_sends() {
         let t = token(&s, scope);
         secrets.push(t.access_token.clone().unwrap().expose().to_string());
         secrets.push(t.refresh_token.clone().unwrap().expose().to_string());
-        let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}));
+        let doc = simple();
         // Success, a rejected token that is refreshed, and a final failure.
         c.send(&t, &doc).unwrap();
         let mut stale = expired(token(&s, scope), &s);
@@ -402,20 +347,9 @@ fn api_cancel_while_gmail_is_silent_is_cancelled_at_once_and_says_it_may_have_be
     let c = Arc::new(client(&s, Via::GmailApi));
     let t = token(&s, SEND_SCOPE);
     fault(&s, json!({"endpoint": "gmail_send", "kind": "hang"}));
-    let canceller = {
-        let c = Arc::clone(&c);
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            c.cancel();
-        })
-    };
+    let canceller = cancel_after(&c, 300);
     let started = std::time::Instant::now();
-    let e = c
-        .send(
-            &t,
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&t, &simple()).unwrap_err();
     canceller.join().unwrap();
     assert_eq!(e.status, Status::Cancelled, "{e:?}");
     assert!(
@@ -431,12 +365,7 @@ fn api_connection_lost_after_the_upload_is_reported_and_never_resent() {
     let s = standin();
     let c = client(&s, Via::GmailApi);
     fault(&s, json!({"endpoint": "gmail_send", "kind": "drop"}));
-    let e = c
-        .send(
-            &token(&s, SEND_SCOPE),
-            &message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"})),
-        )
-        .unwrap_err();
+    let e = c.send(&token(&s, SEND_SCOPE), &simple()).unwrap_err();
     assert!(matches!(e.status, Status::Network | Status::Provider), "{e:?}");
     assert!(e.message.contains("not sent again"), "{}", e.message);
     assert_eq!(s.messages().len(), 1, "stored once, never sent again");

@@ -9,10 +9,6 @@ use oauthmail::{hint, Client, Status};
 use send_common::*;
 use serde_json::json;
 
-fn simple() -> oauthmail::message::MessageDocument {
-    message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}))
-}
-
 fn structured_send_arrives_intact_without_bcc(via: Via) {
     let s = standin();
     let c = client(&s, via);
@@ -307,23 +303,8 @@ fn smtp_parallel_sends_with_an_expired_token_refresh_exactly_once() {
     let s = standin();
     let c = Arc::new(client(&s, Via::Smtps));
     let t = Arc::new(expired(token(&s, MAIL_SCOPE), &s));
-    let handles: Vec<_> = (0..THREADS)
-        .map(|i| {
-            let (c, t) = (Arc::clone(&c), Arc::clone(&t));
-            std::thread::spawn(move || {
-                (0..SENDS)
-                    .map(|n| {
-                        let doc = message(json!({"from": USER, "to": [format!("t{i}.{n}@example.ro")], "text": "x"}));
-                        c.send(&t, &doc).map(|r| r.token.is_some())
-                    })
-                    .collect::<Vec<_>>()
-            })
-        })
-        .collect();
-    for h in handles {
-        for r in h.join().unwrap() {
-            assert!(r.expect("every send succeeds"));
-        }
+    for r in parallel_sends(&c, &t, THREADS, SENDS) {
+        assert!(r.expect("every send succeeds"));
     }
     assert_eq!(refreshes(&s), 1, "one refresh for all threads");
     assert_eq!(counter(&s, "smtp_messages"), (THREADS * SENDS) as i64);
@@ -428,13 +409,7 @@ fn smtp_cancel_while_the_server_is_silent_before_the_data_ends_is_cancelled_at_o
         );
         let t = token(&s, MAIL_SCOPE);
         fault(&s, json!({"endpoint": "smtp", "stage": stage, "kind": "hang"}));
-        let canceller = {
-            let c = Arc::clone(&c);
-            std::thread::spawn(move || {
-                std::thread::sleep(std::time::Duration::from_millis(200));
-                c.cancel();
-            })
-        };
+        let canceller = cancel_after(&c, 200);
         let started = std::time::Instant::now();
         let e = c.send(&t, &simple()).unwrap_err();
         let took = started.elapsed();
@@ -460,13 +435,7 @@ fn smtp_cancel_after_the_data_ended_says_the_message_may_have_been_delivered() {
         .unwrap(),
     );
     fault(&s, json!({"endpoint": "smtp", "stage": "data_end", "kind": "hang"}));
-    let canceller = {
-        let c = Arc::clone(&c);
-        std::thread::spawn(move || {
-            std::thread::sleep(std::time::Duration::from_millis(300));
-            c.cancel();
-        })
-    };
+    let canceller = cancel_after(&c, 300);
     let started = std::time::Instant::now();
     let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
     canceller.join().unwrap();

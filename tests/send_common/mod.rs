@@ -139,6 +139,44 @@ pub fn b64(bytes: &[u8]) -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
+/// A one-line message from `USER` to one recipient.
+pub fn simple() -> oauthmail::message::MessageDocument {
+    message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x"}))
+}
+
+/// Cancels every call in flight on `c` after `ms` milliseconds, from another thread.
+pub fn cancel_after(c: &std::sync::Arc<Client>, ms: u64) -> std::thread::JoinHandle<()> {
+    let c = std::sync::Arc::clone(c);
+    std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(ms));
+        c.cancel();
+    })
+}
+
+/// `threads` threads each send `sends` messages with token `t` on client `c`; per send, whether
+/// its result carried a (refreshed) token.
+pub fn parallel_sends(
+    c: &std::sync::Arc<Client>,
+    t: &std::sync::Arc<TokenDocument>,
+    threads: usize,
+    sends: usize,
+) -> Vec<oauthmail::Result<bool>> {
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let (c, t) = (std::sync::Arc::clone(c), std::sync::Arc::clone(t));
+            std::thread::spawn(move || {
+                (0..sends)
+                    .map(|n| {
+                        let doc = message(json!({"from": USER, "to": [format!("t{i}.{n}@example.ro")], "text": "x"}));
+                        c.send(&t, &doc).map(|r| r.token.is_some())
+                    })
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    handles.into_iter().flat_map(|h| h.join().unwrap()).collect()
+}
+
 pub fn message(json: Value) -> oauthmail::message::MessageDocument {
     serde_json::from_value(json).expect("a valid message document")
 }
