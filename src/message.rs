@@ -1625,7 +1625,7 @@ mod tests {
         assert_eq!(e.field.as_deref(), Some("message.envelope.to[0]"));
     }
 
-    /// Windows hosts keep invoices under folders such as `C:\\Facturi ș\\`: a path with non-ASCII
+    /// Windows hosts keep invoices under folders such as `C:\Facturi ș\`: a path with non-ASCII
     /// characters reaches the file system unchanged (std turns UTF-8 into UTF-16 on Windows) and
     /// the attachment is named after the file's base name, diacritics included.
     #[test]
