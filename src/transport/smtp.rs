@@ -50,7 +50,8 @@ use session::{Broken, Limit, Reply, Session};
 const MAX_IDLE: Duration = Duration::from_secs(120);
 /// Idle connections kept per client.
 const MAX_POOLED: usize = 8;
-/// How long `QUIT` may take when a connection is closed: freeing a client must not hang.
+/// How long closing connections with `QUIT` may take, all of them together: freeing a client
+/// must not hang on a server that stopped answering.
 const QUIT_WITHIN: Duration = Duration::from_secs(2);
 
 /// Authenticated SMTP connections of one client, waiting for the next send.
@@ -85,8 +86,9 @@ impl fmt::Debug for Pool {
 impl Drop for Pool {
     fn drop(&mut self) {
         let idle = std::mem::take(self.idle.get_mut().unwrap_or_else(|e| e.into_inner()));
+        let until = Instant::now() + QUIT_WITHIN;
         for i in idle {
-            i.conn.quit(QUIT_WITHIN);
+            i.conn.quit(until);
         }
     }
 }
@@ -108,8 +110,9 @@ impl Pool {
             let found = idle.iter().rposition(|i| i.key == key).map(|at| idle.remove(at).conn);
             (found, stale)
         };
+        let until = Instant::now() + QUIT_WITHIN;
         for s in stale {
-            s.conn.quit(QUIT_WITHIN);
+            s.conn.quit(until);
         }
         found
     }
@@ -138,8 +141,9 @@ impl Pool {
             *idle = keep;
             evicted
         };
+        let until = Instant::now() + QUIT_WITHIN;
         for e in evicted {
-            e.conn.quit(QUIT_WITHIN);
+            e.conn.quit(until);
         }
     }
 
@@ -283,7 +287,7 @@ fn open(
         Err(f) if conn.has_broken() => Err(f),
         // The server answered: the connection still works, say goodbye.
         Err(f) => {
-            conn.quit(QUIT_WITHIN);
+            conn.quit(Instant::now() + QUIT_WITHIN);
             Err(f)
         }
     }
@@ -330,7 +334,7 @@ fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Sess
     expect(ehlo, 250, Stage::Connect)?;
     if !endpoint.implicit_tls {
         if !conn.supports("STARTTLS") {
-            conn.quit(QUIT_WITHIN);
+            conn.quit(Instant::now() + QUIT_WITHIN);
             return Err(Error::new(
                 Status::Tls,
                 format!(
@@ -645,6 +649,29 @@ mod tests {
             port: 587,
             implicit_tls: false,
         }
+    }
+
+    /// Freeing a client whose server stopped answering waits `QUIT_WITHIN` in all, not per
+    /// pooled connection.
+    #[test]
+    fn closing_a_pool_of_connections_to_a_silent_server_takes_quit_within_in_all() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let pool = Pool::default();
+        let mut accepted = Vec::new();
+        for n in 0..3 {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            let conn = Session::connect(&Call::detached(), "127.0.0.1", port, deadline).unwrap();
+            accepted.push(l.accept().unwrap().0);
+            // Another key each, so that put() keeps them all.
+            pool.put(&format!("user{n}@example.ro"), n, conn);
+        }
+        assert_eq!(pool.idle_count(), 3);
+        let started = Instant::now();
+        drop(pool);
+        let took = started.elapsed();
+        assert!(took < QUIT_WITHIN + Duration::from_millis(500), "{took:?}");
+        drop(accepted);
     }
 
     #[test]

@@ -292,9 +292,10 @@ impl Session {
         }
     }
 
-    /// `QUIT` within `within`, then closes: for connections whose last exchange worked.
-    pub fn quit(mut self, within: Duration) {
-        let _ = self.command(&Call::detached(), "QUIT\r\n", Limit::Until(Instant::now() + within));
+    /// `QUIT`, waiting for its reply until `until` at the latest, then closes: for connections
+    /// whose last exchange worked.
+    pub fn quit(mut self, until: Instant) {
+        let _ = self.command(&Call::detached(), "QUIT\r\n", Limit::Until(until));
     }
 
     fn garbage(&mut self, what: &'static str) -> Broken {
