@@ -8,8 +8,11 @@
 #   - tests/windows/smoke.c, compiled with mingw for the same target and linked with the DLL's
 #     import library, run under Wine (x86_64: the host's wine64; i686: wine32 in the i386 chroot
 #     from scripts/deps.d/60-windows.sh) against the Google stand-in running natively on
-#     127.0.0.1: version, version resource, bad input, then authorize -> refresh -> send over
-#     SMTP and the Gmail API with an attachment at a non-ASCII Windows path;
+#     127.0.0.1 over HTTPS: version, version resource, bad input, TLS refusal while the stand-in's
+#     CA is not trusted, then (CA in the Windows Root store) authorize -> refresh -> send over the
+#     Gmail API and SMTP with an attachment at a non-ASCII Windows path, and authorize through the
+#     system browser (ShellExecuteW); a test-hooks build of the same DLL turns a panic into
+#     OAUTHMAIL_INTERNAL (see tests/windows/smoke.c and docs/windows.md);
 #   - tests/windows/check_mailbox.py: the stand-in's mailbox holds those messages.
 # A Wine run is judged by the harness's "N passed, N failed" line, never by wine's exit status
 # (wine can exit 0 without having run the program). Installs nothing.
@@ -52,6 +55,7 @@ cargo build -q -p oauthmail-standin
 rm -rf "$W"; mkdir -p "$W"
 STANDIN_PID=; BROWSER_PID=
 cleanup() {
+  set +e  # the stand-in's `wait` status (143) must not become the suite's
   [ -n "$BROWSER_PID" ] && kill "$BROWSER_PID" 2>/dev/null
   [ -n "$STANDIN_PID" ] && kill "$STANDIN_PID" 2>/dev/null && wait "$STANDIN_PID" 2>/dev/null
   true
@@ -117,10 +121,16 @@ for tgt in $TARGETS; do
   esac
   echo "== $tgt"
   t=$(now)
-  cargo build -q --release --target "$tgt" -p oauthmail
-  echo "[windows] build $tgt: $(( $(now) - t ))s"
   out=target/$tgt/release
   dll=$out/oauthmail.dll
+  d=$W/run-$tgt; mkdir -p "$d/hooks"
+  # First the test-hooks variant (one extra export that panics inside the library), for the panic
+  # check only; then the DLL as shipped, which everything else runs against. Only the oauthmail
+  # crate differs between the two builds.
+  cargo build -q --release --target "$tgt" -p oauthmail --features test-hooks
+  cp "$dll" "$d/hooks/"
+  cargo build -q --release --target "$tgt" -p oauthmail
+  echo "[windows] build $tgt (test-hooks variant, then as shipped): $(( $(now) - t ))s"
   echo "[windows] $dll: $(stat -c %s "$dll") bytes"
 
   # Exports: exactly the header's functions, undecorated (no _name, no name@N).
@@ -141,13 +151,13 @@ for tgt in $TARGETS; do
     echo "FAIL $tgt imports DLLs that are not part of Windows: $(echo $bad)"; fail=1
   fi
 
-  d=$W/run-$tgt; mkdir -p "$d"
   cp "$dll" "$d/"
   cp "$(j ca_file)" "$d/ca.pem"
   $cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lws2_32 -lversion -lcrypt32
   # Test-only: Wine 8 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std imports. Never shipped.
   $cc -O2 -shared -Wl,--kill-at -o "$d/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
   $cc -std=c11 -O2 -Wall -Wextra -Werror -o "$d/fakebrowser.exe" tests/windows/fakebrowser.c
+  cp "$d/smoke.exe" "$d/bcryptprimitives.dll" "$d/hooks/"
 
   case $tgt in
     x86_64-*) write_configs "$d" "Z:$(echo "$d" | tr / '\\')" "$smtp" ;;
@@ -157,19 +167,21 @@ for tgt in $TARGETS; do
   # Three runs: Wine's default chain engine keeps the Root store it first opened, so the "CA not
   # trusted" checks and the trusted flows need separate processes; the system-browser flow needs
   # its own too (a fresh authorize-url.txt).
-  for run in untrusted flow system-browser; do
+  for run in panic untrusted flow system-browser; do
+    rd=$d
     case $run in
+      panic) args=(--panic); rd=$d/hooks ;;
       untrusted) args=(--untrusted "$EMAIL") ;;
       *) args=("--$run" "$EMAIL" --trust-ca ca.pem); rm -f "$d/authorize-url.txt"
          browser "$d" "$d/browser-$run.txt" & BROWSER_PID=$! ;;
     esac
     case $tgt in
       x86_64-*)
-        (cd "$d" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=fixme-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+        (cd "$rd" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=fixme-all WINEDLLOVERRIDES="mscoree,mshtml=" \
           timeout 240 wine smoke.exe "${args[@]}"; WINEPREFIX=$CACHE/wine64 timeout 30 wineserver -w) \
           >"$d/$run.log" 2>"$d/$run.err" || true ;;
       i686-*)
-        WINEDEBUG=fixme-all timeout 240 bash tests/windows/wine32-chroot.sh "$ROOT32" "$d" smoke.exe "${args[@]}" \
+        WINEDEBUG=fixme-all timeout 240 bash tests/windows/wine32-chroot.sh "$ROOT32" "$rd" smoke.exe "${args[@]}" \
           >"$d/$run.log" 2>"$d/$run.err" || true ;;
     esac
     tr -d '\r' <"$d/$run.log" >"$d/$run.txt"
@@ -179,7 +191,7 @@ for tgt in $TARGETS; do
     else
       echo "FAIL $tgt smoke.exe --$run under Wine; wine's stderr:"; tail -n 30 "$d/$run.err"; fail=1
     fi
-    [ $run = untrusted ] && continue
+    case $run in panic|untrusted) continue ;; esac
     kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true; BROWSER_PID=
     # The browser's last page is the DLL's own page after consent (HTTP 200 from the loopback port).
     if grep -qE '^200 http://127\.0\.0\.1:[0-9]+/$' "$d/browser-$run.txt" 2>/dev/null; then

@@ -9,6 +9,8 @@
  *   smoke.exe --flow EMAIL --trust-ca ca.pem
  *                                    authorize -> refresh -> send over the Gmail API and SMTP
  *                                    against the stand-in (--auto-approve); see check_flow
+ *   smoke.exe --panic                a DLL built with the test-hooks feature turns a panic into
+ *                                    OAUTHMAIL_INTERNAL; see check_panic
  *   smoke.exe --system-browser EMAIL --trust-ca ca.pem
  *                                    authorize with no url_opener: the DLL's ShellExecuteW starts
  *                                    fakebrowser.exe; see check_system_browser
@@ -481,6 +483,29 @@ static void check_flow(const char *email, const char *ca_pem) {
     free(attachment);
 }
 
+/* A DLL built with the test-hooks feature exports oauthmail_test_panic, which panics inside the
+ * library's panic guard: it must come back as OAUTHMAIL_INTERNAL with an error document, and the
+ * library must keep working. On i686-pc-windows-gnu this is DWARF unwinding inside the DLL. */
+static void check_panic(void) {
+    typedef oauthmail_status(__cdecl * panic_fn)(char **);
+    panic_fn test_panic = (panic_fn)(uintptr_t)GetProcAddress(GetModuleHandleW(L"oauthmail.dll"), "oauthmail_test_panic");
+    check(test_panic != NULL, "oauthmail_test_panic exported (test-hooks build)", "");
+    if (!test_panic) return;
+    for (int i = 0; i < 2; i++) {
+        char *err = NULL;
+        oauthmail_status st = test_panic(&err);
+        check(st == OAUTHMAIL_INTERNAL && err && strstr(err, "\"status\":\"internal\""),
+              "a panic inside the DLL is OAUTHMAIL_INTERNAL", "status %u, %s", st, or_empty(err));
+        oauthmail_string_free(err);
+    }
+    oauthmail_client *c = NULL;
+    char *err = NULL;
+    oauthmail_status st = oauthmail_client_new(NULL, &c, &err);
+    check(st == OAUTHMAIL_INVALID_ARGUMENT && strcmp(oauthmail_version(), OAUTHMAIL_VERSION_STRING) == 0,
+          "the library still works after the panics", "status %u", st);
+    oauthmail_string_free(err);
+}
+
 /* The system-browser path (no url_opener): the DLL opens the consent page with ShellExecuteW. The
  * Wine prefix's handler of https:// URLs is pointed at fakebrowser.exe (next to smoke.exe), which
  * hands the URL to the script's browser; the previous handler is put back afterwards. */
@@ -537,11 +562,14 @@ int main(int argc, char **argv) {
         if (argc == 3) check_untrusted(argv[2]);
     } else if (argc == 5 && strcmp(argv[1], "--flow") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
         check_flow(argv[2], argv[4]);
+    } else if (argc == 2 && strcmp(argv[1], "--panic") == 0) {
+        check_panic();
     } else if (argc == 5 && strcmp(argv[1], "--system-browser") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
         check_system_browser(argv[2], argv[4]);
     } else {
         check(0, "arguments",
-              "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem | --system-browser EMAIL --trust-ca ca.pem]");
+              "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem | --system-browser EMAIL --trust-ca "
+              "ca.pem | --panic]");
     }
     printf("Wine compatibility: chain engine retried with the Windows 7 layout %ld time(s), revocation check "
            "dropped %ld time(s)\n", (long)chain_engine_retries, (long)revocation_checks_dropped);
