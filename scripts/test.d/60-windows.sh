@@ -164,9 +164,9 @@ for tgt in $TARGETS; do
     i686-*)   write_configs "$d" 'Z:\srv\win' "$smtp" ;;
   esac
   t=$(now)
-  # Three runs: Wine's default chain engine keeps the Root store it first opened, so the "CA not
-  # trusted" checks and the trusted flows need separate processes; the system-browser flow needs
-  # its own too (a fresh authorize-url.txt).
+  # Four runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
+  # Root store it first opened, so the "CA not trusted" checks and the trusted flows need separate
+  # processes; the system-browser flow needs its own too (a fresh authorize-url.txt).
   for run in panic untrusted flow system-browser; do
     rd=$d
     case $run in
