@@ -11,11 +11,10 @@
 //!   file). A wrapper around the verifier remembers the issuer of a rejected certificate, so the
 //!   TLS error names it: that is how a user recognises TLS inspection by a proxy or antivirus.
 //! - **Cancellation**: ureq runs a request entirely on the calling thread, so [`Http::request`]
-//!   puts the call's [`Call`] in a thread-local for its duration, and our TCP transport is
-//!   non-blocking and waits through [`when_ready`], looking at it every few milliseconds.
-//!   `oauthmail_cancel` therefore stops a TLS handshake, an upload or a download within about
-//!   10 ms (a TCP connect attempt within about a second, see [`connect_cancellable`]). No thread
-//!   is started.
+//!   puts the call's [`Call`] in a thread-local for its duration, and our TCP transport
+//!   ([`crate::net`]) looks at it every few milliseconds while it waits. `oauthmail_cancel`
+//!   therefore stops a TLS handshake, an upload or a download within about 10 ms (a TCP connect
+//!   attempt within about a second). No thread is started.
 //! - **DNS** is resolved on the calling thread ([`SyncResolver`]): ureq's resolver starts a
 //!   detached thread to enforce its timeout, which could outlive the call (API.md forbids
 //!   that). The OS resolver's own timeout bounds the lookup; cancel is seen right after it.
@@ -24,7 +23,7 @@ use std::cell::RefCell;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -43,6 +42,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result, Status};
 use crate::hint;
 use crate::log::Log;
+use crate::net::{self, Waited};
 
 /// An HTTP response. Any status (also 4xx/5xx) is a response; only transport failures are errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -371,8 +371,8 @@ thread_local! {
     static TLS_REJECTION: RefCell<Option<TlsRejection>> = const { RefCell::new(None) };
 }
 
-/// Makes `call` the current call of this thread until dropped: [`connect_cancellable`] and the
-/// transports built on it give up when it is cancelled. Also forgets any earlier [`tls_rejection`].
+/// Makes `call` the current call of this thread until dropped: our ureq transport gives up when
+/// it is cancelled. Also forgets any earlier [`tls_rejection`].
 pub(crate) struct CallScope {
     previous: Option<Call>,
 }
@@ -395,11 +395,6 @@ impl Drop for CallScope {
 
 fn current_call_cancelled() -> bool {
     CURRENT_CALL.with(|c| c.borrow().as_ref().is_some_and(Call::is_cancelled))
-}
-
-/// Whether `e` is the error [`connect_cancellable`] returns when the call was cancelled.
-pub(crate) fn is_cancelled_io(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|i| i.is::<CancelledIo>())
 }
 
 /// The marker inside the `io::Error` our transport returns when the call was cancelled.
@@ -470,33 +465,14 @@ impl<In: Transport> Connector<In> for CancellableTcpConnector {
         if let Some(transport) = chained {
             return Ok(Some(Either::A(transport)));
         }
-        let deadline = deadline_of(&details.timeout);
         let addrs: Vec<SocketAddr> = details.addrs.iter().copied().collect();
-        let mut last: Option<ureq::Error> = None;
-        for (i, addr) in addrs.iter().enumerate() {
-            // Each address gets an equal share of what is left, so a black-holed first address
-            // (broken IPv6 is common) leaves time for the next one.
-            let share = deadline.map(|d| {
-                let left = d.saturating_duration_since(Instant::now());
-                Instant::now() + left / (addrs.len() - i) as u32
-            });
-            match connect_cancellable(*addr, share) {
-                Ok(stream) => {
-                    stream.set_nodelay(true)?;
-                    // Every wait goes through when_ready (see there for why).
-                    stream.set_nonblocking(true)?;
-                    let buffers =
-                        LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
-                    return Ok(Some(Either::B(CancellableTcp { stream, buffers })));
-                }
-                Err(e) if is_cancelled_io(&e) => return Err(ureq::Error::Io(e)),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
-                    last = Some(ureq::Error::Timeout(details.timeout.reason))
-                }
-                Err(e) => last = Some(ureq::Error::Io(e)),
-            }
+        if addrs.is_empty() {
+            return Err(ureq::Error::HostNotFound);
         }
-        Err(last.unwrap_or(ureq::Error::HostNotFound))
+        let stream = net::connect(&addrs, deadline_of(&details.timeout), &current_call_cancelled)
+            .map_err(|w| ureq_error(w, details.timeout))?;
+        let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
+        Ok(Some(Either::B(CancellableTcp { stream, buffers })))
     }
 }
 
@@ -507,93 +483,23 @@ fn deadline_of(timeout: &NextTimeout) -> Option<Instant> {
     }
 }
 
-/// Connects to `addr` by `deadline`, looking at the cancel flag about once a second.
-///
-/// std offers no interruptible connect, so each attempt is a `connect_timeout` of one slice;
-/// a slice that runs out simply starts a new attempt (as a lost SYN would be retransmitted).
-/// Slices grow by half a second per attempt so that links slower than one second still connect.
-pub(crate) fn connect_cancellable(addr: SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
-    let mut slice = Duration::from_millis(1000);
-    loop {
-        if current_call_cancelled() {
-            return Err(cancelled_io());
-        }
-        let attempt = match deadline {
-            Some(d) => {
-                let left = d.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(io::ErrorKind::TimedOut.into());
-                }
-                left.min(slice)
-            }
-            None => slice,
-        };
-        match TcpStream::connect_timeout(&addr, attempt) {
-            Ok(s) => return Ok(s),
-            Err(e) if matches!(e.kind(), io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock) => {
-                slice += Duration::from_millis(500);
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
 #[derive(Debug)]
 struct CancellableTcp {
     stream: TcpStream,
     buffers: LazyBuffers,
 }
 
-/// Why [`when_ready`] gave up.
-#[derive(Debug)]
-pub(crate) enum Waited {
-    Cancelled,
-    TimedOut,
-    Failed(io::Error),
-}
-
-/// The longest pause between two attempts of [`when_ready`]: well under [`crate::cancel::POLL`].
-const MAX_PAUSE: Duration = Duration::from_millis(10);
-
-/// Runs the non-blocking socket operation `op` until it makes progress, `deadline` passes or
-/// `cancelled()` says so, pausing briefly (1 ms, doubling to 10 ms) between attempts.
-///
-/// Why non-blocking sockets and pauses rather than blocking calls with a short timeout each:
-/// on Windows a blocking send or receive that times out leaves the socket indeterminate (Winsock
-/// gives no guarantee how much was sent or received), so it must not be retried; a non-blocking
-/// call either makes progress or reports `WouldBlock` having done nothing. std offers no portable
-/// readiness wait, and a pause of at most 10 ms keeps cancel and replies prompt.
-pub(crate) fn when_ready<T>(
-    deadline: Option<Instant>,
-    cancelled: impl Fn() -> bool,
-    mut op: impl FnMut() -> io::Result<T>,
-) -> std::result::Result<T, Waited> {
-    let mut pause = Duration::from_millis(1);
-    loop {
-        if cancelled() {
-            return Err(Waited::Cancelled);
-        }
-        match op() {
-            Ok(v) => return Ok(v),
-            Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted) => {}
-            Err(e) => return Err(Waited::Failed(e)),
-        }
-        let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-        if left.is_some_and(|l| l.is_zero()) {
-            return Err(Waited::TimedOut);
-        }
-        std::thread::sleep(left.map_or(pause, |l| l.min(pause)));
-        pause = (pause * 2).min(MAX_PAUSE);
-    }
-}
-
-/// [`when_ready`] for ureq: cancelled by the current call, errors as ureq's.
+/// [`net::when_ready`] for ureq: cancelled by the current call, errors as ureq's.
 fn ready_for_ureq<T>(timeout: NextTimeout, op: impl FnMut() -> io::Result<T>) -> std::result::Result<T, ureq::Error> {
-    when_ready(deadline_of(&timeout), current_call_cancelled, op).map_err(|w| match w {
+    net::when_ready(deadline_of(&timeout), current_call_cancelled, op).map_err(|w| ureq_error(w, timeout))
+}
+
+fn ureq_error(w: Waited, timeout: NextTimeout) -> ureq::Error {
+    match w {
         Waited::Cancelled => ureq::Error::Io(cancelled_io()),
         Waited::TimedOut => ureq::Error::Timeout(timeout.reason),
         Waited::Failed(e) => ureq::Error::Io(e),
-    })
+    }
 }
 
 impl Transport for CancellableTcp {
@@ -940,6 +846,7 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use std::net::TcpListener;
+    use std::time::Duration;
 
     fn settings(extra: &str) -> Settings {
         let json = format!(r#"{{"provider":"google","client_id":"id","client_secret":"s"{extra}}}"#);

@@ -17,6 +17,7 @@ pub mod hint;
 pub mod http;
 pub mod log;
 pub mod message;
+mod net;
 pub mod provider;
 pub mod secret;
 pub mod send;

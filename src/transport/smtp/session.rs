@@ -1,6 +1,6 @@
 //! One SMTP client connection over a socket this crate owns, so that every blocking step can be
 //! cancelled: the socket is non-blocking, and reads and writes wait through
-//! [`http::when_ready`], which looks at the call's cancel flag every few milliseconds. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
+//! [`crate::net::when_ready`], which looks at the call's cancel flag every few milliseconds. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
 //! only when its timeout does, so a cancel could take up to `timeouts.io_s`.)
 //!
 //! It speaks what a submission client needs and no more: connect, TLS (from the first byte or
@@ -16,7 +16,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::cancel::Call;
-use crate::http::{self, Waited};
+use crate::http;
+use crate::net::{self, Waited};
 
 /// The longest reply line and reply accepted (RFC 5321 §4.5.3.1.5 allows 512 octets a line;
 /// EHLO replies run longer in practice). A server that sends more is not speaking SMTP.
@@ -56,6 +57,16 @@ pub(crate) enum Broken {
     Io(io::Error),
     /// The server's certificate was rejected; the error names its subject and issuer.
     Certificate(crate::error::Error),
+}
+
+impl From<Waited> for Broken {
+    fn from(w: Waited) -> Self {
+        match w {
+            Waited::Cancelled => Broken::Cancelled,
+            Waited::TimedOut => Broken::Timeout,
+            Waited::Failed(e) => Broken::Io(e),
+        }
+    }
 }
 
 /// How long a step may wait: until a fixed instant (the whole connect phase), or `io` from the
@@ -107,7 +118,7 @@ pub(crate) struct Session {
 }
 
 /// Runs the non-blocking `op` until it makes progress, `deadline` passes or the call is
-/// cancelled ([`http::when_ready`] says why non-blocking). rustls keeps a partly read or written
+/// cancelled ([`crate::net`] says why non-blocking). rustls keeps a partly read or written
 /// record and carries on with the next attempt, so nothing is lost between attempts.
 fn when_ready<T>(
     stream: &mut Stream,
@@ -115,11 +126,7 @@ fn when_ready<T>(
     deadline: Instant,
     mut op: impl FnMut(&mut Stream) -> io::Result<T>,
 ) -> Result<T, Broken> {
-    http::when_ready(Some(deadline), || call.is_cancelled(), || op(stream)).map_err(|w| match w {
-        Waited::Cancelled => Broken::Cancelled,
-        Waited::TimedOut => Broken::Timeout,
-        Waited::Failed(e) => Broken::Io(e),
-    })
+    net::when_ready(Some(deadline), || call.is_cancelled(), || op(stream)).map_err(Broken::from)
 }
 
 impl Limit {
@@ -135,9 +142,6 @@ impl Session {
     /// A TCP connection to `host:port` by `deadline` (DNS by the OS resolver, then each address
     /// with an equal share of what is left).
     pub fn connect(call: &Call, host: &str, port: u16, deadline: Instant) -> Result<Session, Broken> {
-        // connect_cancellable looks at the current call; the scope also keeps a rejected
-        // certificate (tls_rejection) to this attempt.
-        let _scope = http::CallScope::enter(call);
         let addrs: Vec<SocketAddr> = (host, port)
             .to_socket_addrs()
             .map_err(|e| {
@@ -148,30 +152,13 @@ impl Session {
             })?
             .take(16)
             .collect();
-        if call.is_cancelled() {
-            return Err(Broken::Cancelled);
-        }
-        let mut last = Broken::Io(io::Error::new(io::ErrorKind::NotFound, "the host has no address"));
-        for (i, addr) in addrs.iter().enumerate() {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let share = Instant::now() + left / (addrs.len() - i) as u32;
-            match http::connect_cancellable(*addr, Some(share)) {
-                Ok(tcp) => {
-                    let _ = tcp.set_nodelay(true);
-                    tcp.set_nonblocking(true).map_err(Broken::Io)?;
-                    return Ok(Session {
-                        stream: Some(Stream::Plain(tcp)),
-                        inbox: Vec::new(),
-                        extensions: Vec::new(),
-                        broken: false,
-                    });
-                }
-                Err(e) if http::is_cancelled_io(&e) => return Err(Broken::Cancelled),
-                Err(e) if e.kind() == io::ErrorKind::TimedOut => last = Broken::Timeout,
-                Err(e) => last = Broken::Io(e),
-            }
-        }
-        Err(last)
+        let tcp = net::connect(&addrs, Some(deadline), &|| call.is_cancelled())?;
+        Ok(Session {
+            stream: Some(Stream::Plain(tcp)),
+            inbox: Vec::new(),
+            extensions: Vec::new(),
+            broken: false,
+        })
     }
 
     /// The TLS handshake, with `host`'s certificate checked by `config`'s verifier.
