@@ -638,3 +638,27 @@ fn long_non_ascii_stray_paths_are_answered_and_do_not_disturb_the_flow() {
     assert_eq!(pages[0].status, 404);
     assert_eq!(outcome(&pages[1]), "connected");
 }
+
+/// API.md "Refresh": the input's refresh token is kept when the answer has none (Google), and a
+/// rotated one (Microsoft) replaces it.
+#[test]
+fn refresh_keeps_the_refresh_token_unless_the_provider_rotates_it() {
+    let p = FakeProvider::start();
+    let client = p.client("");
+    let doc: oauthmail::token::TokenDocument = serde_json::from_value(serde_json::json!({
+        "provider": "google", "email": EMAIL, "scope": GMAIL_SEND, "token_type": "Bearer",
+        "access_token": "old-access", "expires_at": 1, "refresh_token": "1//old-refresh"
+    }))
+    .unwrap();
+    let mut reply: serde_json::Value = serde_json::from_str(&good_reply()).unwrap();
+    reply.as_object_mut().unwrap().remove("refresh_token");
+    p.set_reply(200, reply.to_string());
+    let kept = client.refresh(&doc).expect("refresh");
+    assert_eq!(kept.refresh_token.as_ref().unwrap().expose(), "1//old-refresh");
+    assert_eq!(kept.access_token.as_ref().unwrap().expose(), ACCESS);
+
+    reply["refresh_token"] = "1//rotated".into();
+    p.set_reply(200, reply.to_string());
+    let rotated = client.refresh(&doc).expect("refresh");
+    assert_eq!(rotated.refresh_token.as_ref().unwrap().expose(), "1//rotated");
+}
