@@ -590,7 +590,9 @@ impl<In: Transport> Connector<In> for TlsConnector {
             if e.kind() == io::ErrorKind::TimedOut {
                 return Err(ureq::Error::Timeout(details.timeout.reason));
             }
-            return Err(ureq::Error::Io(e));
+            // From, not Error::Io: our transport's own errors (its timeout) come back wrapped in
+            // the io::Error, and must come out as themselves, not as a network failure.
+            return Err(e.into());
         }
         let buffers = LazyBuffers::new(details.config.input_buffer_size(), details.config.output_buffer_size());
         Ok(Some(Either::B(TlsTransport {
@@ -964,6 +966,21 @@ mod tests {
         let e = http.request(&Call::detached(), "GET", &url, &[], None).unwrap_err();
         assert_eq!(e.status, Status::Timeout, "{e:?}");
         assert!(started.elapsed() < Duration::from_secs(5));
+        drop(l);
+    }
+
+    /// API.md: connect_s covers the TLS handshake too, so a server that accepts the connection
+    /// and never answers the ClientHello is a connect timeout, not an io_s one.
+    #[test]
+    fn a_tls_handshake_that_never_completes_times_out_by_connect_s() {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("https://127.0.0.1:{}/", l.local_addr().unwrap().port())).unwrap();
+        let http = Http::new(&settings(r#","timeouts":{"connect_s":1,"io_s":30}"#)).unwrap();
+        let started = Instant::now();
+        let e = http.request(&Call::detached(), "GET", &url, &[], None).unwrap_err();
+        assert_eq!(e.status, Status::Timeout, "{e:?}");
+        assert!(e.message.contains("connect_s"), "{}", e.message);
+        assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
         drop(l);
     }
 
