@@ -444,3 +444,24 @@ fn smtp_cancel_after_the_data_ended_says_the_message_may_have_been_delivered() {
     assert!(e.message.contains("may have been delivered"), "{}", e.message);
     assert_eq!(counter(&s, "smtp_connections"), 1, "never sent again");
 }
+
+#[test]
+fn smtp_that_cannot_connect_with_a_proxy_configured_says_smtp_does_not_use_the_proxy() {
+    let s = standin();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = Client::new(config(
+        &s,
+        Via::Smtps,
+        json!({"proxy": "http://127.0.0.1:9", "endpoints": {
+            "authorization": s.info().authorization_endpoint, "token": s.info().token_endpoint,
+            "smtp": format!("smtps://127.0.0.1:{closed}")}}),
+    ))
+    .unwrap();
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{e:?}");
+    assert!(e.message.contains("SMTP connects directly"), "{}", e.message);
+}

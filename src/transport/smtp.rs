@@ -323,7 +323,17 @@ fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Sess
         }
     };
 
-    let mut conn = Session::connect(call, host, endpoint.port, deadline).map_err(|b| failed(b, Stage::Connect))?;
+    let mut conn = Session::connect(call, host, endpoint.port, deadline).map_err(|b| {
+        let mut error = failed(b, Stage::Connect);
+        if settings.proxy.is_some() && matches!(error.status, Status::Network | Status::Timeout) {
+            // Behind a proxy the direct connection is often what the firewall blocks.
+            error.message = format!(
+                "{}; SMTP connects directly: the configured proxy carries only the HTTPS calls (use the gmail_api transport behind a proxy)",
+                error.message
+            );
+        }
+        error
+    })?;
     if endpoint.implicit_tls {
         conn.start_tls(call, &tls, host, deadline)
             .map_err(|b| failed(b, Stage::Connect))?;
