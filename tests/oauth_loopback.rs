@@ -264,6 +264,8 @@ fn redirect_with_code_is_exchanged_once_decoded_and_the_page_names_the_email() {
             REFRESH,
             CLIENT_SECRET,
             &param(&url, "code_challenge").unwrap(),
+            &get_form("code_verifier").unwrap(),
+            &param(&url, "state").unwrap(),
         ],
     );
     assert!(port_is_free(port_of(&redirect_uri)));
