@@ -63,12 +63,6 @@ pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &Messag
     let started = Instant::now();
     let settings = client.settings();
     let transport = settings.transport;
-    if transport == TransportKind::Graph {
-        return Err(Error::invalid(
-            "config.transport",
-            "the graph transport is not available in this version; use smtp",
-        ));
-    }
     let prepared = message::prepare(message)?;
     token::check_provider(client, token)?;
     check_scope(client, token)?;
@@ -93,7 +87,11 @@ pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &Messag
                 .info(|| format!("send: {}; refreshing once and retrying once", first.message));
             call.check()?;
             let rejected = current.access_token.clone();
-            current = client.send_state.tokens.fresh(client, call, token, rejected.as_ref())?;
+            // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
+            current = client
+                .send_state
+                .tokens
+                .fresh(client, call, &current, rejected.as_ref())?;
             check_scope(client, &current)?;
             call.check()?;
             match attempt(client, call, &current, &prepared) {
