@@ -252,7 +252,11 @@ oauthmail_status oauthmail_refresh(struct oauthmail_client *client,
  * - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
  *   when the call refreshed the token: store it in place of the old one.
  *
- * All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`).
+ * All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`). The library
+ * never sends a message twice: when the connection fails or the call is cancelled after the
+ * provider may already have the whole message, the status is `OAUTHMAIL_NETWORK`,
+ * `OAUTHMAIL_TIMEOUT` or `OAUTHMAIL_CANCELLED` and the error's message says it may have been
+ * delivered; do not resend such a message automatically.
  *
  * # Safety
  * Pointers are NULL or valid as described above.
