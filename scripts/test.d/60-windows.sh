@@ -153,7 +153,7 @@ for tgt in $TARGETS; do
 
   cp "$dll" "$d/"
   cp "$(j ca_file)" "$d/ca.pem"
-  $cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lws2_32 -lversion -lcrypt32
+  $cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lversion -lcrypt32
   # Test-only: Wine 8 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std imports. Never shipped.
   $cc -O2 -shared -Wl,--kill-at -o "$d/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
   $cc -std=c11 -O2 -Wall -Wextra -Werror -o "$d/fakebrowser.exe" tests/windows/fakebrowser.c

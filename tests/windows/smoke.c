@@ -179,9 +179,11 @@ static BOOL WINAPI compat_get_chain(HCERTCHAINENGINE engine, PCCERT_CONTEXT cert
     return real_get_chain(engine, cert, time, extra, para, flags & ~revocation, reserved, chain);
 }
 
-/* Points oauthmail.dll's import of DLL!NAME at `replacement`; returns the original or NULL. */
+/* Points every import of DLL!NAME in oauthmail.dll at `replacement` (a DLL may import one module
+ * through several descriptors); returns the original function, or NULL if there was none. */
 static void *patch_import(const char *dll, const char *name, void *replacement) {
     BYTE *base = (BYTE *)GetModuleHandleW(L"oauthmail.dll");
+    void *original = NULL;
     if (!base) return NULL;
     IMAGE_NT_HEADERS *nt = (IMAGE_NT_HEADERS *)(base + ((IMAGE_DOS_HEADER *)base)->e_lfanew);
     IMAGE_DATA_DIRECTORY dir = nt->OptionalHeader.DataDirectory[IMAGE_DIRECTORY_ENTRY_IMPORT];
@@ -195,13 +197,12 @@ static void *patch_import(const char *dll, const char *name, void *replacement) 
             if (strcmp((char *)by_name->Name, name) != 0) continue;
             DWORD old;
             if (!VirtualProtect(&slots->u1.Function, sizeof slots->u1.Function, PAGE_READWRITE, &old)) return NULL;
-            void *original = (void *)(uintptr_t)slots->u1.Function;
+            if (!original) original = (void *)(uintptr_t)slots->u1.Function;
             slots->u1.Function = (uintptr_t)replacement;
             VirtualProtect(&slots->u1.Function, sizeof slots->u1.Function, old, &old);
-            return original;
         }
     }
-    return NULL;
+    return original;
 }
 
 static int install_wine_compat(void) {
