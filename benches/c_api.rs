@@ -12,7 +12,7 @@ use std::ptr;
 
 use oauthmail::ffi::{
     oauthmail_client, oauthmail_client_free, oauthmail_client_new, oauthmail_send, oauthmail_status_name,
-    oauthmail_string_free, oauthmail_version,
+    oauthmail_string_free,
 };
 use serde_json::json;
 use support::*;
@@ -123,16 +123,6 @@ fn main() {
     };
     let timing = time_it(1000, 15, 20_000, f);
     row("`oauthmail_status_name` (+ strlen)", timing.per(16), allocs_of(f));
-
-    let f = || {
-        // SAFETY: no arguments; returns a static string.
-        black_box(unsafe { CStr::from_ptr(oauthmail_version()) }.to_bytes().len())
-    };
-    row(
-        "`oauthmail_version` (+ strlen)",
-        time_it(1000, 15, 100_000, f),
-        allocs_of(f),
-    );
 
     let f = || new_and_free(&typical);
     row(

@@ -26,6 +26,8 @@ use support::*;
 const USER: &str = "erp.test@gmail.com";
 /// Sends through both transports (the Gmail API accepts it too).
 const SCOPE: &str = "openid email https://mail.google.com/";
+/// The late reply of the "slow server" table: a plausible Internet round trip plus server time.
+const DELAY_MS: u64 = 30;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Via {
@@ -85,6 +87,7 @@ fn control(s: &Standin, method: &str, path: &str) -> Value {
     let url = format!("{}{path}", s.control_url());
     let mut r = match method {
         "DELETE" => ureq::delete(&url).call(),
+        "POST" => ureq::post(&url).send_empty(),
         _ => ureq::get(&url).call(),
     }
     .expect("control plane");
@@ -220,6 +223,62 @@ fn main() {
         ]);
     }
     f.print();
+
+    // A server that takes a while to answer, as Google does over the Internet: how much later than
+    // the answer does the call return? (Waits on the socket are what this measures.)
+    let mut w = Table::new(
+        &format!(
+            "Wait added after a reply that comes {DELAY_MS} ms late (stand-in `delay` fault on one reply per call)"
+        ),
+        &["call", "runs", "p50", "p50 − delay", "p95 − delay"],
+    );
+    let runs = n(20);
+    for (name, via, fault) in [
+        (
+            "Gmail API send (delayed HTTP response)",
+            Via::GmailApi,
+            json!({"endpoint": "gmail_send", "kind": "delay", "delay_ms": DELAY_MS, "count": runs}),
+        ),
+        (
+            "SMTP send (delayed reply to the end of data)",
+            Via::Smtps,
+            json!({"endpoint": "smtp", "stage": "data_end", "kind": "delay", "delay_ms": DELAY_MS, "count": runs}),
+        ),
+        (
+            "refresh (delayed token response)",
+            Via::GmailApi,
+            json!({"endpoint": "token", "kind": "delay", "delay_ms": DELAY_MS, "count": runs}),
+        ),
+    ] {
+        let c = client(&s, via);
+        send_one(&c, &tok, &small); // connected and warm
+        s.add_fault(&fault).expect("the delay fault");
+        let mut lat = Latencies::default();
+        for _ in 0..runs {
+            let at = Instant::now();
+            if name.starts_with("refresh") {
+                c.refresh(&tok).expect("refresh");
+            } else {
+                send_one(&c, &tok, &small);
+            }
+            lat.push(at.elapsed());
+        }
+        control(&s, "DELETE", "/faults");
+        control(&s, "DELETE", "/mailbox");
+        let delay = Duration::from_millis(DELAY_MS);
+        w.row(&[
+            name.into(),
+            lat.len().to_string(),
+            dur(lat.pct(50.0)),
+            dur(lat.pct(50.0).saturating_sub(delay)),
+            dur(lat.pct(95.0).saturating_sub(delay)),
+        ]);
+    }
+    w.note(
+        "Without a delay the same calls take the times in the tables above; the difference between \
+         `p50 − delay` here and there is the time between the reply's arrival and the caller seeing it.",
+    );
+    w.print();
 
     // Refresh and authorize.
     let mut o = Table::new(

@@ -19,7 +19,16 @@ results="$out/results.md"
 
 echo "building (release profile, LTO)..." >&2
 cargo build --release --lib >&2
-cargo bench --no-run "${benches[@]/#/--bench=}" >&2
+# Build once and run the executables built here, so a source change during the run (a shared
+# tree) cannot mix versions.
+cargo bench --no-run --message-format=json "${benches[@]/#/--bench=}" >"$out/build.json"
+exe_of() {
+    python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    m = json.loads(line)
+    if m.get("reason") == "compiler-artifact" and m["target"]["name"] == sys.argv[2] and m.get("executable"):
+        print(m["executable"])' "$out/build.json" "$1" | tail -n 1
+}
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//' || true)
 mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1024/1024}' /proc/meminfo 2>/dev/null || true)
@@ -39,8 +48,11 @@ mem=$(awk '/MemTotal/ {printf "%.1f GiB", $2/1024/1024}' /proc/meminfo 2>/dev/nu
 for b in "${benches[@]}"; do
     echo "running $b..." >&2
     started=$(date +%s)
-    cargo bench --bench "$b" 2>/dev/null >>"$results" || {
-        echo "benchmark $b failed; rerun: cargo bench --bench $b" >&2
+    exe=$(exe_of "$b")
+    [ -n "$exe" ] || { echo "no executable for benchmark $b" >&2; exit 1; }
+    "$exe" --bench >>"$results" 2>"$out/$b.stderr" || {
+        echo "benchmark $b failed (stderr in $out/$b.stderr):" >&2
+        tail -n 20 "$out/$b.stderr" >&2
         exit 1
     }
     echo "  $b: $(($(date +%s) - started)) s" >&2
