@@ -67,8 +67,8 @@ done
     row() {
         size=$(stat -c %s "$1")
         gz=$(gzip -9 -c "$1" | wc -c)
-        printf '| `%s`%s | %s | %.2f | %.2f MiB |\n' "$1" "$2" "$size" \
-            "$(echo "$size / 1048576" | bc -l)" "$(echo "$gz / 1048576" | bc -l)"
+        awk -v f="$1" -v note="$2" -v s="$size" -v g="$gz" \
+            'BEGIN { printf "| `%s`%s | %d | %.2f | %.2f MiB |\n", f, note, s, s / 1048576, g / 1048576 }'
     }
     for f in target/release/liboauthmail.so target/release/liboauthmail.a; do
         [ -f "$f" ] && row "$f" ""
