@@ -42,7 +42,7 @@ use crate::config::Settings;
 use crate::error::{Error, Result, Status};
 use crate::hint;
 use crate::log::Log;
-use crate::net::{self, Waited};
+use crate::net::{self, Interest, Waited};
 
 /// An HTTP response. Any status (also 4xx/5xx) is a response; only transport failures are errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -489,9 +489,17 @@ struct CancellableTcp {
     buffers: LazyBuffers,
 }
 
-/// [`net::when_ready`] for ureq: cancelled by the current call, errors as ureq's.
-fn ready_for_ureq<T>(timeout: NextTimeout, op: impl FnMut() -> io::Result<T>) -> std::result::Result<T, ureq::Error> {
-    net::when_ready(deadline_of(&timeout), current_call_cancelled, op).map_err(|w| ureq_error(w, timeout))
+/// [`net::when_ready`] for ureq: cancelled by the current call, errors as ureq's. rustls (in
+/// [`TlsTransport`]) sits on top of this transport and calls it like a blocking socket, a write
+/// when it has records to send and a read when it needs one, so `asked` is always right here.
+fn ready_for_ureq<T>(
+    stream: &mut TcpStream,
+    asked: Interest,
+    timeout: NextTimeout,
+    op: impl FnMut(&mut TcpStream) -> io::Result<T>,
+) -> std::result::Result<T, ureq::Error> {
+    net::when_ready(stream, asked, deadline_of(&timeout), current_call_cancelled, op)
+        .map_err(|w| ureq_error(w, timeout))
 }
 
 fn ureq_error(w: Waited, timeout: NextTimeout) -> ureq::Error {
@@ -513,7 +521,9 @@ impl Transport for CancellableTcp {
         let mut sent = 0;
         while sent < amount {
             // Each write that makes progress gets the whole per-write budget again.
-            match ready_for_ureq(timeout, || (&self.stream).write(&output[sent..]))? {
+            match ready_for_ureq(&mut self.stream, Interest::Writable, timeout, |s| {
+                s.write(&output[sent..])
+            })? {
                 0 => return Err(ureq::Error::Io(io::ErrorKind::WriteZero.into())),
                 n => sent += n,
             }
@@ -524,7 +534,7 @@ impl Transport for CancellableTcp {
     fn await_input(&mut self, timeout: NextTimeout) -> std::result::Result<bool, ureq::Error> {
         let timeout = timeout.for_read();
         let input = self.buffers.input_append_buf();
-        let n = ready_for_ureq(timeout, || (&self.stream).read(input))?;
+        let n = ready_for_ureq(&mut self.stream, Interest::Readable, timeout, |s| s.read(input))?;
         self.buffers.input_appended(n);
         Ok(n > 0)
     }

@@ -1,6 +1,7 @@
 //! One SMTP client connection over a socket this crate owns, so that every blocking step can be
 //! cancelled: the socket is non-blocking, and reads and writes wait through
-//! [`crate::net::when_ready`], which looks at the call's cancel flag every few milliseconds. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
+//! [`crate::net::when_ready`], which waits for the socket to be ready and looks at the call's
+//! cancel flag at least every [`crate::cancel::POLL`]. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
 //! only when its timeout does, so a cancel could take up to `timeouts.io_s`.)
 //!
 //! It speaks what a submission client needs and no more: connect, TLS (from the first byte or
@@ -17,7 +18,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::cancel::Call;
 use crate::http;
-use crate::net::{self, Waited};
+use crate::net::{self, Interest, Pollable, Waited};
 
 /// The longest reply line and reply accepted (RFC 5321 §4.5.3.1.5 allows 512 octets a line;
 /// EHLO replies run longer in practice). A server that sends more is not speaking SMTP.
@@ -117,16 +118,32 @@ pub(crate) struct Session {
     broken: bool,
 }
 
+impl Pollable for Stream {
+    /// Under TLS, whatever the caller does, rustls first sends the records it has queued
+    /// (`complete_io`, and `StreamOwned` before each read, write and flush), so an attempt that
+    /// would block with records queued is stuck on writing; with none queued it is stuck on
+    /// reading (a handshake waiting for the server, a read waiting for a record).
+    fn wait_on(&self, asked: Interest) -> (&TcpStream, Interest) {
+        match self {
+            Stream::Plain(s) => (s, asked),
+            Stream::Tls(t) if t.conn.wants_write() => (&t.sock, Interest::Writable),
+            Stream::Tls(t) => (&t.sock, Interest::Readable),
+        }
+    }
+}
+
 /// Runs the non-blocking `op` until it makes progress, `deadline` passes or the call is
-/// cancelled ([`crate::net`] says why non-blocking). rustls keeps a partly read or written
-/// record and carries on with the next attempt, so nothing is lost between attempts.
+/// cancelled ([`crate::net`] says why non-blocking); `asked` is what `op` needs of a plain
+/// socket. rustls keeps a partly read or written record and carries on with the next attempt,
+/// so nothing is lost between attempts.
 fn when_ready<T>(
     stream: &mut Stream,
+    asked: Interest,
     call: &Call,
     deadline: Instant,
-    mut op: impl FnMut(&mut Stream) -> io::Result<T>,
+    op: impl FnMut(&mut Stream) -> io::Result<T>,
 ) -> Result<T, Broken> {
-    net::when_ready(Some(deadline), || call.is_cancelled(), || op(stream)).map_err(Broken::from)
+    net::when_ready(stream, asked, Some(deadline), || call.is_cancelled(), op).map_err(Broken::from)
 }
 
 impl Limit {
@@ -184,7 +201,7 @@ impl Session {
         let mut stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
         // The verifier records a rejected certificate for this thread; the scope starts afresh.
         let _scope = http::CallScope::enter(call);
-        let result = when_ready(&mut stream, call, deadline, |s| match s {
+        let result = when_ready(&mut stream, Interest::Readable, call, deadline, |s| match s {
             Stream::Tls(t) => {
                 while t.conn.is_handshaking() {
                     t.conn.complete_io(&mut t.sock)?;
@@ -310,7 +327,9 @@ impl Session {
                 return Err(self.garbage("no connection"));
             };
             let mut chunk = [0u8; 4096];
-            let result = when_ready(stream, call, limit.deadline(), |s| s.read(&mut chunk));
+            let result = when_ready(stream, Interest::Readable, call, limit.deadline(), |s| {
+                s.read(&mut chunk)
+            });
             match self.fail_on_error(result)? {
                 0 => {
                     self.broken = true;
@@ -328,7 +347,7 @@ impl Session {
         let mut result = Ok(());
         while !data.is_empty() {
             // Each write that makes progress gets the whole per-write budget again.
-            match when_ready(stream, call, limit.deadline(), |s| s.write(data)) {
+            match when_ready(stream, Interest::Writable, call, limit.deadline(), |s| s.write(data)) {
                 Ok(0) => result = Err(Broken::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => data = &data[n..],
                 Err(e) => result = Err(e),
@@ -338,7 +357,7 @@ impl Session {
             }
         }
         if result.is_ok() {
-            result = when_ready(stream, call, limit.deadline(), |s| s.flush());
+            result = when_ready(stream, Interest::Writable, call, limit.deadline(), |s| s.flush());
         }
         self.fail_on_error(result)
     }
