@@ -338,7 +338,11 @@ fn prepare_structured(doc: &MessageDocument) -> Result<PreparedMessage> {
     let message = builder
         .multipart_or_single(doc.text.as_deref(), doc.html.as_deref(), parts)
         .map_err(|e| Error::internal(format!("the message could not be built: {e}")))?;
-    let data = message.formatted();
+    let mut data = message.formatted();
+    // lettre grows the Vec by doubling and appends the closing boundary after the body, so a big
+    // message comes back with about twice its length in capacity, held for the whole send.
+    // (lettre's formatter into a caller's Vec is private, so it cannot be sized up front.)
+    data.shrink_to_fit();
 
     let bcc = if bcc.is_empty() {
         None
@@ -1232,6 +1236,24 @@ mod tests {
         assert!(content_type.starts_with("application/pdf;"), "{content_type}");
         let quoted_name = content_type.split("name=").nth(1).unwrap().trim_matches('"');
         assert_eq!(decode_2047(quoted_name), name);
+    }
+
+    #[test]
+    fn a_big_message_does_not_keep_twice_its_size_in_capacity() {
+        let content = vec![0x5au8; 1024 * 1024];
+        let p = prepare(&doc(json!({
+            "from": "office@firma.ro", "to": ["ion@example.ro"], "text": "x",
+            "attachments": [{"filename": "mare.bin", "content_base64": b64(&content)}]
+        })))
+        .unwrap();
+        assert!(p.data.len() > 1024 * 1024 * 4 / 3);
+        // lettre's formatted() returns about 2x the length in capacity for a message this size.
+        assert!(
+            p.data.capacity() <= p.data.len() + p.data.len() / 64,
+            "capacity {} for {} bytes",
+            p.data.capacity(),
+            p.data.len()
+        );
     }
 
     #[test]
