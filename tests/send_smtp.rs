@@ -286,6 +286,22 @@ fn smtp_kept_connection_that_breaks_before_data_is_replaced_transparently() {
 }
 
 #[test]
+fn smtp_kept_connection_that_went_silent_is_replaced_within_seconds_not_io_s() {
+    // io_s is 20 s in these tests; a connection dropped silently (NAT, firewall) answers nothing.
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let t = token(&s, MAIL_SCOPE);
+    c.send(&t, &simple()).unwrap();
+    fault(&s, json!({"endpoint": "smtp", "stage": "rset", "kind": "hang"}));
+    let started = std::time::Instant::now();
+    c.send(&t, &simple()).unwrap();
+    let took = started.elapsed();
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    assert_eq!(counter(&s, "smtp_connections"), 2);
+    assert_eq!(s.messages().len(), 2);
+}
+
+#[test]
 fn smtp_connection_lost_after_the_data_is_reported_and_never_resent() {
     let s = standin();
     let c = client(&s, Via::Smtps);

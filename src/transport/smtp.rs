@@ -48,6 +48,10 @@ use session::{Broken, Limit, Reply, Session};
 /// An idle connection older than this is closed instead of reused (Gmail drops idle sessions
 /// after a few minutes; the `RSET` before reuse catches the rest).
 const MAX_IDLE: Duration = Duration::from_secs(120);
+/// How long the `RSET` that checks a kept connection may take before it is given up for a new
+/// connection: a healthy server answers at once, and a connection a NAT or firewall dropped
+/// silently would otherwise hold the send for the whole `io_s`.
+const PROBE_WITHIN: Duration = Duration::from_secs(5);
 /// Idle connections kept per client.
 const MAX_POOLED: usize = 8;
 /// How long closing connections with `QUIT` may take, all of them together: freeing a client
@@ -196,12 +200,13 @@ pub fn send(
     let pool = &client.send_state.smtp;
     let key = pool.key(account, access_token);
     let io = Limit::Each(settings.timeouts.io);
+    let probe = Limit::Each(settings.timeouts.io.min(PROBE_WITHIN));
 
     for attempt in 0..2 {
         call.check()?;
         let pooled = if attempt == 0 { pool.take(key) } else { None };
         let (mut conn, reused) = match pooled {
-            Some(mut conn) => match conn.command(call, "RSET\r\n", io) {
+            Some(mut conn) => match conn.command(call, "RSET\r\n", probe) {
                 Ok(r) if r.code == 250 => {
                     client.log.debug(|| "SMTP: reusing an authenticated connection".into());
                     (conn, true)

@@ -513,6 +513,11 @@ impl Session<'_> {
                     }
                 }
                 "RSET" => {
+                    match self.fault("rset")? {
+                        Next::Continue => {}
+                        Next::Replied => continue,
+                        Next::Close => return Ok(()),
+                    }
                     self.reset_txn();
                     self.send(&format!("250 2.1.5 Flushed {g}"))?;
                 }

@@ -204,7 +204,7 @@ fn one() -> u32 {
 
 pub const HTTP_ENDPOINTS: &[&str] = &["authorize", "token", "revoke", "userinfo", "gmail_send", "any_http"];
 pub const SMTP_STAGES: &[&str] = &[
-    "connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "data_end",
+    "connect", "ehlo", "starttls", "auth", "mail", "rcpt", "data", "data_end", "rset",
 ];
 
 impl Fault {
