@@ -12,9 +12,9 @@
 //!   TLS error names it: that is how a user recognises TLS inspection by a proxy or antivirus.
 //! - **Cancellation**: ureq runs a request entirely on the calling thread, so [`Http::request`]
 //!   puts the call's [`Call`] in a thread-local for its duration, and our TCP transport
-//!   ([`crate::net`]) looks at it every few milliseconds while it waits. `oauthmail_cancel`
-//!   therefore stops a TLS handshake, an upload or a download within about 10 ms (a TCP connect
-//!   attempt within about a second). No thread is started.
+//!   ([`crate::net`]) looks at it at least every [`crate::cancel::POLL`] while it waits.
+//!   `oauthmail_cancel` therefore stops a TLS handshake, an upload or a download within about
+//!   that long (a TCP connect attempt within about a second). No thread is started.
 //! - **DNS** is resolved on the calling thread ([`SyncResolver`]): ureq's resolver starts a
 //!   detached thread to enforce its timeout, which could outlive the call (API.md forbids
 //!   that). The OS resolver's own timeout bounds the lookup; cancel is seen right after it.

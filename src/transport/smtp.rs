@@ -15,10 +15,10 @@
 //!   later sends on the same client; a stale one is replaced, but only before `DATA`.
 //! - Timeouts and cancel: `timeouts.connect_s` bounds TCP connect, TLS, greeting and EHLO (and
 //!   STARTTLS) together (DNS is the OS resolver's, as for HTTPS); `timeouts.io_s` each read or
-//!   write after that. Every wait looks at
-//!   the cancel flag every 50 ms, so a cancel ends a step at once, also while the server is
-//!   silent. Before the final `.` of the data nothing can be delivered (RFC 5321 §4.1.1.4), so a
-//!   cancel up to then is CANCELLED; after it the honest answer is "may have been delivered".
+//!   write after that. Every wait looks at the cancel flag at least every
+//!   [`crate::cancel::POLL`], so a cancel ends a step at once, also while the server is silent.
+//!   Before the final `.` of the data nothing can be delivered (RFC 5321 §4.1.1.4), so a cancel
+//!   up to then is CANCELLED; after it the honest answer is "may have been delivered".
 //! - A connection that failed in transport is dropped, never closed with `QUIT`, which would
 //!   only wait again for a server that does not answer.
 

@@ -1,8 +1,9 @@
 //! One SMTP client connection over a socket this crate owns, so that every blocking step can be
 //! cancelled: the socket is non-blocking, and reads and writes wait through
 //! [`crate::net::when_ready`], which waits for the socket to be ready and looks at the call's
-//! cancel flag at least every [`crate::cancel::POLL`]. (lettre's `SmtpConnection` owns its socket; a read it is blocked in ends
-//! only when its timeout does, so a cancel could take up to `timeouts.io_s`.)
+//! cancel flag at least every [`crate::cancel::POLL`]. (lettre's `SmtpConnection` owns its
+//! socket; a read it is blocked in ends only when its timeout does, so a cancel could take up to
+//! `timeouts.io_s`.)
 //!
 //! It speaks what a submission client needs and no more: connect, TLS (from the first byte or
 //! after STARTTLS), EHLO, one command line and its reply, and the message data with its dots
