@@ -4,7 +4,7 @@
 //! The browser is started detached: we never wait for it to exit, its stdio goes to the null
 //! device (the library writes nothing to the host's console), and on Unix it gets its own process
 //! group so a Ctrl-C in the host's terminal does not close it. A launcher that fails at once
-//! (not installed, or exits non-zero within [`SETTLE`]) counts as "not started" and the next
+//! (not installed, or exits non-zero within [`unix::SETTLE`]) counts as "not started" and the next
 //! candidate is tried; one still running after that, or one that exited 0, counts as started.
 
 use crate::error::{Error, Result, Status};
