@@ -151,8 +151,7 @@ fn attempt(
 }
 
 fn needs_refresh(token: &TokenDocument, now: i64) -> bool {
-    let no_access_token = token.access_token.as_ref().is_none_or(|t| t.is_empty());
-    no_access_token || token.expires_at.is_some_and(|at| at <= now + REFRESH_MARGIN_S)
+    !usable(token, None, now)
 }
 
 /// A token whose granted scopes are known and cannot send with this transport is refused before
@@ -273,6 +272,7 @@ impl Drop for Lead<'_> {
     }
 }
 
+/// `doc` has an access token that is not `rejected` and stays valid beyond [`REFRESH_MARGIN_S`].
 fn usable(doc: &TokenDocument, rejected: Option<&Secret>, now: i64) -> bool {
     let has = doc
         .access_token
