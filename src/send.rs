@@ -29,7 +29,6 @@ use serde::Serialize;
 use crate::cancel::{self, Call};
 use crate::client::Client;
 use crate::error::{Error, Result, Status};
-use crate::hint;
 use crate::message::{self, MessageDocument, PreparedMessage};
 use crate::provider::TransportKind;
 use crate::secret::Secret;
@@ -163,11 +162,6 @@ fn check_scope(client: &Client, token: &TokenDocument) -> Result<()> {
         return Ok(());
     }
     let needed = (settings.provider.send_scopes)(transport).join(" or ");
-    let hint = match transport {
-        TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
-        TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
-        TransportKind::Graph => &hint::INSUFFICIENT_SCOPE,
-    };
     Err(Error::new(
         Status::InsufficientScope,
         format!(
@@ -176,7 +170,7 @@ fn check_scope(client: &Client, token: &TokenDocument) -> Result<()> {
         ),
     )
     .with_field("token.scope")
-    .with_hint(hint))
+    .with_hint(token::insufficient_scope_hint(transport)))
 }
 
 // ---------------------------------------------------------------------------------------------
