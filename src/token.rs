@@ -382,7 +382,6 @@ fn post_form(client: &Client, call: &Call, url: &Url, form: &[(&str, &str)], gra
                 .with_provider(ProviderReply::http(200, None, None))
             });
         }
-        let error = token_error(&response, grant, client.settings().transport);
         if attempt < TOKEN_ATTEMPTS && is_retryable(&response) {
             let wait = RETRY_BACKOFF[(attempt - 1) as usize];
             client.log.warn(|| {
@@ -396,6 +395,7 @@ fn post_form(client: &Client, call: &Call, url: &Url, form: &[(&str, &str)], gra
             attempt += 1;
             continue;
         }
+        let error = token_error(&response, grant, client.settings().transport);
         client.log.warn(|| format!("token endpoint: {}", error.message));
         return Err(error);
     }
