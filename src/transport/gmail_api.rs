@@ -5,8 +5,6 @@
 //! the JSON endpoint stops at 1 MB. Errors are Google's JSON (§3.4), mapped by
 //! `error.errors[0].reason` and `error.status`.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use serde_json::Value;
 use url::Url;
 
@@ -17,6 +15,7 @@ use crate::hint;
 use crate::http::Response;
 use crate::message::PreparedMessage;
 use crate::secret::Secret;
+use crate::token::now_unix;
 use crate::transport::{Failure, Sent};
 
 /// The upload URL under the configured base (which may carry a path prefix).
@@ -203,13 +202,6 @@ pub(crate) fn retry_after_s(header: Option<&str>, message: &str, now: i64) -> Op
     let i = lower.find("retry after ")?;
     let stamp = message[i + "retry after ".len()..].split_whitespace().next()?;
     parse_rfc3339(stamp).and_then(until)
-}
-
-fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or_default()
 }
 
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
