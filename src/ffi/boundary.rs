@@ -1,6 +1,7 @@
 //! The crossing itself, in one place: the panic guard, strings in and out, JSON in with field
-//! paths, handle casts and the host's `user_data` pointers. Every exported function is built from
-//! these pieces and nothing else touches a raw pointer.
+//! paths and the host's `user_data` pointers. Every exported function is built from these
+//! pieces; the client handle's `Box` is made, borrowed and freed beside them in [`super`]
+//! (`oauthmail_client_new`, `client_ref`, `oauthmail_client_free`), the only other raw pointers.
 
 use std::ffi::{c_char, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
