@@ -82,8 +82,7 @@ impl Default for Pool {
 
 impl fmt::Debug for Pool {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let n = self.idle.lock().map(|v| v.len()).unwrap_or(0);
-        f.debug_struct("Pool").field("idle", &n).finish()
+        f.debug_struct("Pool").field("idle", &self.idle_count()).finish()
     }
 }
 
@@ -151,7 +150,7 @@ impl Pool {
         }
     }
 
-    /// Idle connections right now (for tests and logs).
+    /// Idle connections right now (for `Debug` and tests).
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map(|v| v.len()).unwrap_or(0)
     }
