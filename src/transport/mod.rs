@@ -1,6 +1,7 @@
 //! The transports: hand a prepared message to the provider with one access token.
 //!
-//! A transport makes one attempt. It reports a rejected access token separately
+//! A transport makes one attempt (SMTP may open a new connection when a kept one turns out stale
+//! before `DATA`: nothing was sent on it). It reports a rejected access token separately
 //! ([`Failure::TokenRejected`]) so that [`crate::send`] can refresh once and retry once; every
 //! other failure is final. A transport never retries once the provider may have received the
 //! message data.
