@@ -50,14 +50,19 @@ fn error_info(reason: &str) -> Value {
     }])
 }
 
-pub fn bad_request(message: &str, reason: &str) -> Response {
+/// An API error whose single `errors[]` item repeats the message in the `global` domain.
+fn global_error(code: u16, message: &str, reason: &str, status: &str) -> Response {
     api_error(
-        400,
+        code,
         message,
         json!({"message": message, "domain": "global", "reason": reason}),
-        "INVALID_ARGUMENT",
+        status,
         None,
     )
+}
+
+pub fn bad_request(message: &str, reason: &str) -> Response {
+    global_error(400, message, reason, "INVALID_ARGUMENT")
 }
 
 pub fn missing_credentials() -> Response {
@@ -115,55 +120,34 @@ fn not_enabled() -> Response {
 
 /// 429 (fault `rate_limit`).
 pub fn rate_limited(retry_after_s: u64) -> Response {
-    api_error(
+    global_error(
         429,
         "Resource has been exhausted (e.g. check quota).",
-        json!({"message": "Resource has been exhausted (e.g. check quota).", "domain": "global", "reason": "rateLimitExceeded"}),
+        "rateLimitExceeded",
         "RESOURCE_EXHAUSTED",
-        None,
     )
     .with_header("Retry-After", &retry_after_s.to_string())
 }
 
 /// Any status from a `status` fault: 4xx get their usual Google bodies, 5xx `backendError`.
 pub fn server_error(code: u16) -> Response {
-    match code {
+    // (message, errors[].reason, status) per code.
+    let (message, reason, status) = match code {
         401 => return invalid_credentials(),
-        400 => return bad_request("Bad Request", "badRequest"),
-        403 => {
-            return api_error(
-                403,
-                "The caller does not have permission",
-                json!({"message": "The caller does not have permission", "domain": "global", "reason": "forbidden"}),
-                "PERMISSION_DENIED",
-                None,
-            )
-        }
-        404 => {
-            return api_error(
-                404,
-                "Requested entity was not found.",
-                json!({"message": "Requested entity was not found.", "domain": "global", "reason": "notFound"}),
-                "NOT_FOUND",
-                None,
-            )
-        }
-        _ => {}
-    }
-    let (message, status) = match code {
-        503 => ("The service is currently unavailable.", "UNAVAILABLE"),
-        502 => ("Bad Gateway", "UNAVAILABLE"),
-        504 => ("The request timed out. Please try again.", "DEADLINE_EXCEEDED"),
-        500 => ("Internal error encountered.", "INTERNAL"),
-        _ => ("Backend Error", "UNKNOWN"),
+        400 => ("Bad Request", "badRequest", "INVALID_ARGUMENT"),
+        403 => ("The caller does not have permission", "forbidden", "PERMISSION_DENIED"),
+        404 => ("Requested entity was not found.", "notFound", "NOT_FOUND"),
+        503 => ("The service is currently unavailable.", "backendError", "UNAVAILABLE"),
+        502 => ("Bad Gateway", "backendError", "UNAVAILABLE"),
+        504 => (
+            "The request timed out. Please try again.",
+            "backendError",
+            "DEADLINE_EXCEEDED",
+        ),
+        500 => ("Internal error encountered.", "backendError", "INTERNAL"),
+        _ => ("Backend Error", "backendError", "UNKNOWN"),
     };
-    api_error(
-        code,
-        message,
-        json!({"message": message, "domain": "global", "reason": "backendError"}),
-        status,
-        None,
-    )
+    global_error(code, message, reason, status)
 }
 
 fn authenticate(shared: &Shared, req: &Request, accepted: &[&str]) -> Result<AccessToken, Response> {
