@@ -61,6 +61,19 @@ fn scope_string(v: &Value) -> Option<String> {
     }
 }
 
+/// The required `email` and `scope` (string or array) of a `/tokens` or `/grants` body.
+fn email_and_scope(b: &Value) -> Result<(&str, String), Response> {
+    let email = b
+        .get("email")
+        .and_then(Value::as_str)
+        .ok_or_else(|| err(400, "\"email\" is required"))?;
+    let scope = b
+        .get("scope")
+        .and_then(scope_string)
+        .ok_or_else(|| err(400, "\"scope\" is required (string or array)"))?;
+    Ok((email, scope))
+}
+
 fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
     let m = req.method.as_str();
     let path = req.path.trim_end_matches('/');
@@ -105,14 +118,7 @@ fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
         }
         ("POST", "/tokens") => {
             let b = body(req)?;
-            let email = b
-                .get("email")
-                .and_then(Value::as_str)
-                .ok_or_else(|| err(400, "\"email\" is required"))?;
-            let scope = b
-                .get("scope")
-                .and_then(scope_string)
-                .ok_or_else(|| err(400, "\"scope\" is required (string or array)"))?;
+            let (email, scope) = email_and_scope(&b)?;
             let offline = b.get("offline").and_then(Value::as_bool).unwrap_or(true);
             let client = b.get("client_id").and_then(Value::as_str);
             let doc = oauth::mint(shared, email, &scope, offline, client).map_err(|e| err(400, &e))?;
@@ -211,14 +217,7 @@ fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
         }
         ("POST", "/grants") => {
             let b = body(req)?;
-            let email = b
-                .get("email")
-                .and_then(Value::as_str)
-                .ok_or_else(|| err(400, "\"email\" is required"))?;
-            let scope = b
-                .get("scope")
-                .and_then(scope_string)
-                .ok_or_else(|| err(400, "\"scope\" is required (string or array)"))?;
+            let (email, scope) = email_and_scope(&b)?;
             let client = match b.get("client_id").and_then(Value::as_str) {
                 Some(c) => shared
                     .client(c)
