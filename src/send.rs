@@ -312,7 +312,7 @@ impl TokenFlights {
                             .debug(|| "send: using the access token refreshed by an earlier call".into());
                         return Ok(doc.clone());
                     }
-                    Some(Slot::Refreshing(f)) => Some(Arc::clone(f)),
+                    Some(Slot::Refreshing(f)) => Arc::clone(f),
                     _ => {
                         let flight = Arc::new(Flight::default());
                         slots.insert(key, Slot::Refreshing(Arc::clone(&flight)));
@@ -329,18 +329,16 @@ impl TokenFlights {
                     }
                 }
             };
-            if let Some(flight) = flight {
-                client
-                    .log
-                    .debug(|| "send: waiting for the token refresh another call started".into());
-                match flight.wait(call)? {
-                    Ok(doc) if usable(&doc, rejected, token::now_unix()) => return Ok(doc),
-                    // The leader was cancelled (its call, not ours) or got a token we must not
-                    // use: try again, as the leader if need be.
-                    Ok(_) => continue,
-                    Err(e) if e.status == Status::Cancelled => continue,
-                    Err(e) => return Err(e),
-                }
+            client
+                .log
+                .debug(|| "send: waiting for the token refresh another call started".into());
+            match flight.wait(call)? {
+                Ok(doc) if usable(&doc, rejected, token::now_unix()) => return Ok(doc),
+                // The leader was cancelled (its call, not ours) or got a token we must not
+                // use: try again, as the leader if need be.
+                Ok(_) => continue,
+                Err(e) if e.status == Status::Cancelled => continue,
+                Err(e) => return Err(e),
             }
         }
     }
