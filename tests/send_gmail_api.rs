@@ -26,26 +26,16 @@ fn api_send_with_attachment_and_diacritics_arrives_intact_with_bcc_for_the_api_o
     assert_eq!(side["gmail_api"]["upload_type"], "media");
     assert_eq!(r.provider_id.as_deref(), side["id"].as_str());
     assert_eq!(header(&eml, "Message-ID").as_deref(), Some(r.message_id.as_str()));
-    assert_eq!(
-        decode_2047(&header(&eml, "Subject").unwrap()),
-        format!("Factura nr. 123 — scadență {DIACRITICS}")
-    );
-    assert_eq!(
-        decode_2047(&header(&eml, "From").unwrap()),
-        format!("Firmă SRL {DIACRITICS} <{USER}>")
-    );
+    assert_invoice_subject_and_from(&eml);
     // The API learns Bcc recipients only from the header (providers.md §3.5).
     assert_eq!(
         decode_2047(&header(&eml, "Bcc").unwrap()),
         "Șef Ascuns <sef@example.ro>"
     );
-    let rcpt: Vec<&str> = side["envelope"]["to"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(rcpt, ["ion@example.ro", "contabil@example.ro", "sef@example.ro"]);
+    assert_eq!(
+        envelope_to(&side),
+        ["ion@example.ro", "contabil@example.ro", "sef@example.ro"]
+    );
     assert_eq!(part_body(&eml, "Content-Disposition: attachment"), pdf);
     assert!(String::from_utf8_lossy(&eml).contains("filename*0*=utf-8''Factur%C4%83%20123%20"));
     assert_eq!(refreshes(&s), 0);

@@ -28,24 +28,14 @@ fn structured_send_arrives_intact_without_bcc(via: Via) {
     assert_eq!(side["smtp"]["auth_mechanism"], "XOAUTH2");
     assert_eq!(side["account"], USER);
     assert_eq!(header(&eml, "Message-ID").as_deref(), Some(r.message_id.as_str()));
-    assert_eq!(
-        decode_2047(&header(&eml, "Subject").unwrap()),
-        format!("Factura nr. 123 — scadență {DIACRITICS}")
-    );
-    assert_eq!(
-        decode_2047(&header(&eml, "From").unwrap()),
-        format!("Firmă SRL {DIACRITICS} <{USER}>")
-    );
+    assert_invoice_subject_and_from(&eml);
     // Bcc only in the envelope, never in the data (providers.md §2.7).
     assert!(header(&eml, "Bcc").is_none());
     assert!(!String::from_utf8_lossy(&eml).contains("sef@example.ro"));
-    let rcpt: Vec<&str> = side["envelope"]["to"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|v| v.as_str().unwrap())
-        .collect();
-    assert_eq!(rcpt, ["ion@example.ro", "contabil@example.ro", "sef@example.ro"]);
+    assert_eq!(
+        envelope_to(&side),
+        ["ion@example.ro", "contabil@example.ro", "sef@example.ro"]
+    );
     assert_eq!(side["envelope"]["from"], USER);
     assert_eq!(part_body(&eml, "Content-Disposition: attachment"), pdf);
     assert!(

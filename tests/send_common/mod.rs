@@ -190,6 +190,29 @@ pub fn only_message(s: &Standin) -> (Value, Vec<u8>) {
     (side, bytes)
 }
 
+/// The envelope recipients recorded in a message's sidecar, in order.
+pub fn envelope_to(side: &Value) -> Vec<&str> {
+    side["envelope"]["to"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect()
+}
+
+/// The [`invoice`]'s Subject and From arrive with their diacritics intact (RFC 2047 decoded).
+#[track_caller]
+pub fn assert_invoice_subject_and_from(eml: &[u8]) {
+    assert_eq!(
+        decode_2047(&header(eml, "Subject").unwrap()),
+        format!("Factura nr. 123 — scadență {DIACRITICS}")
+    );
+    assert_eq!(
+        decode_2047(&header(eml, "From").unwrap()),
+        format!("Firmă SRL {DIACRITICS} <{USER}>")
+    );
+}
+
 /// The unfolded value of header `name` in the top-level header block.
 pub fn header(eml: &[u8], name: &str) -> Option<String> {
     let text = String::from_utf8_lossy(eml);
