@@ -444,8 +444,9 @@ fn oauth_error(response: &Response) -> (Option<String>, Option<String>) {
 }
 
 /// Seconds from a `Retry-After` header (delta-seconds form; an HTTP date is ignored).
+/// Seconds or an HTTP date (RFC 9110 §10.2.3), read the same way as for the Gmail API.
 fn retry_after(response: &Response) -> Option<u64> {
-    response.header("retry-after").and_then(|v| v.trim().parse().ok())
+    crate::transport::gmail_api::retry_after_s(response.header("retry-after"), "", now_unix())
 }
 
 /// Maps a token-endpoint error answer (providers.md §1.7) to the API's status and hint.
