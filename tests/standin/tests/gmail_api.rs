@@ -16,6 +16,22 @@ fn api_error(r: &Resp) -> Value {
     r.json()["error"].clone()
 }
 
+/// `users.messages.send` with `uploadType=media`: the message as the whole request body.
+fn upload_media_send(s: &oauthmail_standin::Standin, t: &str, content_type: &str, msg: &[u8]) -> Resp {
+    let auth = format!("Bearer {t}");
+    let url = format!(
+        "{}/upload/gmail/v1/users/me/messages/send?uploadType=media",
+        s.info().gmail_api
+    );
+    request(
+        s,
+        "POST",
+        &url,
+        &[("Authorization", &auth), ("Content-Type", content_type)],
+        msg,
+    )
+}
+
 #[test]
 fn json_raw_send_returns_id_thread_labels_and_stores_the_bytes() {
     let s = start();
@@ -44,30 +60,13 @@ fn json_raw_send_returns_id_thread_labels_and_stores_the_bytes() {
 fn upload_media_send_stores_the_body_byte_exact() {
     let s = start();
     let t = token(&s, MAIL);
-    let auth = format!("Bearer {t}");
-    let url = format!(
-        "{}/upload/gmail/v1/users/me/messages/send?uploadType=media",
-        s.info().gmail_api
-    );
-    let r = request(
-        &s,
-        "POST",
-        &url,
-        &[("Authorization", &auth), ("Content-Type", "message/rfc822")],
-        MSG,
-    );
+    let r = upload_media_send(&s, &t, "message/rfc822", MSG);
     assert_eq!(r.status, 200, "{}", r.text());
     let id = r.json()["id"].as_str().unwrap().to_string();
     assert_eq!(s.message_bytes(&id).unwrap(), MSG);
     assert_eq!(s.messages()[0]["gmail_api"]["upload_type"], "media");
     // Not a message/* type: Google's media-type error.
-    let r = request(
-        &s,
-        "POST",
-        &url,
-        &[("Authorization", &auth), ("Content-Type", "text/plain")],
-        MSG,
-    );
+    let r = upload_media_send(&s, &t, "text/plain", MSG);
     assert_eq!(r.status, 400);
     assert_eq!(
         api_error(&r)["message"],
@@ -191,18 +190,7 @@ fn json_payload_over_the_limit_is_400_and_upload_takes_it() {
         api_error(&r)["message"],
         "Request payload size exceeds the limit: 1048576 bytes."
     );
-    let auth = format!("Bearer {t}");
-    let url = format!(
-        "{}/upload/gmail/v1/users/me/messages/send?uploadType=media",
-        s.info().gmail_api
-    );
-    let r = request(
-        &s,
-        "POST",
-        &url,
-        &[("Authorization", &auth), ("Content-Type", "message/rfc822")],
-        &big,
-    );
+    let r = upload_media_send(&s, &t, "message/rfc822", &big);
     assert_eq!(r.status, 200);
 }
 
