@@ -10,6 +10,13 @@ use serde_json::json;
 
 const SCOPES: &str = "openid email https://mail.google.com/";
 
+/// The token endpoint's error: `status` and Google's pretty JSON `{error, error_description}`.
+#[track_caller]
+fn assert_google_error(r: &Resp, status: u16, error: &str, description: &str) {
+    assert_eq!(r.status, status);
+    assert_eq!(r.text(), google_error(error, description));
+}
+
 #[test]
 fn auto_approve_redirects_to_loopback_with_state_code_with_slash_and_scope() {
     let s = start_auto();
@@ -77,8 +84,7 @@ fn token_endpoint_errors_carry_googles_headers_and_pretty_json() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[]);
     let r = exchange(&s, &c, &[("client_secret", "wrong")]);
-    assert_eq!(r.status, 401);
-    assert_eq!(r.text(), google_error("invalid_client", "Unauthorized"));
+    assert_google_error(&r, 401, "invalid_client", "Unauthorized");
     assert_eq!(r.header("content-type"), Some("application/json; charset=utf-8"));
     assert_eq!(
         r.header("cache-control"),
@@ -108,11 +114,7 @@ fn unknown_client_id_is_401_oauth_client_not_found() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[]);
     let r = exchange(&s, &c, &[("client_id", "123-nope.apps.googleusercontent.com")]);
-    assert_eq!(r.status, 401);
-    assert_eq!(
-        r.text(),
-        google_error("invalid_client", "The OAuth client was not found.")
-    );
+    assert_google_error(&r, 401, "invalid_client", "The OAuth client was not found.");
 }
 
 #[test]
@@ -148,8 +150,7 @@ fn missing_code_verifier_is_invalid_grant_missing_code_verifier() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[]);
     let r = exchange(&s, &c, &[("code_verifier", "")]);
-    assert_eq!(r.status, 400);
-    assert_eq!(r.text(), google_error("invalid_grant", "Missing code verifier."));
+    assert_google_error(&r, 400, "invalid_grant", "Missing code verifier.");
 }
 
 #[test]
@@ -157,8 +158,7 @@ fn wrong_code_verifier_is_invalid_grant_invalid_code_verifier() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[]);
     let r = exchange(&s, &c, &[("code_verifier", &"x".repeat(43))]);
-    assert_eq!(r.status, 400);
-    assert_eq!(r.text(), google_error("invalid_grant", "Invalid code verifier."));
+    assert_google_error(&r, 400, "invalid_grant", "Invalid code verifier.");
 }
 
 #[test]
@@ -166,11 +166,7 @@ fn verifier_without_challenge_is_invalid_grant() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[("code_challenge", ""), ("code_challenge_method", "")]);
     let r = exchange(&s, &c, &[]);
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.text(),
-        google_error("invalid_grant", "code_verifier or verifier is not needed.")
-    );
+    assert_google_error(&r, 400, "invalid_grant", "code_verifier or verifier is not needed.");
     // Without PKCE on both sides the exchange works.
     let r = exchange(&s, &c, &[("code_verifier", "")]);
     assert_eq!(r.status, 200);
@@ -193,8 +189,7 @@ fn reused_code_is_invalid_grant_bad_request() {
     let c = code(&s, SCOPES, &[]);
     assert_eq!(exchange(&s, &c, &[]).status, 200);
     let r = exchange(&s, &c, &[]);
-    assert_eq!(r.status, 400);
-    assert_eq!(r.text(), google_error("invalid_grant", "Bad Request"));
+    assert_google_error(&r, 400, "invalid_grant", "Bad Request");
 }
 
 #[test]
@@ -202,8 +197,7 @@ fn still_percent_encoded_code_is_malformed_auth_code() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[]);
     let r = exchange(&s, &c.replace('/', "%2F"), &[]);
-    assert_eq!(r.status, 400);
-    assert_eq!(r.text(), google_error("invalid_grant", "Malformed auth code."));
+    assert_google_error(&r, 400, "invalid_grant", "Malformed auth code.");
 }
 
 #[test]
@@ -220,8 +214,7 @@ fn redirect_uri_differing_from_authorize_is_redirect_uri_mismatch() {
     let s = start_auto();
     let c = code(&s, SCOPES, &[]);
     let r = exchange(&s, &c, &[("redirect_uri", "http://127.0.0.1:49153/")]);
-    assert_eq!(r.status, 400);
-    assert_eq!(r.text(), google_error("redirect_uri_mismatch", "Bad Request"));
+    assert_google_error(&r, 400, "redirect_uri_mismatch", "Bad Request");
 }
 
 #[test]
@@ -232,11 +225,7 @@ fn unsupported_grant_type_is_rejected() {
         &s.info().token_endpoint,
         &[("grant_type", "password"), ("client_id", &s.info().client_id)],
     );
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.text(),
-        google_error("unsupported_grant_type", "Invalid grant_type: password")
-    );
+    assert_google_error(&r, 400, "unsupported_grant_type", "Invalid grant_type: password");
 }
 
 #[test]
@@ -282,11 +271,7 @@ fn revoked_refresh_token_is_invalid_grant_expired_or_revoked() {
     let r = post_form(&s, &format!("{}?token={}", s.info().revocation_endpoint, enc(rt)), &[]);
     assert_eq!(r.status, 200);
     let r = refresh(&s, rt);
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.text(),
-        google_error("invalid_grant", "Token has been expired or revoked.")
-    );
+    assert_google_error(&r, 400, "invalid_grant", "Token has been expired or revoked.");
 }
 
 #[test]
@@ -306,8 +291,7 @@ fn revoking_the_access_token_revokes_the_refresh_token_too() {
         &s.info().revocation_endpoint,
         &[("token", v["access_token"].as_str().unwrap())],
     );
-    assert_eq!(r.status, 400);
-    assert_eq!(r.text(), google_error("invalid_token", "Token expired or revoked"));
+    assert_google_error(&r, 400, "invalid_token", "Token expired or revoked");
     // GET is not the revocation method.
     assert_eq!(
         get(&s, &format!("{}?token=x", s.info().revocation_endpoint)).status,
@@ -324,11 +308,7 @@ fn testing_client_refresh_token_dies_seven_days_after_consent() {
     assert_eq!(refresh(&s, rt).status, 200);
     s.advance_clock(120);
     let r = refresh(&s, rt);
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.text(),
-        google_error("invalid_grant", "Token has been expired or revoked.")
-    );
+    assert_google_error(&r, 400, "invalid_grant", "Token has been expired or revoked.");
 }
 
 #[test]
@@ -387,8 +367,7 @@ fn refresh_token_used_by_another_client_is_401_unauthorized_client() {
             ("grant_type", "refresh_token"),
         ],
     );
-    assert_eq!(r.status, 401);
-    assert_eq!(r.text(), google_error("unauthorized_client", "Unauthorized"));
+    assert_google_error(&r, 401, "unauthorized_client", "Unauthorized");
 }
 
 #[test]
@@ -602,8 +581,7 @@ fn userinfo_returns_the_email_and_rejects_bad_tokens() {
         &[("Authorization", "Bearer nope")],
         b"",
     );
-    assert_eq!(r.status, 401);
-    assert_eq!(r.text(), google_error("invalid_request", "Invalid Credentials"));
+    assert_google_error(&r, 401, "invalid_request", "Invalid Credentials");
 }
 
 #[test]
@@ -736,11 +714,7 @@ fn refresh_token_expired_through_the_control_plane_is_invalid_grant() {
     let n = control(&s, "POST", "/tokens/expire", json!({"email": USER, "which": "refresh"}));
     assert_eq!(n["expired"], 1);
     let r = refresh(&s, rt);
-    assert_eq!(r.status, 400);
-    assert_eq!(
-        r.text(),
-        google_error("invalid_grant", "Token has been expired or revoked.")
-    );
+    assert_google_error(&r, 400, "invalid_grant", "Token has been expired or revoked.");
     // The access token was left alone ("which": "refresh").
     let auth = format!("Bearer {}", v["access_token"].as_str().unwrap());
     let r = request(&s, "GET", &s.info().userinfo_endpoint, &[("Authorization", &auth)], b"");
