@@ -153,6 +153,27 @@ pub fn cancel_after(c: &std::sync::Arc<Client>, ms: u64) -> std::thread::JoinHan
     })
 }
 
+/// Sends [`simple`] with `t` on `c`, cancelled from another thread after 300 ms; asserts the send
+/// ends `Cancelled` within `within_ms` and returns its error.
+#[track_caller]
+pub fn simple_send_cancelled_after_300_ms(
+    c: &std::sync::Arc<Client>,
+    t: &TokenDocument,
+    within_ms: u64,
+) -> oauthmail::Error {
+    let canceller = cancel_after(c, 300);
+    let started = std::time::Instant::now();
+    let e = c.send(t, &simple()).unwrap_err();
+    canceller.join().unwrap();
+    assert_eq!(e.status, oauthmail::Status::Cancelled, "{e:?}");
+    assert!(
+        started.elapsed() < Duration::from_millis(within_ms),
+        "{:?}",
+        started.elapsed()
+    );
+    e
+}
+
 /// `threads` threads each send `sends` messages with token `t` on client `c`; per send, whether
 /// its result carried a (refreshed) token.
 pub fn parallel_sends(
