@@ -65,6 +65,11 @@ pub fn bad_request(message: &str, reason: &str) -> Response {
     global_error(400, message, reason, "INVALID_ARGUMENT")
 }
 
+/// 413 for an upload over `api_upload_limit_bytes`.
+fn upload_too_large() -> Response {
+    global_error(413, "Request Too Large", "uploadTooLarge", "FAILED_PRECONDITION")
+}
+
 pub fn missing_credentials() -> Response {
     api_error(
         401,
@@ -174,13 +179,7 @@ fn check_user(at: &AccessToken, user_id: &str) -> Result<(), Response> {
         return Ok(());
     }
     let m = format!("Delegation denied for {}", at.user);
-    Err(api_error(
-        403,
-        &m,
-        json!({"message": m, "domain": "global", "reason": "forbidden"}),
-        "PERMISSION_DENIED",
-        None,
-    ))
+    Err(global_error(403, &m, "forbidden", "PERMISSION_DENIED"))
 }
 
 /// base64url or standard base64, padded or not (Google's ByteString accepts both).
@@ -259,13 +258,7 @@ pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Resp
         (bytes, thread, "json")
     } else {
         if req.body.len() > upload_limit {
-            return api_error(
-                413,
-                "Request Too Large",
-                json!({"message": "Request Too Large", "domain": "global", "reason": "uploadTooLarge"}),
-                "FAILED_PRECONDITION",
-                None,
-            );
+            return upload_too_large();
         }
         match req.query_param("uploadType").as_deref() {
             Some("media") => {
@@ -353,34 +346,16 @@ fn deliver(
                         "cc" => "Cc",
                         _ => "Bcc",
                     };
-                    return api_error(
-                        400,
-                        &format!("Invalid {field} header"),
-                        json!({"message": format!("Invalid {field} header"), "domain": "global", "reason": "invalidArgument"}),
-                        "INVALID_ARGUMENT",
-                        None,
-                    );
+                    return bad_request(&format!("Invalid {field} header"), "invalidArgument");
                 }
             }
         }
     }
     if rcpts.is_empty() {
-        return api_error(
-            400,
-            "Recipient address required",
-            json!({"message": "Recipient address required", "domain": "global", "reason": "invalidArgument"}),
-            "INVALID_ARGUMENT",
-            None,
-        );
+        return bad_request("Recipient address required", "invalidArgument");
     }
     if rcpts.len() > max_rcpt {
-        return api_error(
-            400,
-            "Too many recipients",
-            json!({"message": "Too many recipients", "domain": "global", "reason": "invalidArgument"}),
-            "INVALID_ARGUMENT",
-            None,
-        );
+        return bad_request("Too many recipients", "invalidArgument");
     }
     let delivery = Delivery {
         transport: "gmail_api",
@@ -420,13 +395,7 @@ fn start_resumable(shared: &Shared, req: &Request, _at: AccessToken, user_id: &s
         .and_then(|v| v.trim().parse::<usize>().ok());
     let limit = shared.lock().settings.api_upload_limit_bytes;
     if expected.is_some_and(|n| n > limit) {
-        return api_error(
-            413,
-            "Request Too Large",
-            json!({"message": "Request Too Large", "domain": "global", "reason": "uploadTooLarge"}),
-            "FAILED_PRECONDITION",
-            None,
-        );
+        return upload_too_large();
     }
     let id = crate::state::random_string(40, crate::state::URLSAFE);
     let mut st = shared.lock();
@@ -469,13 +438,7 @@ pub fn put_resumable(shared: &Shared, req: &Request) -> Response {
     let (done, received) = {
         let mut st = shared.lock();
         let Some(u) = st.uploads.get_mut(&id) else {
-            return api_error(
-                404,
-                "Upload session not found or expired.",
-                json!({"message": "Upload session not found or expired.", "domain": "global", "reason": "notFound"}),
-                "NOT_FOUND",
-                None,
-            );
+            return global_error(404, "Upload session not found or expired.", "notFound", "NOT_FOUND");
         };
         u.bytes.extend_from_slice(&req.body);
         let received = u.bytes.len();
@@ -483,13 +446,7 @@ pub fn put_resumable(shared: &Shared, req: &Request) -> Response {
     };
     if received > limit {
         shared.lock().uploads.remove(&id);
-        return api_error(
-            413,
-            "Request Too Large",
-            json!({"message": "Request Too Large", "domain": "global", "reason": "uploadTooLarge"}),
-            "FAILED_PRECONDITION",
-            None,
-        );
+        return upload_too_large();
     }
     if !done {
         let mut r = Response::new(308, "text/plain; charset=utf-8", "");
