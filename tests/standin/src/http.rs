@@ -185,8 +185,29 @@ pub fn serve(
     handler: Handler,
     name: &'static str,
 ) -> JoinHandle<()> {
+    accept_loop(
+        listener,
+        shared,
+        format!("standin-{name}"),
+        format!("standin-{name}-conn"),
+        move |shared, tcp| connection(shared, tcp, tls.clone(), handler),
+    )
+}
+
+/// Accepts connections on a thread named `name` until the stand-in stops; each connection runs
+/// `each` on its own thread named `conn_name`, tracked (so a stop can close it) while it runs.
+pub fn accept_loop<F>(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    name: String,
+    conn_name: String,
+    each: F,
+) -> JoinHandle<()>
+where
+    F: Fn(&Shared, TcpStream) + Clone + Send + 'static,
+{
     std::thread::Builder::new()
-        .name(format!("standin-{name}"))
+        .name(name)
         .spawn(move || {
             for conn in listener.incoming() {
                 if shared.stopping() {
@@ -194,14 +215,12 @@ pub fn serve(
                 }
                 let Ok(tcp) = conn else { continue };
                 let shared = shared.clone();
-                let tls = tls.clone();
-                let _ = std::thread::Builder::new()
-                    .name(format!("standin-{name}-conn"))
-                    .spawn(move || {
-                        let id = shared.track(&tcp);
-                        connection(&shared, tcp, tls, handler);
-                        shared.untrack(id);
-                    });
+                let each = each.clone();
+                let _ = std::thread::Builder::new().name(conn_name.clone()).spawn(move || {
+                    let id = shared.track(&tcp);
+                    each(&shared, tcp);
+                    shared.untrack(id);
+                });
             }
         })
         .expect("spawn a listener thread")

@@ -22,25 +22,15 @@ const HOST: &str = "smtp.gmail.com";
 const MAX_COMMAND: usize = 64 * 1024;
 
 pub fn serve(listener: TcpListener, shared: Arc<Shared>, implicit_tls: bool) -> JoinHandle<()> {
-    std::thread::Builder::new()
-        .name(format!("standin-smtp{}", if implicit_tls { "s" } else { "" }))
-        .spawn(move || {
-            for conn in listener.incoming() {
-                if shared.stopping() {
-                    break;
-                }
-                let Ok(tcp) = conn else { continue };
-                let shared = shared.clone();
-                let _ = std::thread::Builder::new()
-                    .name("standin-smtp-conn".into())
-                    .spawn(move || {
-                        let id = shared.track(&tcp);
-                        let _ = session(&shared, tcp, implicit_tls);
-                        shared.untrack(id);
-                    });
-            }
-        })
-        .expect("spawn the SMTP listener")
+    crate::http::accept_loop(
+        listener,
+        shared,
+        format!("standin-smtp{}", if implicit_tls { "s" } else { "" }),
+        "standin-smtp-conn".into(),
+        move |shared, tcp| {
+            let _ = session(shared, tcp, implicit_tls);
+        },
+    )
 }
 
 /// What the caller does after a stage's fault check.
