@@ -37,9 +37,7 @@ fn greeting_and_ehlo_before_and_after_starttls_match_gmail() {
 #[test]
 fn auth_and_mail_before_starttls_get_gmails_three_line_530() {
     let s = start();
-    let mut c = Smtp::plain(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::plain_after_ehlo(&s);
     let t = token(&s, MAIL);
     for cmd in [
         format!("AUTH XOAUTH2 {}", xoauth2(USER, &t)),
@@ -67,9 +65,7 @@ fn auth_and_mail_before_starttls_get_gmails_three_line_530() {
 fn xoauth2_with_initial_response_is_accepted_with_235() {
     let s = start();
     let t = token(&s, MAIL);
-    let mut c = Smtp::plain(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::plain_after_ehlo(&s);
     c.starttls(&s);
     c.cmd("EHLO x");
     assert_eq!(
@@ -83,18 +79,14 @@ fn xoauth2_with_initial_response_is_accepted_with_235() {
 fn xoauth2_without_initial_response_gets_an_empty_334_first() {
     let s = start();
     let t = token(&s, MAIL);
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     assert_eq!(c.cmd("AUTH XOAUTH2"), "334 \r\n");
     assert_eq!(c.cmd(&xoauth2(USER, &t)), "235 2.7.0 Accepted\r\n");
 }
 
 /// The exact failure dance: 334 + base64 JSON, the client's empty line, the two-line 535.
 fn assert_xoauth2_failure(s: &oauthmail_standin::Standin, user: &str, tok: &str) {
-    let mut c = Smtp::smtps(s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(s);
     let r = c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(user, tok)));
     assert_eq!(
         r,
@@ -151,9 +143,7 @@ fn learn_more_at_text_and_401_status_are_configurable() {
     let s = start();
     s.set_settings(&json!({"smtp_more_info_text": "Learn more at", "xoauth2_error_status": "401"}))
         .unwrap();
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     let r = c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(USER, "bad")));
     let j = STANDARD.decode(&r.trim_end().as_bytes()[4..]).unwrap();
     assert_eq!(
@@ -172,15 +162,11 @@ fn oauthbearer_succeeds_and_its_failure_takes_a_0x01_answer() {
     let ir = STANDARD.encode(format!(
         "n,a={USER},\x01host=127.0.0.1\x01port=465\x01auth=Bearer {t}\x01\x01"
     ));
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     assert_eq!(c.cmd(&format!("AUTH OAUTHBEARER {ir}")), "235 2.7.0 Accepted\r\n");
 
     let bad = STANDARD.encode(format!("n,a={USER},\x01auth=Bearer nope\x01\x01"));
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     let r = c.cmd(&format!("AUTH OAUTHBEARER {bad}"));
     assert!(r.starts_with("334 "), "{r}");
     let j: serde_json::Value =
@@ -192,9 +178,7 @@ fn oauthbearer_succeeds_and_its_failure_takes_a_0x01_answer() {
 #[test]
 fn undecodable_auth_data_is_501_cannot_decode() {
     let s = start();
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     assert!(c
         .cmd("AUTH XOAUTH2 !!!")
         .starts_with("501 5.5.2 Cannot Decode response "));
@@ -203,9 +187,7 @@ fn undecodable_auth_data_is_501_cannot_decode() {
 #[test]
 fn mail_without_auth_is_530_authentication_required() {
     let s = start();
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     let r = c.cmd("MAIL FROM:<erp.test@gmail.com>");
     let l = reply_lines(&r);
     assert_eq!(
@@ -401,9 +383,7 @@ fn fault_hang_at_connect_never_greets() {
 fn starttls_port_delivers_after_upgrade() {
     let s = start();
     let t = token(&s, MAIL);
-    let mut c = Smtp::plain(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::plain_after_ehlo(&s);
     c.starttls(&s);
     c.cmd("EHLO x");
     assert_eq!(
@@ -424,9 +404,7 @@ fn fault_535_at_auth_stage_is_gmails_two_line_bad_credentials() {
     let t = token(&s, MAIL);
     s.add_fault(&json!({"endpoint": "smtp", "kind": "reply", "stage": "auth", "code": 535}))
         .unwrap();
-    let mut c = Smtp::smtps(&s);
-    c.reply();
-    c.cmd("EHLO x");
+    let mut c = Smtp::smtps_after_ehlo(&s);
     let r = c.cmd(&format!("AUTH XOAUTH2 {}", xoauth2(USER, &t)));
     let l = reply_lines(&r);
     assert_eq!(

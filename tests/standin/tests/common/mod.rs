@@ -375,6 +375,20 @@ impl Smtp {
             conn: BufReader::new(Conn::connect(s, port_of(&s.info().smtp_starttls), false)),
         }
     }
+    /// [`Smtp::smtps`] past the greeting and `EHLO x`.
+    pub fn smtps_after_ehlo(s: &Standin) -> Smtp {
+        let mut c = Smtp::smtps(s);
+        c.reply();
+        c.cmd("EHLO x");
+        c
+    }
+    /// [`Smtp::plain`] past the greeting and `EHLO x` (before any STARTTLS).
+    pub fn plain_after_ehlo(s: &Standin) -> Smtp {
+        let mut c = Smtp::plain(s);
+        c.reply();
+        c.cmd("EHLO x");
+        c
+    }
     /// One complete reply (all its lines), CRLFs included.
     pub fn reply(&mut self) -> String {
         let mut out = String::new();
