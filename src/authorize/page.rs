@@ -652,7 +652,6 @@ mod tests {
     #[test]
     fn outcome_ids_are_distinct() {
         let mut ids: Vec<_> = all_outcomes().iter().map(Outcome::id).collect();
-        ids.dedup();
         ids.sort_unstable();
         ids.dedup();
         assert_eq!(ids.len(), 8);
