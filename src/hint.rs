@@ -5,7 +5,7 @@
 //! the text word for word; a test keeps the two in step. To add a hint: add a constant, list it in
 //! [`ALL`], and add its entry to both guides.
 
-use crate::error::Status;
+use crate::status::Status;
 
 /// One hint: a stable id (used as the anchor in the troubleshooting guides) and its text.
 #[derive(Debug, PartialEq, Eq)]
