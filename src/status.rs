@@ -52,7 +52,10 @@ statuses! {
 const _: () = {
     let mut i = 0;
     while i < COUNT {
-        assert!(Status::ALL[i] as usize == i, "status codes must be 0, 1, 2, ... in order");
+        assert!(
+            Status::ALL[i] as usize == i,
+            "status codes must be 0, 1, 2, ... in order"
+        );
         i += 1;
     }
 };
