@@ -5,7 +5,7 @@ Each .rs file under src/ is a node (src/foo.rs and src/foo/mod.rs are `foo`; src
 `foo::bar`). An edge A -> B is any path to B written in A outside comments (`use crate::b`,
 `crate::b::f()`, `use crate::{b, c}`), test modules included. A module and its own submodules
 are one room: edges between them are not counted. `--edges` prints the graph. Exits 1 and names
-each cycle if there is one.
+each cycle if there is one, or a module other than ffi that imports the client facade.
 """
 import os
 import re
@@ -114,6 +114,10 @@ for v in sorted(modules):
         visit(v)
 for c in cycles:
     print("cycle:", " <-> ".join(c))
-if cycles:
+# The client is the facade: the C boundary calls it, the domain never reaches back up to it.
+reaching_up = sorted(m for m in modules if "client" in edges[m] and m.split("::")[0] != "ffi")
+for m in reaching_up:
+    print(f"{m} imports the client facade (only ffi may)")
+if cycles or reaching_up:
     sys.exit(1)
 print(f"{len(modules)} modules, {sum(len(e) for e in edges.values())} edges, no cycle")

@@ -13,8 +13,8 @@
 //! the "already finished" page. The listener sockets close (and the port is free) when `run`
 //! returns, whatever the outcome.
 
-pub mod browser;
-pub mod page;
+mod browser;
+mod page;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};

@@ -250,12 +250,12 @@ fn email_from_userinfo(ctx: Ctx<'_>, access_token: &Secret) -> Result<Option<Str
             .warn(|| "no id_token with an email and no userinfo endpoint: the account's email is unknown".into());
         return Ok(None);
     };
-    let auth = format!("Bearer {}", access_token.expose());
+    let auth = Secret::new(format!("Bearer {}", access_token.expose()));
     let response = ctx.http.request(
         ctx.call,
         "GET",
         url,
-        &[("Authorization", auth.as_str()), ("Accept", "application/json")],
+        &[("Authorization", auth.expose()), ("Accept", "application/json")],
         None,
     )?;
     if response.status != 200 {
@@ -321,9 +321,12 @@ impl TokenResponse {
 /// POSTs a form to the token (or revocation) endpoint, retrying server failures, and maps errors.
 /// For [`Grant::Revoke`] a 200 without a token body is success (`access_token` is then empty).
 fn post_form(ctx: Ctx<'_>, url: &Url, form: &[(&str, &str)], grant: Grant) -> Result<TokenResponse> {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter())
-        .finish();
+    // The form carries the client secret and a code, verifier or token: a Secret, zeroed on drop.
+    let body = Secret::new(
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish(),
+    );
     let headers = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Accept", "application/json"),
@@ -332,7 +335,7 @@ fn post_form(ctx: Ctx<'_>, url: &Url, form: &[(&str, &str)], grant: Grant) -> Re
     loop {
         let response = ctx
             .http
-            .request(ctx.call, "POST", url, &headers, Some(body.as_bytes()))?;
+            .request(ctx.call, "POST", url, &headers, Some(body.expose().as_bytes()))?;
         if response.status == 200 {
             if grant == Grant::Revoke {
                 return Ok(TokenResponse {

@@ -37,9 +37,9 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     })?;
     let url = upload_url(base)?;
     let body = message.gmail_api_bytes();
-    let authorization = format!("Bearer {}", access_token.expose());
+    let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
     let headers = [
-        ("Authorization", authorization.as_str()),
+        ("Authorization", authorization.expose()),
         ("Content-Type", "message/rfc822"),
         ("Accept", "application/json"),
     ];
