@@ -99,7 +99,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
     let settings = ctx.settings;
     let transport = settings.transport;
     let prepared = message::prepare(message)?;
-    token::check_provider(settings, token)?;
+    token::check_document(settings, token)?;
     check_scope(settings, token)?;
 
     let mut current = token.clone();
