@@ -95,3 +95,38 @@ fn a_line_break_or_nul_in_a_token_field_is_invalid_argument_naming_it_not_intern
     assert!(s.messages().is_empty());
     assert_eq!(counter(&s, "gmail_send"), 0);
 }
+
+#[test]
+fn a_clear_text_endpoint_is_refused_unless_its_host_is_loopback() {
+    let s = standin();
+    for field in ["token", "revocation", "userinfo", "gmail_api", "authorization"] {
+        for url in [
+            "http://oauth2.example.com/x",
+            "http://10.0.0.1/x",
+            "http://127.0.0.1.example.com/x",
+            "http://localhost.example.com/x",
+        ] {
+            let mut v: Value = serde_json::from_str(&config_json(&s, "gmail_api")).unwrap();
+            v["endpoints"][field] = json!(url);
+            let parsed: oauthmail::Config = serde_json::from_value(v).unwrap();
+            let e = oauthmail::Client::new(parsed).unwrap_err();
+            assert_eq!(e.status, Status::InvalidArgument, "{field} {url}: {e:?}");
+            assert_eq!(
+                e.field.as_deref(),
+                Some(format!("config.endpoints.{field}").as_str()),
+                "{url}"
+            );
+        }
+        for url in [
+            "http://127.0.0.1:9/x",
+            "http://127.8.9.10:9/x",
+            "http://[::1]:9/x",
+            "http://localhost:9/x",
+        ] {
+            let mut v: Value = serde_json::from_str(&config_json(&s, "gmail_api")).unwrap();
+            v["endpoints"][field] = json!(url);
+            let parsed: oauthmail::Config = serde_json::from_value(v).unwrap();
+            assert!(oauthmail::Client::new(parsed).is_ok(), "{field} {url} is loopback");
+        }
+    }
+}
