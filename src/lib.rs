@@ -22,6 +22,7 @@ pub mod config;
 mod context;
 pub mod error;
 pub mod ffi;
+mod file;
 pub mod hint;
 mod http;
 pub mod log;
