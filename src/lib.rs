@@ -13,6 +13,9 @@ pub mod client;
 pub mod config;
 pub mod error;
 pub mod ffi;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hint;
 pub mod http;
 pub mod log;
