@@ -5,9 +5,9 @@
 //! reaches only through a network round trip, so the fuzzer can hit them directly at full speed.
 //! Each is one call into the parser: when a parser moves, re-point the call, keep the signature.
 
-use crate::Status;
 use crate::http::Response;
 use crate::secret::Secret;
+use crate::Status;
 
 /// The Gmail API's error mapping (`transport::gmail_api::map_error`) for an answer the server
 /// might send: any status, headers and body. Returns the status and `retry_after_s`.
@@ -19,7 +19,7 @@ pub fn gmail_error(status: u16, headers: Vec<(String, String)>, body: Vec<u8>) -
 /// Retry-After as the transports read it (seconds, an HTTP date, or Google's "Retry after
 /// <RFC 3339>" in the message), at the fixed instant `now`.
 pub fn retry_after(header: Option<&str>, message: &str, now: i64) -> Option<u64> {
-    crate::transport::gmail_api::retry_after_s(header, message, now)
+    crate::time::retry_after_s(header, message, now)
 }
 
 /// The account email read from an id_token the token endpoint returned.
