@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 900
+# timeout: 1200
 # Fuzzing in CI (docs/reliability.md, "Fuzzing"): builds every cargo-fuzz target (libFuzzer,
 # AddressSanitizer, debug assertions), replays the committed seeds and every regression input
 # (fuzz/regressions/: every crash ever found), then fuzzes each target for FUZZ_SECONDS (default 8;
