@@ -48,25 +48,28 @@ fuzz_replay() {
 }
 
 # fuzz_run TARGET SECONDS: fuzzes for SECONDS, growing target/fuzz-corpus/TARGET from the seeds (the
-# regressions are replayed apart, so one that still fails cannot stop the fuzzing); the libFuzzer log
-# goes to target/fuzz-logs/TARGET.log.
+# regressions are replayed apart, so one that still fails cannot stop the fuzzing). Fork mode with
+# crashes, OOMs and timeouts ignored: a finding is written to target/fuzz-artifacts/TARGET/ and the
+# fuzzing goes on, so one known defect does not hide the next. One job. The libFuzzer log goes to
+# target/fuzz-logs/TARGET.log. Returns non-zero when the run left a finding.
 fuzz_run() {
   local t=$1 s=$2
   mkdir -p "target/fuzz-corpus/$t" "target/fuzz-artifacts/$t" target/fuzz-logs "fuzz/regressions/$t"
-  "$FUZZ_BIN/$t" -max_total_time="$s" -timeout=20 -rss_limit_mb=2048 -print_final_stats=1 \
-    -artifact_prefix="target/fuzz-artifacts/$t/" \
-    "target/fuzz-corpus/$t" "fuzz/corpus/$t" >"target/fuzz-logs/$t.log" 2>&1
+  "$FUZZ_BIN/$t" -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+    -max_total_time="$s" -timeout=20 -rss_limit_mb=2048 -artifact_prefix="target/fuzz-artifacts/$t/" \
+    "target/fuzz-corpus/$t" "fuzz/corpus/$t" >"target/fuzz-logs/$t.log" 2>&1 || return 1
+  [ "$(fuzz_findings "$t")" -eq 0 ]
 }
 
-# fuzz_summary TARGET: one line from a run's log: executions, coverage, features, corpus, result.
+# fuzz_findings TARGET: how many inputs the fuzzing (not the replay) left in target/fuzz-artifacts/TARGET.
+fuzz_findings() {
+  find "target/fuzz-artifacts/$1" -type f ! -name 'replay-*' | wc -l
+}
+
+# fuzz_summary TARGET: one line from a run's log: executions, coverage (edges), features, corpus
+# size, and what the run found (OOMs/timeouts/crashes, and the input files left).
 fuzz_summary() {
-  local t=$1 log=target/fuzz-logs/$1.log
-  local execs cov ft corp crashes
-  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
-  cov=$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  ft=$(grep -o 'ft: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  corp=$(grep -o 'corp: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)
-  crashes=$(find "target/fuzz-artifacts/$t" -type f ! -name 'replay-*' | wc -l)
-  printf '%-20s execs %-10s cov %-6s ft %-7s corpus %-6s artifacts %s\n' \
-    "$t" "${execs:-?}" "${cov:-?}" "${ft:-?}" "${corp:-?}" "$crashes"
+  local t=$1 log=target/fuzz-logs/$1.log last
+  last=$(grep -E '^#[0-9]+: cov:' "$log" | tail -1)
+  printf '%-18s %s  findings: %s\n' "$t" "${last:-no stats (see $log)}" "$(fuzz_findings "$t")"
 }

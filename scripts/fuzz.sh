@@ -2,7 +2,7 @@
 # A long fuzzing run, one target after the other (one job: the CI machine has 2 cores), sharing the
 # time equally. Usage: scripts/fuzz.sh [--minutes N] [TARGET...]   (default 30 minutes, every target)
 # The corpus grows in target/fuzz-corpus/ across runs; findings land in target/fuzz-artifacts/.
-# Prints one line per target (executions, coverage, features, corpus size, artifacts) and keeps it in
+# Prints one line per target (executions, coverage, features, corpus size, findings) and keeps it in
 # target/fuzz-report.txt, for docs/reliability.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."

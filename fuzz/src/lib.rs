@@ -442,14 +442,17 @@ enum Transport {
     Smtp,
 }
 
+/// Log lines a logger kept.
+type Lines = Arc<Mutex<Vec<String>>>;
+
 /// The Rust API client of `token_response` and the lines its logger kept.
-fn rust_client() -> &'static (Arc<oauthmail::Client>, Arc<Mutex<Vec<String>>>) {
-    static CLIENT: OnceLock<(Arc<oauthmail::Client>, Arc<Mutex<Vec<String>>>)> = OnceLock::new();
+fn rust_client() -> &'static (Arc<oauthmail::Client>, Lines) {
+    static CLIENT: OnceLock<(Arc<oauthmail::Client>, Lines)> = OnceLock::new();
     CLIENT.get_or_init(|| {
         let config: oauthmail::Config =
             serde_json::from_str(&config_json("gmail_api", None)).expect("the fixed configuration is valid");
         let client = Arc::new(oauthmail::Client::new(config).expect("the fixed configuration is valid"));
-        let lines = Arc::new(Mutex::new(Vec::<String>::new()));
+        let lines: Lines = Arc::new(Mutex::new(Vec::new()));
         let (weak, sink_lines) = (Arc::downgrade(&client), Arc::clone(&lines));
         client.set_logger(
             Some(Arc::new(move |_level, line: &str| {

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# timeout: 900
+# timeout: 1200
 # Fuzzing in CI (docs/reliability.md, "Fuzzing"): builds every cargo-fuzz target (libFuzzer,
 # AddressSanitizer, debug assertions), replays the committed seeds and every regression input
 # (fuzz/regressions/: every crash ever found), then fuzzes each target for FUZZ_SECONDS (default 8;
@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 . scripts/fuzz-lib.sh
 fuzz_require
+# fuzz/ is its own workspace, so 10-rust.sh's fmt does not see it.
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 seconds=${FUZZ_SECONDS:-8}
 start=$(date +%s)
 fuzz_build
@@ -25,7 +27,8 @@ for t in $(fuzz_targets); do
   fi
   echo "=== $t: fuzz ${seconds}s"
   if ! fuzz_run "$t" "$seconds"; then
-    tail -n 40 "target/fuzz-logs/$t.log"; failed+=("$t")
+    grep -E 'panicked at|^ *(left|right):|ERROR: |SUMMARY: |Test unit written' "target/fuzz-logs/$t.log" | head -n 40
+    failed+=("$t")
   fi
   fuzz_summary "$t"
 done
