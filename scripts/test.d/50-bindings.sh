@@ -24,7 +24,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$ROOT/target/debug/oauthmail-standin" --state-dir "$WORK/standin" --auto-approve >"$WORK/standin.out" 2>&1 &
+# office@firma.ro is the account of the README programs (bindings/README.md).
+"$ROOT/target/debug/oauthmail-standin" --state-dir "$WORK/standin" --auto-approve \
+  --test-user erp.test@gmail.com --test-user second.test@gmail.com --test-user office@firma.ro >"$WORK/standin.out" 2>&1 &
 STANDIN_PID=$!
 for _ in $(seq 1 100); do [ -s "$WORK/standin/standin.json" ] && break; sleep 0.1; done
 [ -s "$WORK/standin/standin.json" ] || { echo "the stand-in did not start"; cat "$WORK/standin.out"; exit 1; }
@@ -37,6 +39,9 @@ printf 'Conținut: ăâîșț — factura 123\n' >"$WORK/factura-123.txt"
 export OAUTHMAIL_TEST_CONFIG=$WORK/config.json OAUTHMAIL_TEST_USER=$USER1 OAUTHMAIL_TEST_CA=$CA OAUTHMAIL_REPO=$ROOT
 export LD_LIBRARY_PATH=$ROOT/target/debug${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export OAUTHMAIL_LIBRARY=$ROOT/target/debug/liboauthmail.so
+
+# OAUTHMAIL_BINDINGS="python csharp" runs only those sections (while working on one binding).
+want() { [ -z "${OAUTHMAIL_BINDINGS:-}" ] || [[ " $OAUTHMAIL_BINDINGS " == *" $1 "* ]]; }
 
 declare -A PASS FAIL
 passed=0; failed=0
@@ -59,7 +64,7 @@ step() {
 
 # example TAG CMD...: runs the example headlessly (Gmail API transport; EXAMPLE_TRANSPORT=smtp
 # for SMTP), then checks the mailbox for its message.
-export CA WORK USER1 MAILBOX ROOT
+export CA WORK USER1 MAILBOX ROOT OUT
 example() {
   local tag=$1 transport=${EXAMPLE_TRANSPORT:-gmail_api} config=$WORK/config.json; shift
   [ "$transport" = smtp ] && config=$WORK/config-smtp.json
@@ -70,11 +75,42 @@ example() {
 }
 export -f example
 
+# readme CMD...: runs a README program (bindings/README.md) as its developer would, in a fresh
+# directory holding oauthmail.json and factură-123.pdf, with the system browser replaced by
+# bindings/tests/fake_browser.sh ($BROWSER); then checks the mailbox for its message.
+printf 'Factura 123: ăâîșț\n' >"$WORK/factură-123.pdf"
+readme() {
+  local d; d=$(mktemp -d "$WORK/readme.XXXX")
+  cp "$WORK/config.json" "$d/oauthmail.json"; cp "$WORK/factură-123.pdf" "$d/"
+  (cd "$d" && BROWSER="$ROOT/bindings/tests/fake_browser.sh" OAUTHMAIL_HEADLESS_CA=$CA "$@") >"$d/out" || { cat "$d/out"; return 1; }
+  local id; id=$(tail -n 1 "$d/out")
+  echo "sent $id"
+  python3 "$ROOT/bindings/tests/check_mailbox.py" readme "$MAILBOX" "$id" "$d/factură-123.pdf" office@firma.ro
+}
+# not_installed CMD...: runs a program with no liboauthmail anywhere it looks (no
+# OAUTHMAIL_LIBRARY, no LD_LIBRARY_PATH, an empty directory): it must start, and end with exit
+# status 1 and a message saying the library is not installed, not with a crash or a loader error.
+not_installed() {
+  local d rc; d=$(mktemp -d "$WORK/noinst.XXXX")
+  cp "$WORK/config.json" "$d/oauthmail.json"
+  (cd "$d" && env -u OAUTHMAIL_LIBRARY -u LD_LIBRARY_PATH "$@") >"$d/out" 2>&1; rc=$?
+  cat "$d/out"
+  [ $rc -eq 1 ] || { echo "exit status $rc, expected 1"; return 1; }
+  grep -qi "not installed" "$d/out" || { echo "no 'not installed' message"; return 1; }
+}
+export -f readme not_installed
+
 # The mailbox check itself must catch mojibake and wrong bytes, or the example steps prove nothing.
 step checker selftest python3 bindings/tests/check_mailbox.py selftest
 
 # ---- Python (ctypes) ----
+if want python; then
 step python tests bash -c 'cd bindings/python && python3 -m unittest -v test_oauthmail'
+step python mypy-strict python3 -m mypy --strict --cache-dir "$OUT/mypy-cache" bindings/python/oauthmail \
+  bindings/python/readme_example.py
+step python readme-program bash -c 'readme python3 "$ROOT/bindings/python/readme_example.py"'
+step python not-installed bash -c 'not_installed python3 "$ROOT/bindings/python/readme_example.py"'
+fi
 step python example-send bash -c 'example "$@"' _ python python3 bindings/python/example.py
 EXAMPLE_TRANSPORT=smtp step python example-send-smtp bash -c 'example "$@"' _ python python3 bindings/python/example.py
 # The package as a wheel lays it out: the library bundled inside bindings/python/oauthmail/, found
@@ -85,13 +121,16 @@ step python bundled-library bash -c '
   env -u OAUTHMAIL_LIBRARY -u LD_LIBRARY_PATH python3 -c "import oauthmail, sys; lib = oauthmail.load_library(); print(oauthmail.version(), lib._name); sys.exit(lib._name != \"$d/oauthmail/liboauthmail.so\")"'
 
 # ---- C++17 (header-only) ----
+if want cpp; then
 CXX_FLAGS=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -Ltarget/debug -loauthmail "-Wl,-rpath,$ROOT/target/debug")
 if step cpp build bash -c "g++ bindings/cpp/test.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_test && g++ bindings/cpp/example.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_example"; then
   step cpp tests "$OUT/cpp_test"
   step cpp example-send bash -c 'example "$@"' _ cpp "$OUT/cpp_example"
 fi
+fi
 
 # ---- C# (Mono mcs: the .NET Framework-compatible code path) ----
+if want csharp; then
 MCS=(mcs -langversion:7 -codepage:utf8 -warnaserror -nologo)
 if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/OAuthMail.cs bindings/csharp/Tests.cs && ${MCS[*]} -out:$OUT/cs_example.exe bindings/csharp/OAuthMail.cs bindings/csharp/Example.cs"; then
   step csharp tests mono "$OUT/cs_tests.exe"
@@ -103,9 +142,11 @@ if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/O
     grep -qx "$d/runtimes/linux-x64/native/liboauthmail.so" "$d/out"' _ "$OUT/cs_tests.exe"
   step csharp example-send bash -c 'example "$@"' _ csharp mono "$OUT/cs_example.exe"
 fi
+fi
 
 # ---- Delphi dialect with Free Pascal: AnsiString (-Mdelphi) and UnicodeString (-Mdelphiunicode) ----
 for mode in delphi delphiunicode; do
+  want pascal || continue
   [ $mode = delphi ] && tag=pascal-ansi || tag=pascal-unicode
   dir=$OUT/pas-$mode; mkdir -p "$dir"
   FPC=(fpc -M$mode -vw -Fubindings/pascal "-FU$dir" "-FE$dir" -Fltarget/debug)
