@@ -30,9 +30,21 @@ README = {
 }
 
 
+# The Delphi 7 model (bindings/pascal/test_delphi7.dpr) writes Windows-1250 text: s and t with a
+# cedilla (U+015F, U+0163), which is what that code page has, not the comma-below forms.
+DELPHI7 = {
+    "subject": "Factură nr. 123 [pascal-delphi7-model] — ă â î ş ţ Ă Â Î Ş Ţ",
+    "text": "Bună ziua,\n\nvă trimitem factura în ataşament: ă â î ş ţ.\n",
+    "filename": "Situaţie plăţi [pascal-delphi7-model] ăâîşţ.txt",
+    "to": "ion@example.ro",
+}
+
+
 def expected(tag):
     if tag == "readme":
         return README
+    if tag == "pascal-delphi7-model":
+        return DELPHI7
     return {
         "subject": f"Factură nr. 123 [{tag}] — ă â î ș ț Ă Â Î Ș Ț",
         "text": "Bună ziua,\n\nvă trimitem factura în atașament: ă â î ș ț.\n",
