@@ -33,10 +33,11 @@ for _ in $(seq 1 100); do [ -s "$WORK/standin/standin.json" ] && break; sleep 0.
 
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" >"$WORK/config.json"
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" smtp >"$WORK/config-smtp.json"
-read -r USER1 CA MAILBOX < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["users"][0], s["ca_file"], s["mailbox_dir"])' "$WORK/standin/standin.json")
+read -r USER1 CA MAILBOX CONTROL < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["users"][0], s["ca_file"], s["mailbox_dir"], s["control"])' "$WORK/standin/standin.json")
 printf 'Conținut: ăâîșț — factura 123\n' >"$WORK/factura-123.txt"
 
 export OAUTHMAIL_TEST_CONFIG=$WORK/config.json OAUTHMAIL_TEST_USER=$USER1 OAUTHMAIL_TEST_CA=$CA OAUTHMAIL_REPO=$ROOT
+export OAUTHMAIL_TEST_CONTROL=$CONTROL OAUTHMAIL_TEST_MAILBOX=$MAILBOX
 export LD_LIBRARY_PATH=$ROOT/target/debug${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export OAUTHMAIL_LIBRARY=$ROOT/target/debug/liboauthmail.so
 
@@ -132,7 +133,8 @@ fi
 # ---- C# (Mono mcs: the .NET Framework-compatible code path) ----
 if want csharp; then
 MCS=(mcs -langversion:7 -codepage:utf8 -warnaserror -nologo)
-if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/OAuthMail.cs bindings/csharp/Tests.cs && ${MCS[*]} -out:$OUT/cs_example.exe bindings/csharp/OAuthMail.cs bindings/csharp/Example.cs"; then
+mkdir -p "$OUT/cs_readme"
+if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/OAuthMail.cs bindings/csharp/Tests.cs && ${MCS[*]} -out:$OUT/cs_example.exe bindings/csharp/OAuthMail.cs bindings/csharp/Example.cs && ${MCS[*]} -out:$OUT/cs_readme/ReadmeExample.exe bindings/csharp/OAuthMail.cs bindings/csharp/ReadmeExample.cs"; then
   step csharp tests mono "$OUT/cs_tests.exe"
   # The NuGet layout without a deps.json: <assembly dir>/runtimes/linux-x64/native/, no LD_LIBRARY_PATH.
   step csharp runtimes-rid-native bash -c '
@@ -141,6 +143,8 @@ if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/O
     env -u LD_LIBRARY_PATH mono "$d/cs_tests.exe" where | tee "$d/out" &&
     grep -qx "$d/runtimes/linux-x64/native/liboauthmail.so" "$d/out"' _ "$OUT/cs_tests.exe"
   step csharp example-send bash -c 'example "$@"' _ csharp mono "$OUT/cs_example.exe"
+  step csharp readme-program bash -c 'readme mono "$OUT/cs_readme/ReadmeExample.exe"'
+  step csharp not-installed bash -c 'not_installed mono "$OUT/cs_readme/ReadmeExample.exe"'
 fi
 fi
 
