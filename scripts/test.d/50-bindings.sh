@@ -124,9 +124,14 @@ fi
 # ---- C++17 (header-only) ----
 if want cpp; then
 CXX_FLAGS=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -Ltarget/debug -loauthmail "-Wl,-rpath,$ROOT/target/debug")
-if step cpp build bash -c "g++ bindings/cpp/test.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_test && g++ bindings/cpp/example.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_example"; then
+# OAUTHMAIL_DYNAMIC programs link no liboauthmail (checked with ldd): they load it at the first call.
+CXX_DYN=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -ldl)
+if step cpp build bash -c "g++ bindings/cpp/test.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_test && g++ bindings/cpp/example.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_example && g++ bindings/cpp/readme_example.cpp ${CXX_DYN[*]} -o $OUT/cpp_readme && g++ bindings/cpp/test_dynamic.cpp ${CXX_DYN[*]} -o $OUT/cpp_test_dynamic && ! ldd $OUT/cpp_readme | grep -q oauthmail"; then
   step cpp tests "$OUT/cpp_test"
   step cpp example-send bash -c 'example "$@"' _ cpp "$OUT/cpp_example"
+  step cpp dynamic-loading bash -c 'gcc -shared -fPIC -o "$OUT/old_liboauthmail.so" bindings/tests/old_library.c && env -u OAUTHMAIL_LIBRARY "$OUT/cpp_test_dynamic" "$OUT/old_liboauthmail.so" "$OAUTHMAIL_LIBRARY"'
+  step cpp readme-program bash -c 'readme "$OUT/cpp_readme"'
+  step cpp not-installed bash -c 'not_installed "$OUT/cpp_readme"'
 fi
 fi
 
