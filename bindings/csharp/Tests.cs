@@ -319,7 +319,7 @@ static class Tests
                 c.SetUrlOpener(url => { openerThread = Thread.CurrentThread.ManagedThreadId; opened.Set(); return true; });
                 var task = c.AuthorizeAsync(new AuthorizeOptions { LoginHint = user }, cts.Token);
                 Check(opened.WaitOne(20000), "the url opener was called");
-                Check(openerThread != mainThread && openerThread != 0, "off the caller's thread");
+                Check(openerThread != mainThread && openerThread != 0, "on AuthorizeAsync's own thread, not the caller's");
                 Thread.Sleep(300);
                 var sw = Stopwatch.StartNew();
                 cts.Cancel();

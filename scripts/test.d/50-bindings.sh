@@ -103,6 +103,8 @@ export -f readme not_installed
 
 # The mailbox check itself must catch mojibake and wrong bytes, or the example steps prove nothing.
 step checker selftest python3 bindings/tests/check_mailbox.py selftest
+# The programs bindings/README.md shows are the files the readme-program steps run.
+step checker readme-programs python3 bindings/tests/readme_programs.py bindings/README.md
 
 # ---- Python (ctypes) ----
 if want python; then
