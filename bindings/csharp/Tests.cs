@@ -44,6 +44,14 @@ static class Tests
         return null;
     }
 
+    static string Get(string url)
+    {
+        var req = (System.Net.HttpWebRequest)System.Net.WebRequest.Create(url);
+        using (var r = req.GetResponse())
+        using (var reader = new StreamReader(r.GetResponseStream(), Encoding.UTF8))
+            return reader.ReadToEnd();
+    }
+
     static void Post(string url, string json)
     {
         var req = (System.Net.HttpWebRequest)System.Net.WebRequest.Create(url);
@@ -346,7 +354,11 @@ static class Tests
                 var m = new OAuthMailMessage { From = user, Subject = marker, Text = "nu trebuie livrat: ș" };
                 m.To.Add("ion@example.ro");
                 var task = c.SendAsync(token, m, cts.Token);
-                Thread.Sleep(700);
+                // Cancel once the stand-in holds the request (its fault is used up), bounded.
+                var waited = Stopwatch.StartNew();
+                while (Get(control + "/faults").Contains("\"hang\"") && waited.ElapsedMilliseconds < 15000) Thread.Sleep(50);
+                Check(!Get(control + "/faults").Contains("\"hang\""), "the stand-in received the send");
+                Thread.Sleep(200);
                 Check(!task.IsCompleted, "the send is waiting");
                 var sw = Stopwatch.StartNew();
                 cts.Cancel();
