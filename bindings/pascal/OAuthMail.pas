@@ -690,9 +690,11 @@ function Sym(H: TOAuthMailLibHandle; const Name: AnsiString): Pointer;
 begin
   {$IFDEF FPC}
   Result := GetProcedureAddress(H, Name);
+  {$ELSE}{$IFDEF MSWINDOWS}
+  Result := GetProcAddress(H, PAnsiChar(Name));  { Windows.GetProcAddress takes LPCSTR }
   {$ELSE}
-  Result := GetProcAddress(H, PAnsiChar(Name));
-  {$ENDIF}
+  Result := GetProcAddress(H, PChar(string(Name)));  { Delphi POSIX: SysUtils, PWideChar }
+  {$ENDIF}{$ENDIF}
 end;
 
 { 'a.b.c' as a comparable number (each part below 1000). }

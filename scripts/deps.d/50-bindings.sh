@@ -9,6 +9,8 @@ set -euo pipefail
 apt_install mono-mcs fp-compiler g++ curl ca-certificates
 if ! python3 -m mypy --version >/dev/null 2>&1; then
   echo "[deps] pip install mypy"
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
   # A Debian-managed python3 refuses plain pip installs (PEP 668).
+  export PIP_ROOT_USER_ACTION=ignore PIP_DISABLE_PIP_VERSION_CHECK=1
   python3 -m pip install -q mypy 2>/dev/null || python3 -m pip install -q --break-system-packages mypy
 fi
