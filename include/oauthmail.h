@@ -5,6 +5,7 @@
  * strings are NUL-terminated UTF-8; strings returned through `char **out_json` are freed with
  * oauthmail_string_free; every fallible function returns an oauthmail_status (0 = success) and on
  * failure writes an error document; no panic reaches the caller; a client handle is thread-safe.
+ * The whole contract (every function, status and JSON field) is docs/API.md in the repository.
  */
 
 #ifndef OAUTHMAIL_H
@@ -39,11 +40,11 @@ typedef uint32_t oauthmail_status;
  * Opens the authorization URL for the user, instead of the system browser.
  *
  * `url` is NUL-terminated UTF-8 and valid only during the call; copy it to keep it. Called once
- * per authorization, on the thread that called `oauthmail_authorize` (API.md allows any thread:
- * do not rely on which). The loopback listener is already open, but the library answers the
- * browser only after the opener returns: return promptly, and if the host fetches the URL itself,
- * do so on another thread. Return 0 when the URL was opened (or handed to the user);
- * any other value makes `oauthmail_authorize` fail at once with `OAUTHMAIL_CANCELLED`.
+ * per authorization, on the thread that called `oauthmail_authorize` (docs/API.md). The loopback
+ * listener is already open, but the library answers the browser only after the opener returns:
+ * return promptly, and if the host fetches the URL itself, do so on another thread. Return 0
+ * when the URL was opened (or handed to the user); any other value makes `oauthmail_authorize`
+ * fail at once with `OAUTHMAIL_CANCELLED`.
  */
 typedef int32_t (*oauthmail_url_opener)(void *user_data, const char *url);
 
@@ -153,7 +154,7 @@ const char *oauthmail_version(void);
 const char *oauthmail_status_name(uint32_t status);
 
 /**
- * Creates a client from `config_json` (see API.md, "Client configuration").
+ * Creates a client from `config_json` (see docs/API.md, "Client configuration").
  *
  * - `config_json`: required, NUL-terminated UTF-8 JSON; copied, the caller may free it on return.
  * - `out_client`: required; on success receives the new handle (free it with
@@ -248,7 +249,7 @@ oauthmail_status oauthmail_refresh(struct oauthmail_client *client,
  * expires within 60 seconds, and once more if the provider rejects it.
  *
  * - `token_json`: required, a token document.
- * - `message_json`: required, a message document (see API.md, "Message document").
+ * - `message_json`: required, a message document (see docs/API.md, "Message document").
  * - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
  *   when the call refreshed the token: store it in place of the old one.
  *

@@ -1,41 +1,324 @@
 // oauthmail.hpp: a header-only C++17 wrapper over the C API of liboauthmail (include/oauthmail.h).
 //
 //   #include "oauthmail.hpp"
-//   oauthmail::Client client(config_json);                 // throws oauthmail::Error
-//   std::string token = client.authorize(R"({"login_hint": "office@firma.ro"})");
-//   std::string result = client.send(token, message_json);
+//   oauthmail::Client client(config_json);                 // throws oauthmail::Error subclasses
+//   std::string token = client.authorize(oauthmail::AuthorizeOptions{"office@firma.ro"});
+//   oauthmail::Message msg;
+//   msg.from = "office@firma.ro"; msg.to = {"ion@example.ro"}; msg.subject = "Factură"; msg.text = "Bună ziua";
+//   oauthmail::SendResult r = client.send(token, msg);
 //
-// Strings are std::string holding UTF-8; documents are JSON text in and out (see API.md).
-// oauthmail::json::quote and oauthmail::json::get_string are small helpers for building and reading
-// them without a JSON library. Every string the library returns is released with
-// oauthmail_string_free (never free/delete). A failed call throws oauthmail::Error with the status
-// code, its name and the error document.
+// Strings are std::string holding UTF-8; documents are JSON text (docs/API.md in the repository):
+// the token is a string the host stores as it is, Message builds the message document and
+// SendResult reads the send result; json::quote / json::get_string / json::get_raw help with the
+// rest. Every string the library returns is released with oauthmail_string_free (never
+// free/delete).
+//
+// Errors: a failed call throws the subclass of oauthmail::Error for its status (Reauthorize,
+// NetworkError, Timeout, ...), which carries the status, the error document, field(), hint() and
+// hint_id(); Error::code() is a std::error_code in oauthmail::category() (errc values = status
+// numbers), for code that prefers error codes.
+//
+// Linking: by default the program links the library (-loauthmail; oauthmail.dll.lib /
+// liboauthmail.dll.a on Windows). Define OAUTHMAIL_DYNAMIC before including this header to load it
+// at the first call instead (dlopen / LoadLibrary): a program without the library then starts and
+// the first call throws oauthmail::NotInstalled (the paths searched, the version found). It looks
+// in the path given to oauthmail::load(path) if called first, else $OAUTHMAIL_LIBRARY, else the
+// executable's folder, else the system's search. Link -ldl on old glibc.
 //
 // Threads: a Client may be used from several threads at once; cancel() may be called from any
-// thread. Callbacks (url opener, logger) may run on a thread the library created; exceptions they
-// throw are caught before they reach the library. Link with -loauthmail (oauthmail.dll.lib /
-// liboauthmail.dll.a on Windows).
+// thread. The url opener runs on the thread that called authorize(); the logger may run on a
+// thread the library created. Exceptions they throw are caught before they reach the library: a
+// throwing url opener makes authorize() throw Cancelled whose cause() is the exception.
 #ifndef OAUTHMAIL_HPP
 #define OAUTHMAIL_HPP
 
 #include <cstdint>
+#include <cstdlib>
+#include <exception>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
+#include <system_error>
 #include <utility>
 #include <vector>
 
 #include "oauthmail.h"
 
+#ifdef OAUTHMAIL_DYNAMIC
+#ifdef _WIN32
+#ifndef WIN32_LEAN_AND_MEAN
+#define WIN32_LEAN_AND_MEAN
+#endif
+#ifndef NOMINMAX
+#define NOMINMAX
+#endif
+#include <windows.h>
+#else
+#include <dlfcn.h>
+#include <unistd.h>
+#endif
+#endif
+
 namespace oauthmail {
 
+/// The library could not be loaded, or is older than this header needs (OAUTHMAIL_DYNAMIC only).
+class NotInstalled : public std::runtime_error {
+public:
+    NotInstalled(const std::string& what, std::vector<std::string> searched, std::string version_found)
+        : std::runtime_error(what), searched_(std::move(searched)), version_found_(std::move(version_found)) {}
+    /// Every path tried, each with the reason it failed.
+    const std::vector<std::string>& searched() const noexcept { return searched_; }
+    /// The version of a library that loaded but is too old; "" when none loaded.
+    const std::string& version_found() const noexcept { return version_found_; }
+
+private:
+    std::vector<std::string> searched_;
+    std::string version_found_;
+};
+
+namespace detail {
+// The entry points, called through this table in both linking modes.
+struct Api {
+    decltype(&::oauthmail_version) version;
+    decltype(&::oauthmail_status_name) status_name;
+    decltype(&::oauthmail_client_new) client_new;
+    decltype(&::oauthmail_client_free) client_free;
+    decltype(&::oauthmail_client_set_url_opener) client_set_url_opener;
+    decltype(&::oauthmail_client_set_logger) client_set_logger;
+    decltype(&::oauthmail_authorize) authorize;
+    decltype(&::oauthmail_refresh) refresh;
+    decltype(&::oauthmail_send) send;
+    decltype(&::oauthmail_revoke) revoke;
+    decltype(&::oauthmail_cancel) cancel;
+    decltype(&::oauthmail_string_free) string_free;
+};
+
+#ifndef OAUTHMAIL_DYNAMIC
+inline const Api& api() {
+    static const Api linked{&::oauthmail_version, &::oauthmail_status_name, &::oauthmail_client_new,
+                            &::oauthmail_client_free, &::oauthmail_client_set_url_opener,
+                            &::oauthmail_client_set_logger, &::oauthmail_authorize, &::oauthmail_refresh,
+                            &::oauthmail_send, &::oauthmail_revoke, &::oauthmail_cancel,
+                            &::oauthmail_string_free};
+    return linked;
+}
+#else
+#ifdef _WIN32
+inline const char* lib_name() { return "oauthmail.dll"; }
+#elif defined(__APPLE__)
+inline const char* lib_name() { return "liboauthmail.dylib"; }
+#else
+inline const char* lib_name() { return "liboauthmail.so"; }
+#endif
+
+struct Loader {
+    std::mutex lock;
+    bool loaded = false;
+    Api api{};
+    std::string path;
+};
+inline Loader& loader() {
+    static Loader l;
+    return l;
+}
+
+inline std::string exe_dir() {
+#ifdef _WIN32
+    wchar_t buf[32768];
+    DWORD n = GetModuleFileNameW(nullptr, buf, 32768);
+    if (n == 0 || n >= 32768) return {};
+    int len = WideCharToMultiByte(CP_UTF8, 0, buf, static_cast<int>(n), nullptr, 0, nullptr, nullptr);
+    std::string s(static_cast<size_t>(len), '\0');
+    WideCharToMultiByte(CP_UTF8, 0, buf, static_cast<int>(n), &s[0], len, nullptr, nullptr);
+    size_t slash = s.find_last_of("\\/");
+#else
+    char buf[4096];
+    ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+    if (n <= 0) return {};
+    std::string s(buf, static_cast<size_t>(n));
+    size_t slash = s.rfind('/');
+#endif
+    return slash == std::string::npos ? std::string() : s.substr(0, slash + 1);
+}
+
+// Tries one file: true when every entry point is there and the version is new enough.
+inline bool try_load(Loader& l, const std::string& path, std::vector<std::string>& searched, std::string& found) {
+#ifdef _WIN32
+    int len = MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, nullptr, 0);
+    std::wstring w(static_cast<size_t>(len > 0 ? len : 1), L'\0');
+    MultiByteToWideChar(CP_UTF8, 0, path.c_str(), -1, &w[0], len);
+    HMODULE h = LoadLibraryW(w.c_str());
+    if (!h) {
+        searched.push_back(path + ": error " + std::to_string(GetLastError()));
+        return false;
+    }
+    auto sym = [h](const char* name) { return reinterpret_cast<void*>(GetProcAddress(h, name)); };
+    auto close = [h] { FreeLibrary(h); };
+#else
+    void* h = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL);
+    if (!h) {
+        const char* e = dlerror();
+        searched.push_back(path + ": " + (e ? e : "not loadable"));
+        return false;
+    }
+    auto sym = [h](const char* name) { return dlsym(h, name); };
+    auto close = [h] { dlclose(h); };
+#endif
+    Api a{};
+    std::string missing;
+    auto get = [&](auto& field, const char* name) {
+        void* p = sym(name);
+        if (!p) missing += (missing.empty() ? "" : ", ") + std::string(name);
+        field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(p);
+    };
+    get(a.version, "oauthmail_version");
+    get(a.status_name, "oauthmail_status_name");
+    get(a.client_new, "oauthmail_client_new");
+    get(a.client_free, "oauthmail_client_free");
+    get(a.client_set_url_opener, "oauthmail_client_set_url_opener");
+    get(a.client_set_logger, "oauthmail_client_set_logger");
+    get(a.authorize, "oauthmail_authorize");
+    get(a.refresh, "oauthmail_refresh");
+    get(a.send, "oauthmail_send");
+    get(a.revoke, "oauthmail_revoke");
+    get(a.cancel, "oauthmail_cancel");
+    get(a.string_free, "oauthmail_string_free");
+    if (!missing.empty()) {
+        found = a.version ? a.version() : "(no oauthmail_version)";
+        searched.push_back(path + ": version " + found + " lacks " + missing);
+        close();
+        return false;
+    }
+    l.api = a;
+    l.path = path;
+    return true;  // stays loaded until the process ends: callbacks may still return into it
+}
+#endif
+}  // namespace detail
+
+#ifdef OAUTHMAIL_DYNAMIC
+/// Loads the library from `path` (a file), or searches as described at the top when it is empty.
+/// Throws NotInstalled. Does nothing once a library is loaded.
+inline void load(const std::string& path = {}) {
+    detail::Loader& l = detail::loader();
+    std::lock_guard<std::mutex> g(l.lock);
+    if (l.loaded) return;
+    std::vector<std::string> searched;
+    std::string found;
+    bool ok = false;
+    const char* env = std::getenv("OAUTHMAIL_LIBRARY");
+    if (!path.empty()) {
+        ok = detail::try_load(l, path, searched, found);
+    } else if (env && *env) {
+        ok = detail::try_load(l, env, searched, found);  // an explicit choice is never second-guessed
+    } else {
+        std::string dir = detail::exe_dir();
+        if (!dir.empty()) ok = detail::try_load(l, dir + detail::lib_name(), searched, found);
+        if (!ok) ok = detail::try_load(l, detail::lib_name(), searched, found);  // the system's search
+#if !defined(_WIN32) && !defined(__APPLE__)
+        if (!ok) ok = detail::try_load(l, std::string(detail::lib_name()) + ".0", searched, found);
+#endif
+    }
+    if (!ok) {
+        std::string list;
+        for (const auto& s : searched) list += (list.empty() ? "" : "; ") + s;
+        throw NotInstalled(found.empty() ? "liboauthmail is not installed (searched: " + list + ")"
+                                         : "liboauthmail " + found + " is too old for this program: " + list,
+                           std::move(searched), found);
+    }
+    l.loaded = true;
+}
+
+/// The file the library was loaded from ("" before).
+inline std::string library_path() {
+    detail::Loader& l = detail::loader();
+    std::lock_guard<std::mutex> g(l.lock);
+    return l.path;
+}
+
+namespace detail {
+inline const Api& api() {
+    Loader& l = loader();
+    {
+        std::lock_guard<std::mutex> g(l.lock);
+        if (l.loaded) return l.api;
+    }
+    load();
+    return l.api;
+}
+}  // namespace detail
+#endif
+
 /// The library's version at run time ("0.1.0"); compare with OAUTHMAIL_VERSION_STRING.
-inline std::string version() { return oauthmail_version(); }
+inline std::string version() { return detail::api().version(); }
 
 /// The lowercase name of a status code ("invalid_argument"); "unknown" for unknown values.
-inline std::string status_name(oauthmail_status status) { return oauthmail_status_name(status); }
+inline std::string status_name(oauthmail_status status) { return detail::api().status_name(status); }
+
+/// The statuses as an error-code enum: oauthmail::errc::reauthorize == OAUTHMAIL_REAUTHORIZE.
+enum class errc : uint32_t {
+    ok = OAUTHMAIL_OK,
+    invalid_argument = OAUTHMAIL_INVALID_ARGUMENT,
+    cancelled = OAUTHMAIL_CANCELLED,
+    timeout = OAUTHMAIL_TIMEOUT,
+    access_denied = OAUTHMAIL_ACCESS_DENIED,
+    reauthorize = OAUTHMAIL_REAUTHORIZE,
+    insufficient_scope = OAUTHMAIL_INSUFFICIENT_SCOPE,
+    auth_failed = OAUTHMAIL_AUTH_FAILED,
+    network = OAUTHMAIL_NETWORK,
+    tls = OAUTHMAIL_TLS,
+    rate_limited = OAUTHMAIL_RATE_LIMITED,
+    rejected = OAUTHMAIL_REJECTED,
+    provider = OAUTHMAIL_PROVIDER,
+    io = OAUTHMAIL_IO,
+    internal = OAUTHMAIL_INTERNAL,
+};
+
+namespace detail {
+// The names without the library, for the errors the wrapper raises itself and for the category.
+inline const char* offline_name(uint32_t status) noexcept {
+    static const char* const names[] = {"ok", "invalid_argument", "cancelled", "timeout", "access_denied",
+                                        "reauthorize", "insufficient_scope", "auth_failed", "network", "tls",
+                                        "rate_limited", "rejected", "provider", "io", "internal"};
+    return status < sizeof names / sizeof names[0] ? names[status] : "unknown";
+}
+
+class Category : public std::error_category {
+public:
+    const char* name() const noexcept override { return "oauthmail"; }
+    std::string message(int status) const override { return offline_name(static_cast<uint32_t>(status)); }
+    std::error_condition default_error_condition(int status) const noexcept override {
+        switch (static_cast<uint32_t>(status)) {
+        case OAUTHMAIL_INVALID_ARGUMENT: return std::errc::invalid_argument;
+        case OAUTHMAIL_CANCELLED: return std::errc::operation_canceled;
+        case OAUTHMAIL_TIMEOUT: return std::errc::timed_out;
+        case OAUTHMAIL_ACCESS_DENIED: return std::errc::permission_denied;
+        case OAUTHMAIL_NETWORK: return std::errc::network_unreachable;
+        case OAUTHMAIL_IO: return std::errc::io_error;
+        default: return std::error_condition(status, *this);
+        }
+    }
+};
+}  // namespace detail
+
+/// The error category of liboauthmail's statuses (name "oauthmail"; messages are the status names).
+inline const std::error_category& category() noexcept {
+    static const detail::Category c;
+    return c;
+}
+
+inline std::error_code make_error_code(errc e) noexcept { return {static_cast<int>(e), category()}; }
+}  // namespace oauthmail
+
+namespace std {
+template <>
+struct is_error_code_enum<oauthmail::errc> : true_type {};
+}  // namespace std
+
+namespace oauthmail {
 
 /// Minimal JSON helpers: enough to build message documents and read fields of results.
 namespace json {
@@ -157,33 +440,236 @@ inline std::string get_string(const std::string& doc, const std::string& key, co
     return fallback;
 }
 
+namespace detail {
+// The end (exclusive) of the JSON value starting at doc[j], or j when it is malformed.
+inline size_t skip_value(const std::string& doc, size_t j) {
+    if (j >= doc.size()) return j;
+    std::string s;
+    if (doc[j] == '"') {
+        size_t k = j;
+        return read_string(doc, k, s) ? k : j;
+    }
+    if (doc[j] != '{' && doc[j] != '[') {
+        size_t k = j;
+        while (k < doc.size() && std::string(",}] \n\r\t").find(doc[k]) == std::string::npos) ++k;
+        return k;
+    }
+    int depth = 0;
+    for (size_t k = j; k < doc.size();) {
+        char c = doc[k];
+        if (c == '"') {
+            if (!read_string(doc, k, s)) return j;
+            continue;
+        }
+        if (c == '{' || c == '[') ++depth;
+        else if ((c == '}' || c == ']') && --depth == 0) return k + 1;
+        ++k;
+    }
+    return j;
+}
+}  // namespace detail
+
+/// The JSON text of the value of the first member named `key` anywhere in `doc` (an object, an
+/// array, a string with its quotes, a number or literal), or "" when there is none.
+inline std::string get_raw(const std::string& doc, const std::string& key) {
+    size_t i = 0;
+    std::string s;
+    while (i < doc.size()) {
+        if (doc[i] != '"') { ++i; continue; }
+        if (!detail::read_string(doc, i, s)) return {};
+        size_t j = i;
+        while (j < doc.size() && (doc[j] == ' ' || doc[j] == '\n' || doc[j] == '\r' || doc[j] == '\t')) ++j;
+        if (j < doc.size() && doc[j] == ':' && s == key) {
+            ++j;
+            while (j < doc.size() && (doc[j] == ' ' || doc[j] == '\n' || doc[j] == '\r' || doc[j] == '\t')) ++j;
+            size_t end = detail::skip_value(doc, j);
+            return end > j ? doc.substr(j, end - j) : std::string();
+        }
+    }
+    return {};
+}
+
 }  // namespace json
 
-/// A failed call: the status code, its name and the library's error document (JSON text).
+/// A failed call: the status code, its name and the library's error document (JSON text). Each
+/// status throws its subclass below; statuses added later throw Error itself.
 class Error : public std::runtime_error {
 public:
-    Error(oauthmail_status status, std::string document)
-        : std::runtime_error(describe(status, document)), status_(status), document_(std::move(document)) {}
+    Error(oauthmail_status status, std::string document, std::exception_ptr cause = nullptr)
+        : std::runtime_error(describe(status, document)), status_(status), document_(std::move(document)),
+          cause_(std::move(cause)) {}
 
     oauthmail_status status() const noexcept { return status_; }
-    std::string name() const { return status_name(status_); }
+    /// The status as a std::error_code in oauthmail::category().
+    std::error_code code() const noexcept { return make_error_code(static_cast<errc>(status_)); }
+    std::string name() const { return json::get_string(document_, "status", detail::offline_name(status_)); }
     /// The error document: {"error": {"status", "code", "message", "hint", "field"?, ...}}.
     const std::string& document() const noexcept { return document_; }
     std::string message() const { return json::get_string(document_, "message"); }
     std::string hint() const { return json::get_string(document_, "hint"); }
+    /// A stable id of the hint, where the library sends one; "" otherwise.
+    std::string hint_id() const { return json::get_string(document_, "hint_id"); }
     /// The input the error is about ("config.client_id", "message.to[1]"), or "".
     std::string field() const { return json::get_string(document_, "field"); }
+    /// What a callback threw, when that made the call fail (the url opener); null otherwise.
+    const std::exception_ptr& cause() const noexcept { return cause_; }
 
 private:
     static std::string describe(oauthmail_status status, const std::string& doc) {
-        std::string text = status_name(status) + " (" + std::to_string(status) + "): " +
-                           json::get_string(doc, "message", "no details");
+        std::string text = json::get_string(doc, "status", detail::offline_name(status)) + " (" +
+                           std::to_string(status) + "): " + json::get_string(doc, "message", "no details");
         std::string field = json::get_string(doc, "field");
         if (!field.empty()) text += " [field " + field + "]";
         return text;
     }
     oauthmail_status status_;
     std::string document_;
+    std::exception_ptr cause_;
+};
+
+#define OAUTHMAIL_HPP_ERROR(Name, Status)                                                         \
+    class Name : public Error {                                                                   \
+    public:                                                                                       \
+        explicit Name(std::string document, std::exception_ptr cause = nullptr)                  \
+            : Error(Status, std::move(document), std::move(cause)) {}                            \
+    };
+OAUTHMAIL_HPP_ERROR(InvalidArgument, OAUTHMAIL_INVALID_ARGUMENT)    ///< bad input; field() names it
+OAUTHMAIL_HPP_ERROR(Cancelled, OAUTHMAIL_CANCELLED)                 ///< cancel(), or the url opener declined
+OAUTHMAIL_HPP_ERROR(Timeout, OAUTHMAIL_TIMEOUT)                     ///< a configured time limit ran out
+OAUTHMAIL_HPP_ERROR(AccessDenied, OAUTHMAIL_ACCESS_DENIED)          ///< consent declined / account refused
+OAUTHMAIL_HPP_ERROR(Reauthorize, OAUTHMAIL_REAUTHORIZE)             ///< the refresh token is dead: authorize again
+OAUTHMAIL_HPP_ERROR(InsufficientScope, OAUTHMAIL_INSUFFICIENT_SCOPE)
+OAUTHMAIL_HPP_ERROR(AuthFailed, OAUTHMAIL_AUTH_FAILED)
+OAUTHMAIL_HPP_ERROR(NetworkError, OAUTHMAIL_NETWORK)
+OAUTHMAIL_HPP_ERROR(TlsError, OAUTHMAIL_TLS)
+OAUTHMAIL_HPP_ERROR(RateLimited, OAUTHMAIL_RATE_LIMITED)            ///< "retry_after_s" in document() when known
+OAUTHMAIL_HPP_ERROR(Rejected, OAUTHMAIL_REJECTED)                   ///< refused permanently; nothing was sent
+OAUTHMAIL_HPP_ERROR(ProviderError, OAUTHMAIL_PROVIDER)
+OAUTHMAIL_HPP_ERROR(IoError, OAUTHMAIL_IO)
+OAUTHMAIL_HPP_ERROR(InternalError, OAUTHMAIL_INTERNAL)
+#undef OAUTHMAIL_HPP_ERROR
+
+/// Throws the Error subclass of `status`.
+[[noreturn]] inline void throw_error(oauthmail_status status, std::string document, std::exception_ptr cause = nullptr) {
+    switch (status) {
+    case OAUTHMAIL_INVALID_ARGUMENT: throw InvalidArgument(std::move(document), std::move(cause));
+    case OAUTHMAIL_CANCELLED: throw Cancelled(std::move(document), std::move(cause));
+    case OAUTHMAIL_TIMEOUT: throw Timeout(std::move(document), std::move(cause));
+    case OAUTHMAIL_ACCESS_DENIED: throw AccessDenied(std::move(document), std::move(cause));
+    case OAUTHMAIL_REAUTHORIZE: throw Reauthorize(std::move(document), std::move(cause));
+    case OAUTHMAIL_INSUFFICIENT_SCOPE: throw InsufficientScope(std::move(document), std::move(cause));
+    case OAUTHMAIL_AUTH_FAILED: throw AuthFailed(std::move(document), std::move(cause));
+    case OAUTHMAIL_NETWORK: throw NetworkError(std::move(document), std::move(cause));
+    case OAUTHMAIL_TLS: throw TlsError(std::move(document), std::move(cause));
+    case OAUTHMAIL_RATE_LIMITED: throw RateLimited(std::move(document), std::move(cause));
+    case OAUTHMAIL_REJECTED: throw Rejected(std::move(document), std::move(cause));
+    case OAUTHMAIL_PROVIDER: throw ProviderError(std::move(document), std::move(cause));
+    case OAUTHMAIL_IO: throw IoError(std::move(document), std::move(cause));
+    case OAUTHMAIL_INTERNAL: throw InternalError(std::move(document), std::move(cause));
+    default: throw Error(status, std::move(document), std::move(cause));
+    }
+}
+
+/// Options of authorize() (docs/API.md, "Authorize options").
+struct AuthorizeOptions {
+    explicit AuthorizeOptions(std::string hint = {}, std::optional<bool> browser = {})
+        : login_hint(std::move(hint)), open_browser(browser) {}
+    std::string login_hint;              ///< preselects the account; "" for none
+    std::optional<bool> open_browser;    ///< false: only the url opener is used
+    std::string to_json() const {
+        std::string out = "{";
+        if (!login_hint.empty()) out += "\"login_hint\": " + json::quote(login_hint);
+        if (open_browser) out += std::string(out.size() > 1 ? ", " : "") + "\"open_browser\": " + (*open_browser ? "true" : "false");
+        return out + "}";
+    }
+};
+
+/// One attachment of a Message: a file (`path`), or bytes as base64 (`content_base64`).
+struct Attachment {
+    std::string path;
+    std::string filename;        ///< the name the recipient sees (default: the file's own name)
+    std::string content_type;
+    std::string content_base64;
+    std::string content_id;      ///< an inline part the HTML refers to as cid:content_id
+};
+
+/// A message; to_json() is the message document (docs/API.md, "Message document"). Addresses are
+/// "Name <a@b>" or "a@b"; all text is UTF-8.
+struct Message {
+    std::string from;
+    std::vector<std::string> to, cc, bcc;
+    std::string reply_to, subject, text, html;
+    std::vector<Attachment> attachments;
+    std::vector<std::pair<std::string, std::string>> headers;
+
+    /// Attaches a file (read by the library when sending).
+    Message& attach(std::string file_path, std::string file_name = {}) {
+        Attachment a;
+        a.path = std::move(file_path);
+        a.filename = std::move(file_name);
+        attachments.push_back(std::move(a));
+        return *this;
+    }
+
+    std::string to_json() const {
+        auto list = [](const std::vector<std::string>& v) {
+            std::string out = "[";
+            for (const auto& a : v)
+                if (!a.empty()) out += (out.size() > 1 ? ", " : "") + json::quote(a);
+            return out + "]";
+        };
+        auto member = [](std::string& out, const char* name, const std::string& value) {
+            if (!value.empty()) out += std::string(", \"") + name + "\": " + json::quote(value);
+        };
+        std::string out = "{\"from\": " + json::quote(from) + ", \"to\": " + list(to);
+        if (!cc.empty()) out += ", \"cc\": " + list(cc);
+        if (!bcc.empty()) out += ", \"bcc\": " + list(bcc);
+        member(out, "reply_to", reply_to);
+        out += ", \"subject\": " + json::quote(subject);
+        member(out, "text", text);
+        member(out, "html", html);
+        if (!attachments.empty()) {
+            out += ", \"attachments\": [";
+            for (size_t i = 0; i < attachments.size(); ++i) {
+                const Attachment& a = attachments[i];
+                std::string part;
+                member(part, "path", a.path);
+                member(part, "content_base64", a.content_base64);
+                member(part, "filename", a.filename);
+                member(part, "content_type", a.content_type);
+                member(part, "content_id", a.content_id);
+                out += (i ? ", {" : "{") + (part.size() > 2 ? part.substr(2) : part) + "}";
+            }
+            out += "]";
+        }
+        if (!headers.empty()) {
+            out += ", \"headers\": {";
+            for (size_t i = 0; i < headers.size(); ++i)
+                out += (i ? ", " : "") + json::quote(headers[i].first) + ": " + json::quote(headers[i].second);
+            out += "}";
+        }
+        return out + "}";
+    }
+};
+
+/// The result of a send (docs/API.md, "Send result").
+struct SendResult {
+    std::string message_id;   ///< the sent message's Message-ID header
+    std::string transport;
+    std::string provider_id;  ///< the provider's id of the message, or ""
+    std::string token;        ///< the refreshed token document when the send refreshed it (store it), or ""
+    std::string json;         ///< the whole result document
+
+    static SendResult parse(const std::string& doc) {
+        SendResult r;
+        r.json = doc;
+        r.message_id = json::get_string(doc, "message_id");
+        r.transport = json::get_string(doc, "transport");
+        r.provider_id = json::get_string(doc, "provider_id");
+        std::string t = json::get_raw(doc, "token");
+        if (!t.empty() && t[0] == '{') r.token = t;
+        return r;
+    }
 };
 
 /// Opens the authorization URL; return true when it was opened (false declines: CANCELLED).
@@ -193,7 +679,9 @@ using Logger = std::function<void(uint32_t level, const std::string& message)>;
 
 namespace detail {
 struct StringFree {
-    void operator()(char* p) const noexcept { oauthmail_string_free(p); }
+    void operator()(char* p) const noexcept {
+        if (p) api().string_free(p);  // the library was loaded to allocate p
+    }
 };
 using OwnedString = std::unique_ptr<char, StringFree>;
 
@@ -202,11 +690,10 @@ inline std::string take(char* p) {
     return owned ? std::string(owned.get()) : std::string();
 }
 
-inline Error argument_error(const std::string& field, const std::string& message) {
-    return Error(OAUTHMAIL_INVALID_ARGUMENT,
-                 "{\"error\": {\"status\": \"invalid_argument\", \"code\": 1, \"message\": " + json::quote(message) +
-                     ", \"hint\": \"Correct the input named in 'field' and call again.\", \"field\": " +
-                     json::quote(field) + "}}");
+inline InvalidArgument argument_error(const std::string& field, const std::string& message) {
+    return InvalidArgument("{\"error\": {\"status\": \"invalid_argument\", \"code\": 1, \"message\": " + json::quote(message) +
+                           ", \"hint\": \"Correct the input named in 'field' and call again.\", \"field\": " +
+                           json::quote(field) + "}}");
 }
 
 // C strings end at the first NUL: refuse a document with one rather than send it truncated.
@@ -216,16 +703,23 @@ inline const char* c_str(const std::string& s, const char* field) {
 }
 
 // Takes ownership of `out`; returns it as a string on success, throws it as an Error otherwise.
-inline std::string finish(oauthmail_status status, char* out) {
+inline std::string finish(oauthmail_status status, char* out, std::exception_ptr cause = nullptr) {
     std::string text = take(out);
-    if (status != OAUTHMAIL_OK) throw Error(status, std::move(text));
+    if (status != OAUTHMAIL_OK) throw_error(status, std::move(text), std::move(cause));
     return text;
+}
+
+// What the url opener threw: it runs on the thread that called authorize().
+inline std::exception_ptr& opener_exception() {
+    static thread_local std::exception_ptr e;
+    return e;
 }
 
 inline int32_t url_opener_trampoline(void* user_data, const char* url) noexcept {
     try {
         return (*static_cast<const UrlOpener*>(user_data))(url) ? 0 : 1;
     } catch (...) {
+        opener_exception() = std::current_exception();
         return 1;  // never let an exception unwind into the library
     }
 }
@@ -238,7 +732,9 @@ inline void logger_trampoline(void* user_data, uint32_t level, const char* messa
 }
 
 struct ClientFree {
-    void operator()(oauthmail_client* c) const noexcept { oauthmail_client_free(c); }
+    void operator()(oauthmail_client* c) const noexcept {
+        if (c) api().client_free(c);
+    }
 };
 }  // namespace detail
 
@@ -246,11 +742,13 @@ struct ClientFree {
 /// (no other thread may then be inside a call on it).
 class Client {
 public:
-    /// config_json: the client configuration (API.md). Throws Error (INVALID_ARGUMENT + field).
+    /// config_json: the client configuration (docs/API.md). Throws InvalidArgument (+ field), and
+    /// NotInstalled (OAUTHMAIL_DYNAMIC) when the library cannot be loaded.
     explicit Client(const std::string& config_json) : callbacks_(std::make_unique<Callbacks>()) {
         oauthmail_client* raw = nullptr;
         char* out = nullptr;
-        oauthmail_status status = oauthmail_client_new(detail::c_str(config_json, "config"), &raw, &out);
+        const char* config = detail::c_str(config_json, "config");
+        oauthmail_status status = detail::api().client_new(config, &raw, &out);
         detail::finish(status, out);
         handle_.reset(raw);
     }
@@ -273,14 +771,19 @@ public:
     /// options_json may be empty (no options) or e.g. {"login_hint": "...", "open_browser": true}.
     std::string authorize(const std::string& options_json = std::string()) {
         char* out = nullptr;
-        oauthmail_status status = oauthmail_authorize(
+        detail::opener_exception() = nullptr;
+        oauthmail_status status = detail::api().authorize(
             h(), options_json.empty() ? nullptr : detail::c_str(options_json, "options"), &out);
-        return detail::finish(status, out);
+        std::exception_ptr cause = std::move(detail::opener_exception());
+        detail::opener_exception() = nullptr;
+        return detail::finish(status, out, std::move(cause));
     }
+
+    std::string authorize(const AuthorizeOptions& options) { return authorize(options.to_json()); }
 
     std::string refresh(const std::string& token_json) {
         char* out = nullptr;
-        oauthmail_status status = oauthmail_refresh(h(), detail::c_str(token_json, "token"), &out);
+        oauthmail_status status = detail::api().refresh(h(), detail::c_str(token_json, "token"), &out);
         return detail::finish(status, out);
     }
 
@@ -288,41 +791,50 @@ public:
     std::string send(const std::string& token_json, const std::string& message_json) {
         char* out = nullptr;
         oauthmail_status status =
-            oauthmail_send(h(), detail::c_str(token_json, "token"), detail::c_str(message_json, "message"), &out);
+            detail::api().send(h(), detail::c_str(token_json, "token"), detail::c_str(message_json, "message"), &out);
         return detail::finish(status, out);
+    }
+
+    /// Sends a Message; SendResult::token is the refreshed token to store, when there is one.
+    SendResult send(const std::string& token_json, const Message& message) {
+        return SendResult::parse(send(token_json, message.to_json()));
     }
 
     std::string revoke(const std::string& token_json) {
         char* out = nullptr;
-        oauthmail_status status = oauthmail_revoke(h(), detail::c_str(token_json, "token"), &out);
+        oauthmail_status status = detail::api().revoke(h(), detail::c_str(token_json, "token"), &out);
         return detail::finish(status, out);
     }
 
-    /// Makes the calls in flight on this client fail with CANCELLED. Safe from any thread.
-    void cancel() noexcept { oauthmail_cancel(handle_.get()); }
+    /// Makes the calls in flight on this client fail with Cancelled. Safe from any thread.
+    void cancel() noexcept {
+        if (handle_) detail::api().cancel(handle_.get());
+    }
 
-    /// Replaces the system browser with `opener` (called on the authorizing thread, before the
-    /// library waits for the redirect: return promptly). An empty function restores the browser.
+    /// Replaces the system browser with `opener`, called on the thread that called authorize()
+    /// before the library answers the browser: return promptly. Returning false declines; a throw
+    /// makes authorize() throw Cancelled with cause() = the exception. An empty function restores
+    /// the browser.
     void set_url_opener(UrlOpener opener) {
         if (!opener) {
-            detail::finish(oauthmail_client_set_url_opener(h(), nullptr, nullptr), nullptr);
+            detail::finish(detail::api().client_set_url_opener(h(), nullptr, nullptr), nullptr);
             return;
         }
         const UrlOpener* kept = callbacks_->keep(std::move(opener));
-        detail::finish(oauthmail_client_set_url_opener(h(), &detail::url_opener_trampoline, const_cast<UrlOpener*>(kept)),
-                      nullptr);
+        detail::finish(detail::api().client_set_url_opener(h(), &detail::url_opener_trampoline, const_cast<UrlOpener*>(kept)),
+                       nullptr);
     }
 
     /// Log lines of level <= max_level go to `logger`, possibly on other threads. An empty
-    /// function turns logging off.
+    /// function turns logging off. What the logger throws is caught and dropped.
     void set_logger(Logger logger, uint32_t max_level = 3) {
         if (!logger) {
-            detail::finish(oauthmail_client_set_logger(h(), nullptr, nullptr, 0), nullptr);
+            detail::finish(detail::api().client_set_logger(h(), nullptr, nullptr, 0), nullptr);
             return;
         }
         const Logger* kept = callbacks_->keep(std::move(logger));
         detail::finish(
-            oauthmail_client_set_logger(h(), &detail::logger_trampoline, const_cast<Logger*>(kept), max_level),
+            detail::api().client_set_logger(h(), &detail::logger_trampoline, const_cast<Logger*>(kept), max_level),
             nullptr);
     }
 

@@ -141,6 +141,68 @@ void basic_tests() {
         CHECK(c.native_handle() != nullptr);
     });
 
+    run("each status throws its Error subclass; code() is a std::error_code", [] {
+        try {
+            oauthmail::Client c(R"({"provider": "google", "client_id": "", "client_secret": "s"})");
+            CHECK(false);
+        } catch (const oauthmail::InvalidArgument& e) {
+            CHECK(e.field() == "config.client_id");
+            CHECK(e.code() == oauthmail::errc::invalid_argument);
+            CHECK(e.code() == std::errc::invalid_argument);  // the portable condition
+            CHECK(std::string(e.code().category().name()) == "oauthmail");
+            CHECK(e.code().message() == "invalid_argument");
+            CHECK(e.hint_id() == oauthmail::json::get_string(e.document(), "hint_id"));
+        }
+        const char* doc = R"({"error": {"status": "reauthorize", "code": 5, "message": "m", "hint": "h", "hint_id": "reauthorize"}})";
+        try {
+            oauthmail::throw_error(OAUTHMAIL_REAUTHORIZE, doc);
+        } catch (const oauthmail::Reauthorize& e) {
+            CHECK(e.status() == OAUTHMAIL_REAUTHORIZE && e.hint_id() == "reauthorize" && e.name() == "reauthorize");
+        }
+        try {
+            oauthmail::throw_error(OAUTHMAIL_NETWORK, "{}");
+        } catch (const oauthmail::NetworkError& e) {
+            CHECK(e.code() == oauthmail::errc::network);
+        }
+        try {
+            oauthmail::throw_error(4242, "{}");  // a status added later: the base class
+        } catch (const oauthmail::Reauthorize&) {
+            CHECK(false);
+        } catch (const oauthmail::Error& e) {
+            CHECK(e.status() == 4242 && e.name() == "unknown");
+        }
+        std::error_code ec = oauthmail::errc::timeout;
+        CHECK(ec == std::errc::timed_out);
+    });
+
+    run("Message::to_json, AuthorizeOptions, SendResult::parse, json::get_raw", [] {
+        oauthmail::Message m;
+        m.from = "a@b.ro";
+        m.to = {"Ion \"Nelu\" Popescu <ion@example.ro>", ""};
+        m.cc = {"c@d.ro"};
+        m.subject = "ș\"\\";
+        m.html = "<p>ț</p>";
+        m.headers = {{"X-Document-Id", "123"}};
+        m.attach("C:\\Facturi\\123.pdf").attach("/tmp/x.csv", "date ă.csv");
+        CHECK(m.to_json() ==
+              R"({"from": "a@b.ro", "to": ["Ion \"Nelu\" Popescu <ion@example.ro>"], "cc": ["c@d.ro"], "subject": "ș\"\\", )"
+              R"("html": "<p>ț</p>", "attachments": [{"path": "C:\\Facturi\\123.pdf"}, {"path": "/tmp/x.csv", "filename": "date ă.csv"}], )"
+              R"("headers": {"X-Document-Id": "123"}})");
+        if (m.to_json().find("Nelu") == std::string::npos) std::cerr << m.to_json() << "\n";
+        oauthmail::AuthorizeOptions o;
+        o.login_hint = "x@y.ro";
+        o.open_browser = false;
+        CHECK(o.to_json() == R"({"login_hint": "x@y.ro", "open_browser": false})");
+        auto r = oauthmail::SendResult::parse(
+            R"({"message_id": "<1@x>", "transport": "gmail_api", "token": {"email": "e@x", "scope": "a \"}\" b", "expires_at": 1}})");
+        CHECK(r.message_id == "<1@x>" && r.transport == "gmail_api" && r.provider_id.empty());
+        CHECK(r.token == R"({"email": "e@x", "scope": "a \"}\" b", "expires_at": 1})");
+        CHECK(oauthmail::SendResult::parse(R"({"message_id": "<2@x>"})").token.empty());
+        CHECK(oauthmail::json::get_raw(R"({"a": [1, {"b": 2}], "c": 3})", "a") == R"([1, {"b": 2}])");
+        CHECK(oauthmail::json::get_raw(R"({"a": [1, {"b": 2}], "c": 3})", "c") == "3");
+        CHECK(oauthmail::json::get_raw(R"({"a": 1})", "z").empty());
+    });
+
     run("json helpers quote and read back escapes and non-ASCII", [] {
         std::string s = "a\"b\\c\nd\x01 ș 📧";
         std::string doc = "{\"k\": " + oauthmail::json::quote(s) + ", \"u\": \"\\u0219\\ud83d\\udce7\", \"n\": 1}";
@@ -193,8 +255,8 @@ void standin_tests(const Standin& s) {
         CHECK(error.empty());
         if (!error.empty()) std::cerr << "  authorize: " << error << "\n";
         CHECK(oauthmail::json::get_string(token, "email") == s.user);
-        // Once, and (API.md) possibly on a thread other than the caller's: never the main one here.
-        CHECK(opener_threads.size() == 1 && opener_threads[0] != main_id);
+        // Once, on the thread that called authorize (docs/API.md): the worker, never the main thread.
+        CHECK(opener_threads.size() == 1 && opener_threads[0] == worker_id);
         CHECK(worker_id != main_id);
         CHECK(!logger_threads.empty());
         CHECK(logger_threads.count(main_id) == 0);
@@ -233,12 +295,48 @@ void standin_tests(const Standin& s) {
         CHECK(status == OAUTHMAIL_CANCELLED);
     });
 
-    run("a url opener that throws makes authorize fail with CANCELLED", [&] {
+    run("a url opener that throws makes authorize throw Cancelled with the cause", [&] {
         oauthmail::Client c(s.config);
         c.set_url_opener([](const std::string&) -> bool { throw std::runtime_error("no browser here"); });
-        auto e = expect_error([&] { c.authorize("{\"login_hint\": " + oauthmail::json::quote(s.user) + "}"); });
-        CHECK(e.status() == OAUTHMAIL_CANCELLED);
-        CHECK(e.name() == "cancelled");
+        try {
+            c.authorize("{\"login_hint\": " + oauthmail::json::quote(s.user) + "}");
+            CHECK(false);
+        } catch (const oauthmail::Cancelled& e) {
+            CHECK(e.name() == "cancelled");
+            CHECK(e.cause() != nullptr);
+            try {
+                if (e.cause()) std::rethrow_exception(e.cause());
+            } catch (const std::runtime_error& cause) {
+                CHECK(std::string(cause.what()) == "no browser here");
+            }
+        }
+    });
+
+    run("a logger that throws is contained; typed authorize + send", [&] {
+        oauthmail::Client c(s.config);
+        std::vector<std::thread> browsers;
+        c.set_url_opener([&](const std::string& url) {
+            browsers.emplace_back(follow, url, s.ca);
+            return true;
+        });
+        std::atomic<int> lines{0};
+        c.set_logger([&](uint32_t, const std::string&) {
+            ++lines;
+            throw std::runtime_error("logger broke");
+        }, 5);
+        oauthmail::AuthorizeOptions o;
+        o.login_hint = s.user;
+        std::string token = c.authorize(o);
+        for (auto& b : browsers) b.join();
+        oauthmail::Message m;
+        m.from = s.user;
+        m.to = {"ion@example.ro"};
+        m.subject = "jurnal stricat ș";
+        m.text = "ț";
+        oauthmail::SendResult r = c.send(token, m);
+        CHECK(r.message_id.size() > 2 && r.message_id[0] == '<');
+        CHECK(r.transport == "gmail_api");
+        CHECK(lines > 1);
     });
 
     run("invalid recipient throws INVALID_ARGUMENT naming message.to[1]", [&] {

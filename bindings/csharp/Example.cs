@@ -1,4 +1,5 @@
-// Authorize a Gmail account and send a message with an attachment (C#, OAuthMail.cs).
+// Authorize a Gmail account and send a message with an attachment (C#, OAuthMail.cs), through
+// AuthorizeAsync/SendAsync and the OAuthMailMessage builder.
 //
 //   Example.exe CONFIG.json LOGIN_HINT ATTACHMENT_PATH
 //
@@ -39,18 +40,19 @@ static class Example
                         return true;
                     });
                 }
-                string token = client.Authorize("{\"login_hint\": " + Json.Quote(args[1]) + "}");
+                var options = new AuthorizeOptions { LoginHint = args[1] };
+                string token = client.AuthorizeAsync(options).GetAwaiter().GetResult();
                 // Store `token` protected (it holds the refresh token); here it is used at once.
-                string email = Json.GetString(token, "email");
-                string message = "{" +
-                    "\"from\": " + Json.Quote("Firma SRL <" + email + ">") + ", " +
-                    "\"to\": [\"Ion Popescu <ion@example.ro>\"], " +
-                    "\"subject\": " + Json.Quote("Factură nr. 123 [csharp] — ă â î ș ț Ă Â Î Ș Ț") + ", " +
-                    "\"text\": " + Json.Quote("Bună ziua,\n\nvă trimitem factura în atașament: ă â î ș ț.\n") + ", " +
-                    "\"attachments\": [{\"path\": " + Json.Quote(args[2]) + ", \"filename\": " +
-                    Json.Quote("Situație plăți [csharp] ăâîșț.txt") + "}]}";
-                string result = client.Send(token, message);
-                Console.WriteLine(Json.GetString(result, "message_id"));
+                var message = new OAuthMailMessage
+                {
+                    From = "Firma SRL <" + Json.GetString(token, "email") + ">",
+                    Subject = "Factură nr. 123 [csharp] — ă â î ș ț Ă Â Î Ș Ț",
+                    Text = "Bună ziua,\n\nvă trimitem factura în atașament: ă â î ș ț.\n",
+                };
+                message.To.Add("Ion Popescu <ion@example.ro>");
+                message.AddAttachment(args[2], "Situație plăți [csharp] ăâîșț.txt");
+                SendResult result = client.SendAsync(token, message).GetAwaiter().GetResult();
+                Console.WriteLine(result.MessageId);
                 return 0;
             }
         }

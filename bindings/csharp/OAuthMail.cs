@@ -1,15 +1,21 @@
-// OAuthMail.cs: liboauthmail for .NET Framework 4.x (including 4.0), Mono and .NET Core / .NET 5+.
+// OAuthMail.cs: liboauthmail for .NET Framework 4.5+, Mono and .NET Core / .NET 5+.
 // One file, no dependencies; C# 7.
 //
-//   using (var client = new OAuthMail.OAuthMailClient(configJson))
+//   using (var client = new OAuthMail.OAuthMailClient(File.ReadAllText("oauthmail.json")))
 //   {
-//       string token = client.Authorize("{\"login_hint\": \"office@firma.ro\"}");  // opens the browser
-//       string result = client.Send(token, messageJson);
+//       string token = await client.AuthorizeAsync(new AuthorizeOptions { LoginHint = "office@firma.ro" }, ct);
+//       var msg = new OAuthMailMessage { From = "office@firma.ro", Subject = "Factură", Text = "Bună ziua" };
+//       msg.To.Add("ion@example.ro");
+//       SendResult result = await client.SendAsync(token, msg, ct);
 //   }
 //
-// Documents are JSON text in and out (see API.md); OAuthMail.Json.Quote / Json.GetString help to
-// build and read them without a JSON library. A failed call throws OAuthMailException (Status,
-// Code, StatusName, ErrorJson, Field, Hint).
+// Documents are JSON text (docs/API.md in the repository): the token is a string the host stores
+// as it is; OAuthMailMessage builds the message document, SendResult reads the send result, and
+// ClientSecrets.Load reads Google's client file. Json.Quote / Json.GetString / Json.GetRaw help
+// with the rest. A failed call throws OAuthMailException (Status, Code, StatusName, ErrorJson,
+// Field, Hint, HintId); a library that cannot be loaded throws OAuthMailNotInstalledException.
+// The *Async methods run the blocking call on a dedicated thread and end with the same exceptions;
+// their CancellationToken calls oauthmail_cancel on the client.
 //
 // Interop rules this file follows (each one breaks real hosts when ignored):
 // - CallingConvention.Cdecl on every import and callback delegate: the default (Winapi) is StdCall
@@ -24,12 +30,19 @@
 // - The handle is a SafeHandle: released exactly once, even without Dispose.
 //
 // Library file: oauthmail.dll on Windows (a 32-bit process, including AnyCPU with "Prefer 32-bit",
-// needs the 32-bit DLL), liboauthmail.so / liboauthmail.dylib elsewhere, next to the executable or
-// on the loader's search path.
+// needs the 32-bit DLL), liboauthmail.so / liboauthmail.dylib elsewhere. It is looked for (see
+// NativeLoader) in <assembly dir>/runtimes/<rid>/native/ (the NuGet layout; rid win-x64, win-x86,
+// linux-x64, ...), then in the assembly's directory, then wherever the runtime's own probing
+// (deps.json, the loader's search path) finds it.
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Threading;
+using System.Threading.Tasks;
 
 namespace OAuthMail
 {
@@ -72,20 +85,30 @@ namespace OAuthMail
         public string Field { get; private set; }
         /// <summary>What the user or administrator should do.</summary>
         public string Hint { get; private set; }
+        /// <summary>A stable id of the hint, where the library sends one; null otherwise.</summary>
+        public string HintId { get; private set; }
 
         public OAuthMailException(Status status, string errorJson, Exception inner = null)
             : base(Describe(status, errorJson), inner)
         {
             Status = status;
             ErrorJson = errorJson ?? "";
-            StatusName = OAuthMailClient.StatusName((uint)status);
+            StatusName = Json.GetString(ErrorJson, "status") ?? NameOf(status);
             Field = Json.GetString(ErrorJson, "field");
             Hint = Json.GetString(ErrorJson, "hint") ?? "";
+            HintId = Json.GetString(ErrorJson, "hint_id");
         }
+
+        static readonly string[] Names = { "ok", "invalid_argument", "cancelled", "timeout", "access_denied",
+            "reauthorize", "insufficient_scope", "auth_failed", "network", "tls", "rate_limited", "rejected",
+            "provider", "io", "internal" };
+
+        // The errors the binding raises itself never need the library.
+        static string NameOf(Status status) { return (uint)status < Names.Length ? Names[(uint)status] : "unknown"; }
 
         static string Describe(Status status, string doc)
         {
-            string text = OAuthMailClient.StatusName((uint)status) + " (" + (uint)status + "): " +
+            string text = (Json.GetString(doc ?? "", "status") ?? NameOf(status)) + " (" + (uint)status + "): " +
                           (Json.GetString(doc ?? "", "message") ?? "no details");
             string field = Json.GetString(doc ?? "", "field");
             return field != null ? text + " [field " + field + "]" : text;
@@ -99,10 +122,221 @@ namespace OAuthMail
         }
     }
 
+
+    /// <summary>The native library could not be loaded (missing, wrong bitness) or is too old.
+    /// Thrown by the first call that needs it. A DllNotFoundException, so existing handlers still
+    /// catch it.</summary>
+    [Serializable]
+    public sealed class OAuthMailNotInstalledException : DllNotFoundException
+    {
+        /// <summary>Where the library was looked for, in order.</summary>
+        public string[] SearchedPaths { get; private set; }
+        /// <summary>The version of a library that loaded but is too old; null otherwise.</summary>
+        public string VersionFound { get; private set; }
+
+        public OAuthMailNotInstalledException(string message, string[] searched, string versionFound, Exception inner)
+            : base(message, inner)
+        {
+            SearchedPaths = searched;
+            VersionFound = versionFound;
+        }
+
+        internal static OAuthMailNotInstalledException From(Exception e)
+        {
+            var searched = new List<string>(NativeLoader.Candidates());
+            searched.Add(Native.Library + " (the runtime's own search: deps.json, the loader's path)");
+            string version = null;
+            if (e is EntryPointNotFoundException)
+            {
+                try { version = Native.FromUtf8(Native.oauthmail_version()); } catch (Exception) { }
+                return new OAuthMailNotInstalledException("liboauthmail " + (version ?? "(unknown version)") +
+                    " is too old for this binding (" + e.Message + ")", searched.ToArray(), version, e);
+            }
+            string why = e is BadImageFormatException ? " (a library was found but has the wrong bitness for this " +
+                (IntPtr.Size * 8) + "-bit process)" : "";
+            return new OAuthMailNotInstalledException("liboauthmail is not installed" + why + "; searched: " +
+                string.Join("; ", searched.ToArray()), searched.ToArray(), null, e);
+        }
+    }
+
+    /// <summary>Finds the native library before the first call into it. The runtime's own probing
+    /// does not look in <c>runtimes/&lt;rid&gt;/native/</c> unless a deps.json says so (an
+    /// application that is not published with .NET's SDK, .NET Framework, Mono), so this class
+    /// looks there first, then in the assembly's directory:
+    /// <list type="bullet">
+    /// <item>.NET Core 3.0+ / .NET 5+: a <c>NativeLibrary.SetDllImportResolver</c> resolver (bound
+    /// through reflection, so the file still compiles for .NET Framework); where none of the
+    /// candidate files exists it returns nothing and the runtime's probing (deps.json included)
+    /// decides.</item>
+    /// <item>Mono: a dll map from "oauthmail" to the file found (<c>mono_dllmap_insert</c>, what an
+    /// app.config &lt;dllmap&gt; does).</item>
+    /// <item>.NET Framework on Windows: the file found is loaded with LoadLibraryEx by its full
+    /// path; the DllImport then binds to that module, since Windows matches loaded modules by
+    /// name.</item>
+    /// </list>
+    /// Runs once, from the static constructors of Native and OAuthMailClient; calling it again does
+    /// nothing.</summary>
+    public static class NativeLoader
+    {
+        static readonly object gate = new object();
+        static bool done;
+        static Func<string, IntPtr> nativeLibraryLoad;
+
+        /// <summary>The file chosen by this loader, or null when the runtime's own probing decides.</summary>
+        public static string LoadedFrom { get; private set; }
+
+        /// <summary>The runtime identifier whose <c>runtimes/&lt;rid&gt;/native/</c> folder is searched
+        /// (win-x64, win-x86, linux-x64, linux-x86, osx-x64, osx-arm64).</summary>
+        public static string Rid
+        {
+            get
+            {
+                bool is64 = IntPtr.Size == 8;
+                if (IsWindows) return is64 ? "win-x64" : "win-x86";
+                if (IsMac) return is64 ? (IsArm64Mac() ? "osx-arm64" : "osx-x64") : "osx-x86";
+                return is64 ? "linux-x64" : "linux-x86";
+            }
+        }
+
+        static bool IsWindows
+        {
+            get
+            {
+                var p = Environment.OSVersion.Platform;
+                return p == PlatformID.Win32NT || p == PlatformID.Win32Windows;
+            }
+        }
+
+        static bool IsMac
+        {
+            get { return !IsWindows && Directory.Exists("/System/Library/CoreServices"); }
+        }
+
+        static bool IsArm64Mac()
+        {
+            // RuntimeInformation is not in .NET Framework 4.0; read it through reflection.
+            var t = Type.GetType("System.Runtime.InteropServices.RuntimeInformation, System.Runtime.InteropServices.RuntimeInformation", false)
+                    ?? Type.GetType("System.Runtime.InteropServices.RuntimeInformation", false);
+            var prop = t != null ? t.GetProperty("ProcessArchitecture") : null;
+            return prop != null && prop.GetValue(null, null).ToString() == "Arm64";
+        }
+
+        /// <summary>The library's file names on this platform, in the order they are tried.</summary>
+        public static string[] FileNames
+        {
+            get
+            {
+                if (IsWindows) return new[] { "oauthmail.dll" };
+                if (IsMac) return new[] { "liboauthmail.dylib" };
+                return new[] { "liboauthmail.so", "liboauthmail.so.0" };
+            }
+        }
+
+        /// <summary>The paths searched, in order: runtimes/&lt;rid&gt;/native/ under the assembly's
+        /// directory, then the assembly's directory.</summary>
+        public static string[] Candidates()
+        {
+            string dir = null;
+            try { dir = Path.GetDirectoryName(typeof(NativeLoader).Assembly.Location); } catch (Exception) { }
+            if (string.IsNullOrEmpty(dir)) dir = AppDomain.CurrentDomain.BaseDirectory;  // single-file / in-memory assemblies
+            var list = new List<string>();
+            foreach (string sub in new[] { Path.Combine(Path.Combine(Path.Combine(dir, "runtimes"), Rid), "native"), dir })
+                foreach (string name in FileNames) list.Add(Path.Combine(sub, name));
+            return list.ToArray();
+        }
+
+        static string FirstExisting()
+        {
+            foreach (string c in Candidates()) if (File.Exists(c)) return c;
+            return null;
+        }
+
+        /// <summary>Sets up the lookup (once). Never throws: when nothing is found here, the first
+        /// call fails as DllImport does (DllNotFoundException).</summary>
+        public static void Ensure()
+        {
+            lock (gate)
+            {
+                if (done) return;
+                done = true;
+                try { Setup(); } catch (Exception) { /* the runtime's own probing still applies */ }
+            }
+        }
+
+        static void Setup()
+        {
+            // .NET Core 3.0+ / .NET 5+.
+            Type nl = Type.GetType("System.Runtime.InteropServices.NativeLibrary", false);
+            Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver", false);
+            if (nl != null && resolverType != null)
+            {
+                MethodInfo load = nl.GetMethod("Load", new[] { typeof(string) });
+                MethodInfo set = nl.GetMethod("SetDllImportResolver", new[] { typeof(Assembly), resolverType });
+                if (load != null && set != null)
+                {
+                    nativeLibraryLoad = path => (IntPtr)load.Invoke(null, new object[] { path });
+                    Delegate resolver = Delegate.CreateDelegate(resolverType,
+                        typeof(NativeLoader).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static));
+                    set.Invoke(null, new object[] { typeof(NativeLoader).Assembly, resolver });
+                    return;
+                }
+            }
+            string found = FirstExisting();
+            if (found == null) return;
+            if (Type.GetType("Mono.Runtime", false) != null && !IsWindows)
+            {
+                MapForMono(found);
+                LoadedFrom = found;
+                return;
+            }
+            if (IsWindows && PreloadWindows(found)) LoadedFrom = found;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static bool PreloadWindows(string path)
+        {
+            const uint LOAD_WITH_ALTERED_SEARCH_PATH = 0x8;  // its own dependencies from its folder
+            return LoadLibraryExW(path, IntPtr.Zero, LOAD_WITH_ALTERED_SEARCH_PATH) != IntPtr.Zero;
+        }
+
+        // Called by the runtime (.NET Core 3.0+) for every DllImport of this assembly.
+        static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
+        {
+            if (libraryName != Native.Library) return IntPtr.Zero;
+            string found = FirstExisting();
+            if (found == null) return IntPtr.Zero;  // the default probing (deps.json, system) decides
+            try
+            {
+                IntPtr h = nativeLibraryLoad(found);
+                LoadedFrom = found;
+                return h;
+            }
+            catch (Exception) { return IntPtr.Zero; }  // a wrong-bitness file: let the default probing report it
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static void MapForMono(string path)
+        {
+            // mono_dllmap_insert(image = NULL (global), dll, func = NULL, tdll, tfunc = NULL)
+            MonoDllMapInsert(IntPtr.Zero, Encoding.UTF8.GetBytes(Native.Library + "\0"), IntPtr.Zero,
+                             Encoding.UTF8.GetBytes(path + "\0"), IntPtr.Zero);
+        }
+
+        [DllImport("__Internal", EntryPoint = "mono_dllmap_insert", CallingConvention = CallingConvention.Cdecl)]
+        static extern void MonoDllMapInsert(IntPtr image, byte[] dll, IntPtr func, byte[] tdll, IntPtr tfunc);
+
+        [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+        static extern IntPtr LoadLibraryExW(string path, IntPtr file, uint flags);
+    }
+
     /// <summary>The raw C API, for calls the wrapper does not cover.</summary>
     public static class Native
     {
         public const string Library = "oauthmail";
+
+        // An explicit static constructor (no beforefieldinit): runs before the first call of any
+        // import below, so the library is looked for where NativeLoader says.
+        static Native() { NativeLoader.Ensure(); }
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         public delegate int UrlOpener(IntPtr userData, IntPtr url);
@@ -188,27 +422,65 @@ namespace OAuthMail
     public sealed class OAuthMailClient : IDisposable
     {
         readonly ClientHandle handle;
-        Exception openerException;
+        [ThreadStatic] static Exception openerException;  // the url opener runs on the authorizing thread
+
+        static OAuthMailClient() { NativeLoader.Ensure(); }
 
         /// <summary>The library's version, e.g. "0.1.0".</summary>
-        public static string Version { get { return Native.FromUtf8(Native.oauthmail_version()); } }
+        public static string Version
+        {
+            get
+            {
+                NativeLoader.Ensure();
+                try { return VersionCore(); }
+                catch (Exception e) when (IsLoadFailure(e)) { throw OAuthMailNotInstalledException.From(e); }
+            }
+        }
+
+        static bool IsLoadFailure(Exception e)
+        {
+            return e is DllNotFoundException || e is EntryPointNotFoundException || e is BadImageFormatException;
+        }
+
+        // Mono binds a P/Invoke when it compiles the method that calls it, so the calls that may
+        // come first live in methods of their own, compiled after NativeLoader.Ensure() ran.
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static string VersionCore() { return Native.FromUtf8(Native.oauthmail_version()); }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static string StatusNameCore(uint status) { return Native.FromUtf8(Native.oauthmail_status_name(status)); }
 
         /// <summary>The lowercase name of a status code; "unknown" for unknown values.</summary>
-        public static string StatusName(uint status) { return Native.FromUtf8(Native.oauthmail_status_name(status)); }
+        public static string StatusName(uint status)
+        {
+            NativeLoader.Ensure();
+            try { return StatusNameCore(status); }
+            catch (Exception e) when (IsLoadFailure(e)) { throw OAuthMailNotInstalledException.From(e); }
+        }
 
-        /// <summary>Creates a client; throws OAuthMailException (InvalidArgument + Field) for a bad configuration.</summary>
+        /// <summary>Creates a client; throws OAuthMailException (InvalidArgument + Field) for a bad
+        /// configuration, OAuthMailNotInstalledException when the library cannot be loaded.</summary>
         public OAuthMailClient(string configJson)
+        {
+            byte[] config = Encode(configJson, "config", true);
+            NativeLoader.Ensure();
+            try { handle = Create(config); }
+            catch (Exception e) when (IsLoadFailure(e)) { throw OAuthMailNotInstalledException.From(e); }
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static ClientHandle Create(byte[] config)
         {
             IntPtr outJson;
             ClientHandle h;
-            uint status = Native.oauthmail_client_new(Encode(configJson, "config", true), out h, out outJson);
+            uint status = Native.oauthmail_client_new(config, out h, out outJson);
             string text = Native.Take(outJson);
             if (status != 0)
             {
                 if (h != null) h.SetHandleAsInvalid();
                 throw new OAuthMailException((Status)status, text);
             }
-            handle = h;
+            return h;
         }
 
         static byte[] Encode(string s, string field, bool required)
@@ -275,16 +547,104 @@ namespace OAuthMail
             return Finish(status, outJson);
         }
 
+        /// <summary>Interactive authorization with typed options.</summary>
+        public string Authorize(AuthorizeOptions options)
+        {
+            return Authorize(options != null ? options.ToJson() : null);
+        }
+
+        /// <summary>Sends a message built with OAuthMailMessage.</summary>
+        public SendResult Send(string tokenJson, OAuthMailMessage message)
+        {
+            if (message == null) throw OAuthMailException.Argument("message", "message is required");
+            return SendResult.Parse(Send(tokenJson, message.ToJson()));
+        }
+
+        // Runs a blocking call on a thread of its own (it may wait minutes: not a pool thread),
+        // with ct calling oauthmail_cancel on this client while the call runs. Other calls in
+        // flight on the same client at that moment end too: the C API cancels per client, so give
+        // independently cancellable operations their own client.
+        Task<T> Run<T>(Func<T> call, CancellationToken ct)
+        {
+            var done = new TaskCompletionSource<T>();
+            if (ct.IsCancellationRequested)
+            {
+                done.SetException(new OAuthMailException(Status.Cancelled,
+                    "{\"error\": {\"status\": \"cancelled\", \"code\": 2, \"message\": \"the CancellationToken was cancelled before the call started\", \"hint\": \"Nothing was sent.\"}}"));
+                return done.Task;
+            }
+            var thread = new Thread(() =>
+            {
+                T result = default(T);
+                Exception error = null;
+                try
+                {
+                    using (ct.Register(Cancel))
+                        result = call();
+                }
+                catch (Exception e) { error = e; }
+                // Completed from the thread pool: the caller's continuations (await) never run
+                // on this background thread.
+                ThreadPool.QueueUserWorkItem(_ =>
+                {
+                    if (error != null) done.TrySetException(error);
+                    else done.TrySetResult(result);
+                });
+            });
+            thread.IsBackground = true;
+            thread.Name = "oauthmail call";
+            thread.Start();
+            return done.Task;
+        }
+
+        /// <summary>Authorize on a thread of its own; ct cancels it (OAuthMailException Cancelled).</summary>
+        public Task<string> AuthorizeAsync(AuthorizeOptions options = null, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Authorize(options), ct);
+        }
+
+        /// <summary>Authorize with options as JSON text.</summary>
+        public Task<string> AuthorizeAsync(string optionsJson, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Authorize(optionsJson), ct);
+        }
+
+        /// <summary>Refresh on a thread of its own; ct cancels it.</summary>
+        public Task<string> RefreshAsync(string tokenJson, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Refresh(tokenJson), ct);
+        }
+
+        /// <summary>Send on a thread of its own; ct cancels it (then nothing is delivered, unless
+        /// the error says the provider may already have the message).</summary>
+        public Task<SendResult> SendAsync(string tokenJson, OAuthMailMessage message, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Send(tokenJson, message), ct);
+        }
+
+        /// <summary>Send a message document given as JSON text.</summary>
+        public Task<string> SendAsync(string tokenJson, string messageJson, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Send(tokenJson, messageJson), ct);
+        }
+
+        /// <summary>Revoke on a thread of its own.</summary>
+        public Task<string> RevokeAsync(string tokenJson, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Revoke(tokenJson), ct);
+        }
+
         /// <summary>Makes the calls in flight on this client fail with Cancelled. Safe from any thread.</summary>
         public void Cancel()
         {
             if (!handle.IsClosed) Native.oauthmail_cancel(handle);
         }
 
-        /// <summary>Opens the authorization URL instead of the system browser. Runs on the
-        /// authorizing thread before the library waits for the redirect, so it must return
-        /// promptly; returning false (or throwing) makes Authorize fail with Cancelled.
-        /// null restores the system browser.</summary>
+        /// <summary>Opens the authorization URL instead of the system browser. Runs on the thread
+        /// that called Authorize (for AuthorizeAsync: its own thread, not the UI thread) before the
+        /// library answers the browser, so it must return promptly; returning false (or throwing)
+        /// makes Authorize fail with Cancelled, the exception as InnerException. null restores the
+        /// system browser.</summary>
         public void SetUrlOpener(Func<string, bool> opener)
         {
             uint status;
@@ -334,6 +694,192 @@ namespace OAuthMail
         public void Dispose() { handle.Dispose(); }
     }
 
+    /// <summary>Options of Authorize (docs/API.md, "Authorize options").</summary>
+    public sealed class AuthorizeOptions
+    {
+        /// <summary>Preselects the account on the consent page.</summary>
+        public string LoginHint { get; set; }
+        /// <summary>false: only the url opener is used (default: the system browser when no opener is set).</summary>
+        public bool? OpenBrowser { get; set; }
+
+        public string ToJson()
+        {
+            var parts = new List<string>();
+            if (LoginHint != null) parts.Add("\"login_hint\": " + Json.Quote(LoginHint));
+            if (OpenBrowser.HasValue) parts.Add("\"open_browser\": " + (OpenBrowser.Value ? "true" : "false"));
+            return "{" + string.Join(", ", parts.ToArray()) + "}";
+        }
+    }
+
+    /// <summary>One attachment of an OAuthMailMessage: a file, or bytes.</summary>
+    public sealed class OAuthMailAttachment
+    {
+        public string Path { get; set; }
+        /// <summary>The name the recipient sees (default: the file's own name).</summary>
+        public string FileName { get; set; }
+        public string ContentType { get; set; }
+        public byte[] Content { get; set; }
+        /// <summary>Makes it an inline part that HTML refers to as cid:ContentId.</summary>
+        public string ContentId { get; set; }
+    }
+
+    /// <summary>A message, like System.Net.Mail.MailMessage: addresses are "Name &lt;a@b&gt;" or
+    /// "a@b"; ToJson() is the message document (docs/API.md, "Message document").</summary>
+    public sealed class OAuthMailMessage
+    {
+        public string From { get; set; }
+        public List<string> To { get; private set; }
+        public List<string> Cc { get; private set; }
+        public List<string> Bcc { get; private set; }
+        public string ReplyTo { get; set; }
+        public string Subject { get; set; }
+        /// <summary>The plain-text body.</summary>
+        public string Text { get; set; }
+        /// <summary>The HTML body (with Text, the message is multipart/alternative).</summary>
+        public string Html { get; set; }
+        public List<OAuthMailAttachment> Attachments { get; private set; }
+        public Dictionary<string, string> Headers { get; private set; }
+
+        public OAuthMailMessage()
+        {
+            To = new List<string>();
+            Cc = new List<string>();
+            Bcc = new List<string>();
+            Attachments = new List<OAuthMailAttachment>();
+            Headers = new Dictionary<string, string>();
+        }
+
+        /// <summary>Attaches a file (read by the library when sending).</summary>
+        public OAuthMailMessage AddAttachment(string path, string fileName = null, string contentType = null)
+        {
+            Attachments.Add(new OAuthMailAttachment { Path = path, FileName = fileName, ContentType = contentType });
+            return this;
+        }
+
+        /// <summary>Attaches bytes under fileName.</summary>
+        public OAuthMailMessage AddAttachment(string fileName, byte[] content, string contentType = null)
+        {
+            Attachments.Add(new OAuthMailAttachment { FileName = fileName, Content = content, ContentType = contentType });
+            return this;
+        }
+
+        static string List(List<string> addresses)
+        {
+            var q = new List<string>();
+            foreach (string a in addresses) if (!string.IsNullOrEmpty(a)) q.Add(Json.Quote(a));
+            return "[" + string.Join(", ", q.ToArray()) + "]";
+        }
+
+        static void Member(StringBuilder sb, string name, string value)
+        {
+            if (value != null) sb.Append(", ").Append(Json.Quote(name)).Append(": ").Append(Json.Quote(value));
+        }
+
+        public string ToJson()
+        {
+            var sb = new StringBuilder("{\"from\": ").Append(Json.Quote(From ?? ""));
+            sb.Append(", \"to\": ").Append(List(To));
+            if (Cc.Count > 0) sb.Append(", \"cc\": ").Append(List(Cc));
+            if (Bcc.Count > 0) sb.Append(", \"bcc\": ").Append(List(Bcc));
+            Member(sb, "reply_to", ReplyTo);
+            Member(sb, "subject", Subject ?? "");
+            Member(sb, "text", Text);
+            Member(sb, "html", Html);
+            if (Attachments.Count > 0)
+            {
+                var parts = new List<string>();
+                foreach (var a in Attachments)
+                {
+                    var p = new StringBuilder("{");
+                    if (a.Path != null) p.Append("\"path\": ").Append(Json.Quote(a.Path));
+                    if (a.Content != null)
+                        p.Append(p.Length > 1 ? ", " : "").Append("\"content_base64\": ").Append(Json.Quote(Convert.ToBase64String(a.Content)));
+                    if (a.FileName != null) p.Append(p.Length > 1 ? ", " : "").Append("\"filename\": ").Append(Json.Quote(a.FileName));
+                    if (a.ContentType != null) p.Append(p.Length > 1 ? ", " : "").Append("\"content_type\": ").Append(Json.Quote(a.ContentType));
+                    if (a.ContentId != null) p.Append(p.Length > 1 ? ", " : "").Append("\"content_id\": ").Append(Json.Quote(a.ContentId));
+                    parts.Add(p.Append("}").ToString());
+                }
+                sb.Append(", \"attachments\": [").Append(string.Join(", ", parts.ToArray())).Append("]");
+            }
+            if (Headers.Count > 0)
+            {
+                var parts = new List<string>();
+                foreach (var kv in Headers) parts.Add(Json.Quote(kv.Key) + ": " + Json.Quote(kv.Value));
+                sb.Append(", \"headers\": {").Append(string.Join(", ", parts.ToArray())).Append("}");
+            }
+            return sb.Append("}").ToString();
+        }
+    }
+
+    /// <summary>The result of a send (docs/API.md, "Send result").</summary>
+    public sealed class SendResult
+    {
+        /// <summary>The sent message's Message-ID header.</summary>
+        public string MessageId { get; private set; }
+        public string Transport { get; private set; }
+        /// <summary>The provider's id of the message, where it gives one.</summary>
+        public string ProviderId { get; private set; }
+        /// <summary>The refreshed token document when the send refreshed it (store it in place of
+        /// the old one); null otherwise.</summary>
+        public string Token { get; private set; }
+        /// <summary>The whole result document.</summary>
+        public string Json { get; private set; }
+
+        public static SendResult Parse(string json)
+        {
+            string token = OAuthMail.Json.GetRaw(json, "token");
+            return new SendResult
+            {
+                Json = json,
+                MessageId = OAuthMail.Json.GetString(json, "message_id"),
+                Transport = OAuthMail.Json.GetString(json, "transport"),
+                ProviderId = OAuthMail.Json.GetString(json, "provider_id"),
+                Token = token != null && token.StartsWith("{") ? token : null,
+            };
+        }
+    }
+
+    /// <summary>The OAuth client of a Google Cloud project, as downloaded from the console
+    /// (client_secret_….apps.googleusercontent.com.json: {"installed": {"client_id", "client_secret", ...}}).</summary>
+    public sealed class ClientSecrets
+    {
+        public string ClientId { get; set; }
+        public string ClientSecret { get; set; }
+
+        /// <summary>Reads the file; throws OAuthMailException (IO, or InvalidArgument naming the
+        /// file when it holds no client_id).</summary>
+        public static ClientSecrets Load(string path)
+        {
+            string text;
+            try { text = File.ReadAllText(path, Encoding.UTF8); }
+            catch (Exception e)
+            {
+                throw new OAuthMailException(Status.IO, "{\"error\": {\"status\": \"io\", \"code\": 13, \"message\": " +
+                    OAuthMail.Json.Quote("the client secrets file " + path + " could not be read: " + e.Message) +
+                    ", \"hint\": \"Download the OAuth client's JSON file again and pass its path.\", \"field\": \"client_secrets\"}}", e);
+            }
+            var secrets = new ClientSecrets
+            {
+                ClientId = OAuthMail.Json.GetString(text, "client_id"),
+                ClientSecret = OAuthMail.Json.GetString(text, "client_secret"),
+            };
+            if (string.IsNullOrEmpty(secrets.ClientId))
+                throw OAuthMailException.Argument("client_secrets", path + " has no client_id");
+            return secrets;
+        }
+
+        /// <summary>A client configuration for these credentials (docs/API.md, "Client
+        /// configuration"); extraMembers is JSON text of more members, e.g. "\"transport\": \"smtp\"".</summary>
+        public string ToConfigJson(string provider = "google", string extraMembers = null)
+        {
+            var sb = new StringBuilder("{\"provider\": ").Append(OAuthMail.Json.Quote(provider));
+            sb.Append(", \"client_id\": ").Append(OAuthMail.Json.Quote(ClientId ?? ""));
+            if (ClientSecret != null) sb.Append(", \"client_secret\": ").Append(OAuthMail.Json.Quote(ClientSecret));
+            if (!string.IsNullOrEmpty(extraMembers)) sb.Append(", ").Append(extraMembers);
+            return sb.Append("}").ToString();
+        }
+    }
+
     /// <summary>Minimal JSON helpers: enough to build message documents and read result fields.</summary>
     public static class Json
     {
@@ -378,6 +924,49 @@ namespace OAuthMail
                 }
             }
             return null;
+        }
+
+        /// <summary>The JSON text of the value of the first member named key anywhere in doc (an
+        /// object, an array, a string with its quotes, a number or literal), or null.</summary>
+        public static string GetRaw(string doc, string key)
+        {
+            int i = 0;
+            while (i < doc.Length)
+            {
+                if (doc[i] != '"') { i++; continue; }
+                string s = ReadString(doc, ref i);
+                if (s == null) return null;
+                int j = SkipSpace(doc, i);
+                if (j < doc.Length && doc[j] == ':' && s == key)
+                {
+                    j = SkipSpace(doc, j + 1);
+                    int end = SkipValue(doc, j);
+                    return end > j ? doc.Substring(j, end - j) : null;
+                }
+            }
+            return null;
+        }
+
+        // The end (exclusive) of the value starting at doc[j], or j when malformed.
+        static int SkipValue(string doc, int j)
+        {
+            if (j >= doc.Length) return j;
+            if (doc[j] == '"') { int k = j; return ReadString(doc, ref k) != null ? k : j; }
+            if (doc[j] != '{' && doc[j] != '[')
+            {
+                int k = j;
+                while (k < doc.Length && ",}] \n\r\t".IndexOf(doc[k]) < 0) k++;
+                return k;
+            }
+            int depth = 0;
+            for (int k = j; k < doc.Length; k++)
+            {
+                char c = doc[k];
+                if (c == '"') { if (ReadString(doc, ref k) == null) return j; k--; continue; }
+                if (c == '{' || c == '[') depth++;
+                else if ((c == '}' || c == ']') && --depth == 0) return k + 1;
+            }
+            return j;
         }
 
         static int SkipSpace(string doc, int j)

@@ -2,24 +2,37 @@
 
   Compilers:
   - Delphi 2009 and later (string = UnicodeString), 32- and 64-bit Windows: the main target.
-  - Free Pascal 3.2 with -Mdelphi (string = AnsiString) and -Mdelphiunicode (string =
-    UnicodeString); tested on Linux in CI.
+  - Free Pascal 3.2 with -Mdelphi (string = AnsiString holding UTF-8) and -Mdelphiunicode (string
+    = UnicodeString); tested on Linux in CI.
   - Delphi 7 .. 2007 (string = AnsiString in the ANSI code page): the {$IFNDEF UNICODE} branches
-    convert between the ANSI code page and UTF-8 through WideString. Not compiled here (no Delphi
-    on Linux); see bindings/README.md.
+    convert between the ANSI code page and UTF-8 through WideString. Real Delphi 7 is not
+    available here; CI compiles and runs these branches with FPC -Mdelphi and
+    -dOAUTHMAIL_MODEL_DELPHI7 (see bindings/README.md, "Delphi 7").
 
-  Usage:
-    Client := TOAuthMailClient.Create(ConfigJson);          // raises EOAuthMail
-    try
-      Token := Client.Authorize('{"login_hint": "office@firma.ro"}');   // opens the browser, waits
-      Result := Client.Send(Token, MessageJson);
-    finally
-      Client.Free;
-    end;
+  The library is loaded on first use (LoadLibrary + GetProcAddress), never at program start: a
+  program that never sends mail runs on a machine without the DLL. A missing or too old library
+  raises EOAuthMailNotInstalled (SearchedPaths, VersionFound). Where it is looked for: the path
+  given to OAuthMailLoad(Path) if the program calls it first; else $OAUTHMAIL_LIBRARY when set;
+  else the program's own folder; else the system's search (Windows: the EXE's folder first; Unix:
+  LD_LIBRARY_PATH, the EXE's rpath, ldconfig).
 
-  Documents are JSON text in and out (see API.md); JsonQuote and JsonGetString help to build and
-  read them without a JSON library. A failed call raises EOAuthMail (Status, StatusName,
-  ErrorJson, Field, Hint).
+  Two levels:
+  - TOAuthMail, a non-visual TComponent (properties, events, methods; TOAuthMailMessage builds the
+    message, so no JSON is written by hand):
+      OAuthMail1.ClientSecretsFile := 'client_secret.json';     // or ClientId / ClientSecret
+      OAuthMail1.Authorize('office@firma.ro');                   // opens the browser, waits
+      SaveProtected(OAuthMail1.Token);                           // reload it into Token next time
+      Msg := TOAuthMailMessage.Create;
+      Msg.From := 'Firma SRL <office@firma.ro>'; Msg.Recipients.Add('ion@example.ro');
+      Msg.Subject := 'Factură nr. 123'; Msg.Text := 'Bună ziua'; Msg.AddAttachment('C:\Facturi\123.pdf');
+      OAuthMail1.Send(Msg);                                      // raises EOAuthMail
+  - TOAuthMailClient, a thin client over the C API: documents are JSON text in and out
+    (docs/API.md in the repository); JsonQuote, JsonGetString and JsonGetRaw help.
+  A failed call raises EOAuthMail (Status, StatusName, ErrorJson, Field, Hint, HintId).
+
+  Threads: both classes may be used from several threads at once; Cancel from any thread. The url
+  opener (OnOpenUrl) runs on the thread that called Authorize; the logger (OnLog) may run on
+  threads the library created. TOAuthMail.SynchronizeEvents moves its events to the main thread.
 
   Interop rules this unit follows (each one breaks real hosts when ignored):
   - cdecl on every import and callback: Delphi's default is "register", and stdcall is wrong too.
@@ -30,37 +43,40 @@
     FreeMem/StrDispose: another module's heap).
   - Callbacks may run on threads the library created: IsMultiThread is set, exceptions are caught
     in the trampolines, and on Unix FPC programs must list cthreads FIRST in their uses clause
-    (SetLogger/SetUrlOpener raise EOAuthMail when no thread manager is installed).
+    (callbacks raise EOAuthMail when no thread manager is installed).
   - int32_t = Integer, uint32_t = Cardinal, handles = Pointer (LongInt/LongWord change size on
     64-bit POSIX Delphi; no enums or Booleans cross the boundary). *)
 unit OAuthMail;
 
 {$IFDEF FPC}
-  {$IFNDEF FPC_DELPHI}{$MODE DELPHI}{$ENDIF}  { keep -Mdelphi / -Mdelphiunicode from the command line }
+  {$IFNDEF FPC_DELPHI}{$IFNDEF FPC_DELPHIUNICODE}{$MODE DELPHI}{$ENDIF}{$ENDIF}  { keep -Mdelphi / -Mdelphiunicode }
   {$H+}
+  { -dOAUTHMAIL_MODEL_DELPHI7 (with -Mdelphi): take Delphi 7's ANSI code page branches instead of
+    FPC's "AnsiString holds UTF-8" convention, so that CI compiles and runs them. }
+  {$IFNDEF OAUTHMAIL_MODEL_DELPHI7}{$DEFINE OAUTHMAIL_FPC_ANSI}{$ENDIF}
 {$ENDIF}
 
 interface
 
 uses
-  SysUtils;
+  {$IFDEF FPC}dynlibs,{$ELSE}{$IFDEF MSWINDOWS}Windows,{$ENDIF} SyncObjs,{$ENDIF}
+  SysUtils, Classes;
 
 const
   {$IFDEF MSWINDOWS}
   OAUTHMAIL_LIB = 'oauthmail.dll';       { 32-bit programs need the 32-bit DLL }
   {$ELSE}
-    {$IFDEF FPC}
-  OAUTHMAIL_LIB = 'oauthmail';           { FPC links -loauthmail: liboauthmail.so / .dylib }
-    {$ELSE}
-      {$IFDEF MACOS}
+    {$IF Defined(DARWIN) or Defined(MACOS)}
   OAUTHMAIL_LIB = 'liboauthmail.dylib';
-      {$ELSE}
+    {$ELSE}
   OAUTHMAIL_LIB = 'liboauthmail.so';
-      {$ENDIF}
-    {$ENDIF}
+    {$IFEND}
   {$ENDIF}
 
-  { oauthmail_status values (fixed numbers, see API.md). }
+  { The oldest library version this unit works with; older ones raise EOAuthMailNotInstalled. }
+  OAUTHMAIL_MIN_VERSION = '0.1.0';
+
+  { oauthmail_status values (fixed numbers, see docs/API.md). }
   OAUTHMAIL_OK = 0;
   OAUTHMAIL_INVALID_ARGUMENT = 1;
   OAUTHMAIL_CANCELLED = 2;
@@ -85,32 +101,48 @@ const
   OAUTHMAIL_LOG_TRACE = 5;
 
 type
-  { NUL-terminated UTF-8 bytes as they cross the boundary. }
-  {$IFDEF UNICODE}
+  { NUL-terminated UTF-8 bytes as they cross the boundary. (In the Delphi 7 model FPC needs
+    UTF8String so that UTF8Encode's result is not converted again; in Delphi 7 it is AnsiString.) }
+  {$IF Defined(UNICODE) or Defined(OAUTHMAIL_MODEL_DELPHI7)}
   TOAuthMailUtf8 = UTF8String;
   {$ELSE}
   TOAuthMailUtf8 = AnsiString;
-  {$ENDIF}
+  {$IFEND}
 
   { The C callback types (oauthmail_url_opener, oauthmail_logger). }
   TOAuthMailUrlOpenerProc = function(UserData: Pointer; Url: PAnsiChar): Integer; cdecl;
   TOAuthMailLoggerProc = procedure(UserData: Pointer; Level: Cardinal; Msg: PAnsiChar); cdecl;
 
-{ The raw C API (include/oauthmail.h). Strings are PAnsiChar holding UTF-8. }
-function oauthmail_version: PAnsiChar; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_status_name(Status: Cardinal): PAnsiChar; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_client_new(ConfigJson: PAnsiChar; var OutClient: Pointer; var OutJson: PAnsiChar): Cardinal; cdecl; external OAUTHMAIL_LIB;
-procedure oauthmail_client_free(Client: Pointer); cdecl; external OAUTHMAIL_LIB;
-function oauthmail_client_set_url_opener(Client: Pointer; Opener: TOAuthMailUrlOpenerProc; UserData: Pointer): Cardinal; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_client_set_logger(Client: Pointer; Logger: TOAuthMailLoggerProc; UserData: Pointer; MaxLevel: Cardinal): Cardinal; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_authorize(Client: Pointer; OptionsJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_refresh(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_send(Client: Pointer; TokenJson, MessageJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl; external OAUTHMAIL_LIB;
-function oauthmail_revoke(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl; external OAUTHMAIL_LIB;
-procedure oauthmail_cancel(Client: Pointer); cdecl; external OAUTHMAIL_LIB;
-procedure oauthmail_string_free(S: PAnsiChar); cdecl; external OAUTHMAIL_LIB;
+{ The raw C API (include/oauthmail.h). Strings are PAnsiChar holding UTF-8. Each call loads the
+  library first if needed (raising EOAuthMailNotInstalled). }
+function oauthmail_version: PAnsiChar;
+function oauthmail_status_name(Status: Cardinal): PAnsiChar;
+function oauthmail_client_new(ConfigJson: PAnsiChar; var OutClient: Pointer; var OutJson: PAnsiChar): Cardinal;
+procedure oauthmail_client_free(Client: Pointer);
+function oauthmail_client_set_url_opener(Client: Pointer; Opener: TOAuthMailUrlOpenerProc; UserData: Pointer): Cardinal;
+function oauthmail_client_set_logger(Client: Pointer; Logger: TOAuthMailLoggerProc; UserData: Pointer; MaxLevel: Cardinal): Cardinal;
+function oauthmail_authorize(Client: Pointer; OptionsJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+function oauthmail_refresh(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+function oauthmail_send(Client: Pointer; TokenJson, MessageJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+function oauthmail_revoke(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+procedure oauthmail_cancel(Client: Pointer);
+procedure oauthmail_string_free(S: PAnsiChar);
 
 type
+  { The library could not be loaded, or is older than this unit needs. Raised by the first call
+    that needs the library (and by OAuthMailLoad), never at program start. }
+  EOAuthMailNotInstalled = class(Exception)
+  private
+    FSearchedPaths: string;
+    FVersionFound: string;
+  public
+    constructor CreateSearch(const ASearched, AVersionFound: string);
+    { Every path tried, one per line, each with the reason it failed. }
+    property SearchedPaths: string read FSearchedPaths;
+    { The version of a library that loaded but is too old; '' when none loaded. }
+    property VersionFound: string read FVersionFound;
+  end;
+
   { A failed call, with the library's error document. }
   EOAuthMail = class(Exception)
   private
@@ -119,6 +151,7 @@ type
     FErrorJson: string;
     FField: string;
     FHint: string;
+    FHintId: string;
   public
     constructor CreateStatus(AStatus: Cardinal; const AErrorJson: string; const Extra: string = '');
     { The status number, e.g. OAUTHMAIL_REAUTHORIZE (5). }
@@ -131,6 +164,8 @@ type
     property Field: string read FField;
     { What the user or administrator should do. }
     property Hint: string read FHint;
+    { A stable id of the hint, where the library sends one; '' otherwise. }
+    property HintId: string read FHintId;
   end;
 
   { Opens the authorization URL; True when opened (False declines: Authorize raises CANCELLED). }
@@ -162,8 +197,9 @@ type
     function Revoke(const TokenJson: string): string;
     { Makes the calls in flight on this client raise CANCELLED. Safe from any thread. }
     procedure Cancel;
-    { Opens the authorization URL instead of the system browser. Runs on the authorizing thread
-      before the library waits for the redirect: return promptly. nil restores the browser. }
+    { Opens the authorization URL instead of the system browser. Runs on the thread that called
+      Authorize, before the library answers the browser: return promptly. nil restores the
+      browser. An exception it raises makes Authorize raise EOAuthMail (CANCELLED) naming it. }
     procedure SetUrlOpener(Opener: TOAuthMailUrlOpener);
     { Log lines of level <= MaxLevel go to Logger, possibly on other threads. nil: logging off. }
     procedure SetLogger(Logger: TOAuthMailLogger; MaxLevel: Cardinal = OAUTHMAIL_LOG_INFO);
@@ -171,6 +207,174 @@ type
     property Handle: Pointer read FHandle;
   end;
 
+  { A log line buffered for the main thread (not a TStringList: FPC 3.2's is AnsiString, which
+    would pass -Mdelphiunicode text through the locale's code page). }
+  TOAuthMailLogLine = record
+    Level: Cardinal;
+    Msg: string;
+  end;
+
+  TOAuthMailAttachment = record
+    Path, FileName, ContentType: string;
+  end;
+
+  { One message: addresses are 'Name <a@b>' or 'a@b', text is any string. AsJson is the message
+    document (docs/API.md, "Message document"). }
+  TOAuthMailMessage = class(TPersistent)
+  private
+    FFrom, FReplyTo, FSubject, FText, FHtml: string;
+    FRecipients, FCC, FBCC, FHeaders: TStrings;
+    FAttachments: array of TOAuthMailAttachment;
+    procedure SetStrings(var Field: TStrings; Value: TStrings);
+    procedure SetRecipients(Value: TStrings);
+    procedure SetCC(Value: TStrings);
+    procedure SetBCC(Value: TStrings);
+    procedure SetHeaders(Value: TStrings);
+    function GetAttachmentCount: Integer;
+  public
+    constructor Create;
+    destructor Destroy; override;
+    procedure Assign(Source: TPersistent); override;
+    { Attaches a file; FileName is the name the recipient sees (default: the file's own name). }
+    procedure AddAttachment(const Path: string; const FileName: string = ''; const ContentType: string = '');
+    procedure ClearAttachments;
+    procedure Clear;
+    { The message document. }
+    function AsJson: string;
+    property AttachmentCount: Integer read GetAttachmentCount;
+  published
+    property From: string read FFrom write FFrom;
+    { The To addresses, one per line ("To" is a reserved word in Pascal). }
+    property Recipients: TStrings read FRecipients write SetRecipients;
+    property CC: TStrings read FCC write SetCC;
+    property BCC: TStrings read FBCC write SetBCC;
+    property ReplyTo: string read FReplyTo write FReplyTo;
+    property Subject: string read FSubject write FSubject;
+    property Text: string read FText write FText;
+    property Html: string read FHtml write FHtml;
+    { Extra headers as Name=Value lines. }
+    property Headers: TStrings read FHeaders write SetHeaders;
+  end;
+
+  { Time limits in seconds; 0 keeps the library's default (authorize 300, connect 15, I/O 60). }
+  TOAuthMailTimeouts = class(TPersistent)
+  private
+    FAuthorize, FConnect, FIO: Integer;
+  public
+    procedure Assign(Source: TPersistent); override;
+  published
+    property AuthorizeSeconds: Integer read FAuthorize write FAuthorize default 0;
+    property ConnectSeconds: Integer read FConnect write FConnect default 0;
+    property IOSeconds: Integer read FIO write FIO default 0;
+  end;
+
+  TOAuthMailLogEvent = procedure(Sender: TObject; Level: Cardinal; const Msg: string) of object;
+  { Open Url for the user (a browser, a dialog with the link); set Opened := False to decline. }
+  TOAuthMailOpenUrlEvent = procedure(Sender: TObject; const Url: string; var Opened: Boolean) of object;
+  { Token is the new token document ('' after Revoke): store it protected. }
+  TOAuthMailTokenEvent = procedure(Sender: TObject; const Token: string) of object;
+
+  { The non-visual component. Set the properties, then call Authorize once per account (or put a
+    stored token document into Token) and Send. The client is created on the first call from the
+    properties; a property changed later takes effect on the next call that starts after it.
+
+    Threads: methods may be called from several threads at once (a worker thread in a GUI: the
+    calls block) and Cancel from any thread. Without SynchronizeEvents, OnOpenUrl and
+    OnTokenChanged run on the thread that called the method, and OnLog on any thread, threads the
+    library created included. With SynchronizeEvents:
+    - OnOpenUrl and OnTokenChanged run on the main thread (TThread.Synchronize when the call was
+      made on another thread: the main thread must be free to process it, as a VCL/LCL
+      application's is; a console program calls CheckSynchronize);
+    - OnLog lines from the main thread are delivered at once; lines from other threads are
+      buffered and delivered, in order, on the main thread when the method returns.
+    An exception raised in OnOpenUrl makes Authorize raise EOAuthMail (CANCELLED) naming it; one
+    raised in OnLog is ignored (the library never sees it). }
+  TOAuthMail = class(TComponent)
+  private
+    FConfigFile, FProvider, FClientSecretsFile, FClientId, FClientSecret, FTransport, FStorePath: string;
+    FUILanguage, FProxy, FExtraCAFile, FExtraConfig, FToken, FLastResult: string;
+    FTimeouts: TOAuthMailTimeouts;
+    FLogLevel: Cardinal;
+    FSynchronizeEvents: Boolean;
+    FOnLog: TOAuthMailLogEvent;
+    FOnOpenUrl: TOAuthMailOpenUrlEvent;
+    FOnTokenChanged: TOAuthMailTokenEvent;
+    FClient: TOAuthMailClient;
+    FClientConfig: string;
+    FRetired: TList;  { clients replaced after a property change, freed in Destroy }
+    FLock: Pointer;
+    FPending: array of TOAuthMailLogLine;  { buffered OnLog lines (SynchronizeEvents) }
+    procedure SetTimeouts(Value: TOAuthMailTimeouts);
+    function GetClient: TOAuthMailClient;
+    function OpenUrl(const Url: string): Boolean;
+    procedure Log(Level: Cardinal; const Msg: string);
+    procedure DeliverPending;
+    procedure Finish;
+    procedure TokenChanged(const NewToken: string);
+    function NeedToken: string;
+  public
+    constructor Create(AOwner: TComponent); override;
+    destructor Destroy; override;
+    { The configuration document the properties make (docs/API.md, "Client configuration"). }
+    function ConfigJson: string;
+    { Authorizes an account interactively (the browser, or OnOpenUrl) and keeps its token in
+      Token; returns the account's email. LoginHint preselects the account. }
+    function Authorize(const LoginHint: string = ''): string;
+    { Sends Msg with Token; returns the sent message's Message-ID. When the send refreshed the
+      token, Token is updated and OnTokenChanged fires. LastResult holds the send result. }
+    function Send(Msg: TOAuthMailMessage): string;
+    { Refreshes the access token in Token. }
+    procedure Refresh;
+    { Revokes the grant at the provider and clears Token. }
+    procedure Revoke;
+    { Makes the calls in flight raise EOAuthMail (CANCELLED). Safe from any thread. }
+    procedure Cancel;
+    { The token document (it holds the refresh token: store it protected, load it back here). }
+    property Token: string read FToken write FToken;
+    { The document the last Send returned. }
+    property LastResult: string read FLastResult;
+    (* A JSON object whose members are added to the configuration, for what has no property
+      (e.g. '{"endpoints": {...}, "redirect": {"port": 8765}}'); it must not repeat one. *)
+    property ExtraConfig: string read FExtraConfig write FExtraConfig;
+    { The client, for calls the component does not cover (created on first use). }
+    property Client: TOAuthMailClient read GetClient;
+  published
+    { A configuration file (docs/API.md, "Client configuration"; UTF-8 JSON) to start from, for
+      what has no property (endpoints, redirect, scopes). A property that is set adds its field;
+      setting one the file already has raises EOAuthMail (INVALID_ARGUMENT naming it), except
+      Provider, which the file's "provider" overrides. }
+    property ConfigFile: string read FConfigFile write FConfigFile;
+    { 'google' (default), 'microsoft' or 'custom'. }
+    property Provider: string read FProvider write FProvider;
+    { Google's downloaded client file (client_secret_….json); ClientId/ClientSecret win when set. }
+    property ClientSecretsFile: string read FClientSecretsFile write FClientSecretsFile;
+    property ClientId: string read FClientId write FClientId;
+    property ClientSecret: string read FClientSecret write FClientSecret;
+    { '' (the provider's default), 'gmail_api' or 'smtp'. }
+    property Transport: string read FTransport write FTransport;
+    { The token store file (the configuration's "store"); '' for none. Needs a library with the
+      token store; older ones refuse it with INVALID_ARGUMENT naming config.store. }
+    property StorePath: string read FStorePath write FStorePath;
+    { The language of the page the browser shows after consent: '' (default), 'en', 'ro'. }
+    property UILanguage: string read FUILanguage write FUILanguage;
+    property Proxy: string read FProxy write FProxy;
+    { A PEM file of extra trusted CAs (TLS inspection proxies). }
+    property ExtraCAFile: string read FExtraCAFile write FExtraCAFile;
+    property Timeouts: TOAuthMailTimeouts read FTimeouts write SetTimeouts;
+    property LogLevel: Cardinal read FLogLevel write FLogLevel default OAUTHMAIL_LOG_INFO;
+    property SynchronizeEvents: Boolean read FSynchronizeEvents write FSynchronizeEvents default False;
+    property OnLog: TOAuthMailLogEvent read FOnLog write FOnLog;
+    property OnOpenUrl: TOAuthMailOpenUrlEvent read FOnOpenUrl write FOnOpenUrl;
+    property OnTokenChanged: TOAuthMailTokenEvent read FOnTokenChanged write FOnTokenChanged;
+  end;
+
+{ Loads the library from Path (a file), or searches as described at the top when Path is ''.
+  Raises EOAuthMailNotInstalled. Does nothing when a library is already loaded. }
+procedure OAuthMailLoad(const Path: string = '');
+{ True once the library is loaded. }
+function OAuthMailLoaded: Boolean;
+{ The file the library was loaded from ('' before). }
+function OAuthMailLibraryPath: string;
 { The library's version, e.g. '0.1.0'. }
 function OAuthMailVersion: string;
 { The lowercase name of a status code; 'unknown' for unknown values. }
@@ -180,11 +384,18 @@ function OAuthMailToUtf8(const S: string): TOAuthMailUtf8;
 function OAuthMailFromUtf8(const U: TOAuthMailUtf8): string;
 { Copies a NUL-terminated UTF-8 string (the caller keeps ownership of P). }
 function OAuthMailPCharToString(P: PAnsiChar): string;
+{ Reads a UTF-8 file (a BOM is skipped) into a string. }
+function OAuthMailReadFile(const Path: string): string;
 { S as a JSON string literal, quotes included. }
 function JsonQuote(const S: string): string;
 { The string value of the first member named Key anywhere in Json (keys inside string values
   never match), or Fallback. Meant for the flat documents this library returns. }
 function JsonGetString(const Json, Key: string; const Fallback: string = ''): string;
+{ The JSON text of the value of the first member named Key anywhere in Json (an object, array,
+  string with its quotes, number, true/false/null), or ''. }
+function JsonGetRaw(const Json, Key: string): string;
+
+procedure Register;
 
 implementation
 
@@ -201,7 +412,7 @@ begin
 {$IFDEF UNICODE}
   Result := UTF8Encode(S);
 {$ELSE}
-  {$IFDEF FPC}
+  {$IFDEF OAUTHMAIL_FPC_ANSI}
   Result := S;  { FPC ANSI strings hold UTF-8 (the Lazarus and Unix convention): bytes as they are }
   {$ELSE}
   Result := UTF8Encode(WideString(S));  { Delphi 7..2007: from the ANSI code page }
@@ -214,7 +425,7 @@ begin
 {$IFDEF UNICODE}
   Result := UTF8ToString(U);
 {$ELSE}
-  {$IFDEF FPC}
+  {$IFDEF OAUTHMAIL_FPC_ANSI}
   Result := U;
   {$ELSE}
   Result := UTF8Decode(U);  { to the ANSI code page; characters outside it become '?' }
@@ -237,27 +448,6 @@ end;
 function OAuthMailPCharToString(P: PAnsiChar): string;
 begin
   Result := OAuthMailFromUtf8(Utf8Copy(P));
-end;
-
-{ Copies a library-owned string and releases it with oauthmail_string_free. }
-function Take(var P: PAnsiChar): string;
-begin
-  try
-    Result := OAuthMailPCharToString(P);
-  finally
-    if P <> nil then oauthmail_string_free(P);
-    P := nil;
-  end;
-end;
-
-function OAuthMailVersion: string;
-begin
-  Result := OAuthMailPCharToString(oauthmail_version);
-end;
-
-function OAuthMailStatusName(Status: Cardinal): string;
-begin
-  Result := OAuthMailPCharToString(oauthmail_status_name(Status));
 end;
 
 function JsonQuote(const S: string): string;
@@ -426,6 +616,366 @@ begin
   end;
 end;
 
+{ ---- loading the library on first use ---- }
+
+type
+  TOAuthMailLibHandle = {$IFDEF FPC}TLibHandle{$ELSE}HMODULE{$ENDIF};
+
+var
+  Api: record
+    version: function: PAnsiChar; cdecl;
+    status_name: function(Status: Cardinal): PAnsiChar; cdecl;
+    client_new: function(ConfigJson: PAnsiChar; var OutClient: Pointer; var OutJson: PAnsiChar): Cardinal; cdecl;
+    client_free: procedure(Client: Pointer); cdecl;
+    client_set_url_opener: function(Client: Pointer; Opener: TOAuthMailUrlOpenerProc; UserData: Pointer): Cardinal; cdecl;
+    client_set_logger: function(Client: Pointer; Logger: TOAuthMailLoggerProc; UserData: Pointer; MaxLevel: Cardinal): Cardinal; cdecl;
+    authorize: function(Client: Pointer; OptionsJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
+    refresh: function(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
+    send: function(Client: Pointer; TokenJson, MessageJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
+    revoke: function(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
+    cancel: procedure(Client: Pointer); cdecl;
+    string_free: procedure(S: PAnsiChar); cdecl;
+  end;
+  LibHandle: TOAuthMailLibHandle = 0;
+  LibPath: string = '';
+  LibLoaded: Boolean = False;  { set last, after every entry point is resolved }
+  {$IFDEF FPC}
+  LoadLock: TRTLCriticalSection;
+  {$ELSE}
+  LoadLock: TCriticalSection;
+  {$ENDIF}
+
+procedure LockLoad;
+begin
+  {$IFDEF FPC}EnterCriticalSection(LoadLock);{$ELSE}LoadLock.Enter;{$ENDIF}
+end;
+
+procedure UnlockLoad;
+begin
+  {$IFDEF FPC}LeaveCriticalSection(LoadLock);{$ELSE}LoadLock.Leave;{$ENDIF}
+end;
+
+function EnvVar(const Name: string): string;
+{$IF Defined(FPC) or not Defined(MSWINDOWS)}
+begin
+  Result := GetEnvironmentVariable(Name);
+end;
+{$ELSE}
+var
+  Buf: array[0..1023] of Char;
+  N: Cardinal;
+begin
+  N := Windows.GetEnvironmentVariable(PChar(Name), Buf, Length(Buf));  { Delphi 7 has no SysUtils version }
+  if (N = 0) or (N >= Cardinal(Length(Buf))) then Result := '' else SetString(Result, Buf, N);
+end;
+{$IFEND}
+
+function OpenLib(const Path: string; var Reason: string): TOAuthMailLibHandle;
+begin
+  {$IFDEF FPC}
+  Result := dynlibs.LoadLibrary(Path);
+  if Result = NilHandle then Reason := string(GetLoadErrorStr) else Reason := '';
+  {$ELSE}
+  Result := LoadLibrary(PChar(Path));
+  if Result = 0 then Reason := SysErrorMessage(GetLastError) else Reason := '';
+  {$ENDIF}
+end;
+
+procedure CloseLib(H: TOAuthMailLibHandle);
+begin
+  {$IFDEF FPC}dynlibs.FreeLibrary(H);{$ELSE}FreeLibrary(H);{$ENDIF}
+end;
+
+function Sym(H: TOAuthMailLibHandle; const Name: AnsiString): Pointer;
+begin
+  {$IFDEF FPC}
+  Result := GetProcedureAddress(H, Name);
+  {$ELSE}{$IFDEF MSWINDOWS}
+  Result := GetProcAddress(H, PAnsiChar(Name));  { Windows.GetProcAddress takes LPCSTR }
+  {$ELSE}
+  Result := GetProcAddress(H, PChar(string(Name)));  { Delphi POSIX: SysUtils, PWideChar }
+  {$ENDIF}{$ENDIF}
+end;
+
+{ 'a.b.c' as a comparable number (each part below 1000). }
+function VersionNumber(const V: string): Integer;
+var
+  I, Part, Parts: Integer;
+begin
+  Result := 0;
+  Part := 0;
+  Parts := 0;
+  for I := 1 to Length(V) + 1 do
+    if (I <= Length(V)) and (V[I] >= '0') and (V[I] <= '9') then
+      Part := Part * 10 + Ord(V[I]) - Ord('0')
+    else
+    begin
+      Result := Result * 1000 + Part;
+      Part := 0;
+      Inc(Parts);
+      if (Parts = 3) or (I > Length(V)) or (V[I] <> '.') then Break;
+    end;
+  while Parts < 3 do
+  begin
+    Result := Result * 1000;
+    Inc(Parts);
+  end;
+end;
+
+{ Tries one file; True when it is a complete, new enough library (then Api is filled). }
+function TryLoad(const Path: string; var Searched, VersionFound: string): Boolean;
+var
+  H: TOAuthMailLibHandle;
+  Reason, Missing, Found: string;
+
+  procedure Miss(Present: Boolean; const Name: string);
+  begin
+    if Present then Exit;
+    if Missing <> '' then Missing := Missing + ', ';
+    Missing := Missing + Name;
+  end;
+
+begin
+  Result := False;
+  H := OpenLib(Path, Reason);
+  if H = {$IFDEF FPC}NilHandle{$ELSE}0{$ENDIF} then
+  begin
+    Searched := Searched + Path + ': ' + Reason + sLineBreak;
+    Exit;
+  end;
+  Missing := '';
+  @Api.version := Sym(H, 'oauthmail_version');
+  @Api.status_name := Sym(H, 'oauthmail_status_name');
+  @Api.client_new := Sym(H, 'oauthmail_client_new');
+  @Api.client_free := Sym(H, 'oauthmail_client_free');
+  @Api.client_set_url_opener := Sym(H, 'oauthmail_client_set_url_opener');
+  @Api.client_set_logger := Sym(H, 'oauthmail_client_set_logger');
+  @Api.authorize := Sym(H, 'oauthmail_authorize');
+  @Api.refresh := Sym(H, 'oauthmail_refresh');
+  @Api.send := Sym(H, 'oauthmail_send');
+  @Api.revoke := Sym(H, 'oauthmail_revoke');
+  @Api.cancel := Sym(H, 'oauthmail_cancel');
+  @Api.string_free := Sym(H, 'oauthmail_string_free');
+  Miss(Assigned(Api.version), 'oauthmail_version');
+  Miss(Assigned(Api.status_name), 'oauthmail_status_name');
+  Miss(Assigned(Api.client_new), 'oauthmail_client_new');
+  Miss(Assigned(Api.client_free), 'oauthmail_client_free');
+  Miss(Assigned(Api.client_set_url_opener), 'oauthmail_client_set_url_opener');
+  Miss(Assigned(Api.client_set_logger), 'oauthmail_client_set_logger');
+  Miss(Assigned(Api.authorize), 'oauthmail_authorize');
+  Miss(Assigned(Api.refresh), 'oauthmail_refresh');
+  Miss(Assigned(Api.send), 'oauthmail_send');
+  Miss(Assigned(Api.revoke), 'oauthmail_revoke');
+  Miss(Assigned(Api.cancel), 'oauthmail_cancel');
+  Miss(Assigned(Api.string_free), 'oauthmail_string_free');
+  Found := '';
+  if Assigned(Api.version) then Found := OAuthMailFromUtf8(Utf8Copy(Api.version()));
+  if (Missing <> '') or (VersionNumber(Found) < VersionNumber(OAUTHMAIL_MIN_VERSION)) then
+  begin
+    if Found = '' then Found := '(no oauthmail_version)';
+    VersionFound := Found;
+    if Missing <> '' then
+      Searched := Searched + Path + ': version ' + Found + ' lacks ' + Missing + sLineBreak
+    else
+      Searched := Searched + Path + ': version ' + Found + ' is older than ' + OAUTHMAIL_MIN_VERSION + sLineBreak;
+    CloseLib(H);
+    Exit;
+  end;
+  LibHandle := H;
+  LibPath := Path;
+  Result := True;
+end;
+
+procedure OAuthMailLoad(const Path: string);
+var
+  Searched, VersionFound, Dir, Env: string;
+  Ok: Boolean;
+begin
+  if LibLoaded then Exit;
+  LockLoad;
+  try
+    if LibLoaded then Exit;
+    Searched := '';
+    VersionFound := '';
+    Env := EnvVar('OAUTHMAIL_LIBRARY');
+    if Path <> '' then
+      Ok := TryLoad(Path, Searched, VersionFound)
+    else if Env <> '' then
+      Ok := TryLoad(Env, Searched, VersionFound)  { an explicit choice is never second-guessed }
+    else
+    begin
+      Dir := ExtractFilePath(ParamStr(0));
+      Ok := (Dir <> '') and FileExists(Dir + OAUTHMAIL_LIB) and TryLoad(Dir + OAUTHMAIL_LIB, Searched, VersionFound);
+      if not Ok then
+      begin
+        if (Dir <> '') and not FileExists(Dir + OAUTHMAIL_LIB) then
+          Searched := Searched + Dir + OAUTHMAIL_LIB + ': no such file' + sLineBreak;
+        Ok := TryLoad(OAUTHMAIL_LIB, Searched, VersionFound);  { the system's search }
+      end;
+      {$IF not Defined(MSWINDOWS) and not Defined(DARWIN) and not Defined(MACOS)}
+      if not Ok then Ok := TryLoad(OAUTHMAIL_LIB + '.0', Searched, VersionFound);
+      {$IFEND}
+    end;
+    if not Ok then raise EOAuthMailNotInstalled.CreateSearch(Searched, VersionFound);
+    LibLoaded := True;
+  finally
+    UnlockLoad;
+  end;
+end;
+
+function OAuthMailLoaded: Boolean;
+begin
+  Result := LibLoaded;
+end;
+
+function OAuthMailLibraryPath: string;
+begin
+  Result := LibPath;
+end;
+
+procedure NeedLib;
+begin
+  if not LibLoaded then OAuthMailLoad('');
+end;
+
+function oauthmail_version: PAnsiChar;
+begin
+  NeedLib;
+  Result := Api.version();
+end;
+
+function oauthmail_status_name(Status: Cardinal): PAnsiChar;
+begin
+  NeedLib;
+  Result := Api.status_name(Status);
+end;
+
+function oauthmail_client_new(ConfigJson: PAnsiChar; var OutClient: Pointer; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Result := Api.client_new(ConfigJson, OutClient, OutJson);
+end;
+
+procedure oauthmail_client_free(Client: Pointer);
+begin
+  if Client = nil then Exit;  { nothing was ever created: no need to load the library }
+  NeedLib;
+  Api.client_free(Client);
+end;
+
+function oauthmail_client_set_url_opener(Client: Pointer; Opener: TOAuthMailUrlOpenerProc; UserData: Pointer): Cardinal;
+begin
+  NeedLib;
+  Result := Api.client_set_url_opener(Client, Opener, UserData);
+end;
+
+function oauthmail_client_set_logger(Client: Pointer; Logger: TOAuthMailLoggerProc; UserData: Pointer; MaxLevel: Cardinal): Cardinal;
+begin
+  NeedLib;
+  Result := Api.client_set_logger(Client, Logger, UserData, MaxLevel);
+end;
+
+function oauthmail_authorize(Client: Pointer; OptionsJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Result := Api.authorize(Client, OptionsJson, OutJson);
+end;
+
+function oauthmail_refresh(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Result := Api.refresh(Client, TokenJson, OutJson);
+end;
+
+function oauthmail_send(Client: Pointer; TokenJson, MessageJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Result := Api.send(Client, TokenJson, MessageJson, OutJson);
+end;
+
+function oauthmail_revoke(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Result := Api.revoke(Client, TokenJson, OutJson);
+end;
+
+procedure oauthmail_cancel(Client: Pointer);
+begin
+  if Client = nil then Exit;
+  NeedLib;
+  Api.cancel(Client);
+end;
+
+procedure oauthmail_string_free(S: PAnsiChar);
+begin
+  if S = nil then Exit;
+  NeedLib;
+  Api.string_free(S);
+end;
+
+{ EOAuthMailNotInstalled }
+
+constructor EOAuthMailNotInstalled.CreateSearch(const ASearched, AVersionFound: string);
+var
+  Lines: string;
+begin
+  FSearchedPaths := ASearched;
+  FVersionFound := AVersionFound;
+  Lines := StringReplace(Trim(ASearched), sLineBreak, '; ', [rfReplaceAll]);
+  if AVersionFound <> '' then
+    inherited Create('liboauthmail is not installed in a usable version (found ' + AVersionFound +
+      ', this program needs ' + OAUTHMAIL_MIN_VERSION + ' or later): ' + Lines)
+  else
+    inherited Create('liboauthmail is not installed: ' + OAUTHMAIL_LIB + ' was not found (searched: ' + Lines + ')');
+end;
+
+{ Copies a library-owned string and releases it with oauthmail_string_free. }
+function Take(var P: PAnsiChar): string;
+begin
+  try
+    Result := OAuthMailPCharToString(P);
+  finally
+    if P <> nil then oauthmail_string_free(P);
+    P := nil;
+  end;
+end;
+
+function OAuthMailVersion: string;
+begin
+  Result := OAuthMailPCharToString(oauthmail_version);
+end;
+
+function OAuthMailStatusName(Status: Cardinal): string;
+begin
+  Result := OAuthMailPCharToString(oauthmail_status_name(Status));
+end;
+
+{ The status names, for the errors this unit raises itself (so building one never needs the library). }
+function StatusNameOffline(Status: Cardinal): string;
+const
+  Names: array[0..14] of string = ('ok', 'invalid_argument', 'cancelled', 'timeout', 'access_denied',
+    'reauthorize', 'insufficient_scope', 'auth_failed', 'network', 'tls', 'rate_limited', 'rejected',
+    'provider', 'io', 'internal');
+begin
+  if Status <= 14 then Result := Names[Status] else Result := 'unknown';
+end;
+
+function OAuthMailReadFile(const Path: string): string;
+var
+  F: TFileStream;
+  U: TOAuthMailUtf8;
+begin
+  F := TFileStream.Create(Path, fmOpenRead or fmShareDenyWrite);
+  try
+    SetLength(U, F.Size);
+    if F.Size > 0 then F.ReadBuffer(U[1], F.Size);
+  finally
+    F.Free;
+  end;
+  if (Length(U) >= 3) and (U[1] = #$EF) and (U[2] = #$BB) and (U[3] = #$BF) then Delete(U, 1, 3);
+  Result := OAuthMailFromUtf8(U);
+end;
+
 { EOAuthMail }
 
 constructor EOAuthMail.CreateStatus(AStatus: Cardinal; const AErrorJson: string; const Extra: string);
@@ -434,9 +984,10 @@ var
 begin
   FStatus := AStatus;
   FErrorJson := AErrorJson;
-  FStatusName := OAuthMailStatusName(AStatus);
+  FStatusName := JsonGetString(AErrorJson, 'status', StatusNameOffline(AStatus));
   FField := JsonGetString(AErrorJson, 'field');
   FHint := JsonGetString(AErrorJson, 'hint');
+  FHintId := JsonGetString(AErrorJson, 'hint_id');
   Text := FStatusName + ' (' + IntToStr(AStatus) + '): ' + JsonGetString(AErrorJson, 'message', 'no details');
   if FField <> '' then Text := Text + ' [field ' + FField + ']';
   if Extra <> '' then Text := Text + ' (' + Extra + ')';
@@ -652,4 +1203,668 @@ begin
   Check(oauthmail_client_set_logger(H, LoggerTrampoline, Holder, MaxLevel), OutJson);
 end;
 
+{ The end (exclusive) of the JSON value starting at Json[I], or 0 when malformed. Works on the
+  string's characters: the structural ones are ASCII in every string type. }
+function SkipJsonValue(const Json: string; I: Integer): Integer;
+var
+  Depth: Integer;
+  InString: Boolean;
+begin
+  Result := 0;
+  if I > Length(Json) then Exit;
+  if (Json[I] <> '{') and (Json[I] <> '[') and (Json[I] <> '"') then
+  begin
+    while (I <= Length(Json)) and (Json[I] <> ',') and (Json[I] <> '}') and (Json[I] <> ']') and
+      (Json[I] <> ' ') and (Json[I] <> #10) and (Json[I] <> #13) and (Json[I] <> #9) do Inc(I);
+    Result := I;
+    Exit;
+  end;
+  Depth := 0;
+  InString := False;
+  while I <= Length(Json) do
+  begin
+    if InString then
+    begin
+      if Json[I] = '\' then Inc(I)
+      else if Json[I] = '"' then
+      begin
+        InString := False;
+        if Depth = 0 then
+        begin
+          Result := I + 1;
+          Exit;
+        end;
+      end;
+    end
+    else
+      case Json[I] of
+        '"': InString := True;
+        '{', '[': Inc(Depth);
+        '}', ']':
+          begin
+            Dec(Depth);
+            if Depth = 0 then
+            begin
+              Result := I + 1;
+              Exit;
+            end;
+          end;
+      end;
+    Inc(I);
+  end;
+end;
+
+function JsonGetRaw(const Json, Key: string): string;
+var
+  I, J, E: Integer;
+  Q: string;
+begin
+  Result := '';
+  Q := JsonQuote(Key);
+  I := 1;
+  while I <= Length(Json) do
+  begin
+    if Json[I] <> '"' then
+    begin
+      Inc(I);
+      Continue;
+    end;
+    E := SkipJsonValue(Json, I);  { the string at I }
+    if E = 0 then Exit;
+    J := E;
+    while (J <= Length(Json)) and ((Json[J] = ' ') or (Json[J] = #10) or (Json[J] = #13) or (Json[J] = #9)) do Inc(J);
+    if (J <= Length(Json)) and (Json[J] = ':') and (Copy(Json, I, E - I) = Q) then
+    begin
+      Inc(J);
+      while (J <= Length(Json)) and ((Json[J] = ' ') or (Json[J] = #10) or (Json[J] = #13) or (Json[J] = #9)) do Inc(J);
+      E := SkipJsonValue(Json, J);
+      if E > J then Result := Copy(Json, J, E - J);
+      Exit;
+    end;
+    I := E;
+  end;
+end;
+
+{ TOAuthMailMessage }
+
+constructor TOAuthMailMessage.Create;
+begin
+  inherited Create;
+  FRecipients := TStringList.Create;
+  FCC := TStringList.Create;
+  FBCC := TStringList.Create;
+  FHeaders := TStringList.Create;
+end;
+
+destructor TOAuthMailMessage.Destroy;
+begin
+  FRecipients.Free;
+  FCC.Free;
+  FBCC.Free;
+  FHeaders.Free;
+  inherited Destroy;
+end;
+
+procedure TOAuthMailMessage.SetStrings(var Field: TStrings; Value: TStrings);
+begin
+  Field.Assign(Value);
+end;
+
+procedure TOAuthMailMessage.SetRecipients(Value: TStrings);
+begin
+  SetStrings(FRecipients, Value);
+end;
+
+procedure TOAuthMailMessage.SetCC(Value: TStrings);
+begin
+  SetStrings(FCC, Value);
+end;
+
+procedure TOAuthMailMessage.SetBCC(Value: TStrings);
+begin
+  SetStrings(FBCC, Value);
+end;
+
+procedure TOAuthMailMessage.SetHeaders(Value: TStrings);
+begin
+  SetStrings(FHeaders, Value);
+end;
+
+function TOAuthMailMessage.GetAttachmentCount: Integer;
+begin
+  Result := Length(FAttachments);
+end;
+
+procedure TOAuthMailMessage.Assign(Source: TPersistent);
+var
+  M: TOAuthMailMessage;
+  I: Integer;
+begin
+  if not (Source is TOAuthMailMessage) then
+  begin
+    inherited Assign(Source);
+    Exit;
+  end;
+  M := TOAuthMailMessage(Source);
+  FFrom := M.FFrom;
+  FReplyTo := M.FReplyTo;
+  FSubject := M.FSubject;
+  FText := M.FText;
+  FHtml := M.FHtml;
+  FRecipients.Assign(M.FRecipients);
+  FCC.Assign(M.FCC);
+  FBCC.Assign(M.FBCC);
+  FHeaders.Assign(M.FHeaders);
+  SetLength(FAttachments, Length(M.FAttachments));
+  for I := 0 to High(M.FAttachments) do FAttachments[I] := M.FAttachments[I];
+end;
+
+procedure TOAuthMailMessage.AddAttachment(const Path, FileName, ContentType: string);
+begin
+  SetLength(FAttachments, Length(FAttachments) + 1);
+  FAttachments[High(FAttachments)].Path := Path;
+  FAttachments[High(FAttachments)].FileName := FileName;
+  FAttachments[High(FAttachments)].ContentType := ContentType;
+end;
+
+procedure TOAuthMailMessage.ClearAttachments;
+begin
+  FAttachments := nil;
+end;
+
+procedure TOAuthMailMessage.Clear;
+begin
+  FFrom := '';
+  FReplyTo := '';
+  FSubject := '';
+  FText := '';
+  FHtml := '';
+  FRecipients.Clear;
+  FCC.Clear;
+  FBCC.Clear;
+  FHeaders.Clear;
+  ClearAttachments;
+end;
+
+function JsonList(L: TStrings): string;
+var
+  I: Integer;
+begin
+  Result := '[';
+  for I := 0 to L.Count - 1 do
+    if Trim(L[I]) <> '' then
+    begin
+      if Result <> '[' then Result := Result + ', ';
+      Result := Result + JsonQuote(Trim(L[I]));
+    end;
+  Result := Result + ']';
+end;
+
+{ Appends ', "Name": "Value"' to Acc unless Value is empty. }
+procedure Member(var Acc: string; const Name, Value: string);
+begin
+  if Value <> '' then Acc := Acc + ', ' + JsonQuote(Name) + ': ' + JsonQuote(Value);
+end;
+
+function TOAuthMailMessage.AsJson: string;
+var
+  I: Integer;
+  A, Hs: string;
+begin
+  Result := '{"from": ' + JsonQuote(FFrom) + ', "to": ' + JsonList(FRecipients);
+  if FCC.Count > 0 then Result := Result + ', "cc": ' + JsonList(FCC);
+  if FBCC.Count > 0 then Result := Result + ', "bcc": ' + JsonList(FBCC);
+  Member(Result, 'reply_to', FReplyTo);
+  Result := Result + ', "subject": ' + JsonQuote(FSubject);
+  Member(Result, 'text', FText);
+  Member(Result, 'html', FHtml);
+  if Length(FAttachments) > 0 then
+  begin
+    A := '';
+    for I := 0 to High(FAttachments) do
+    begin
+      if A <> '' then A := A + ', ';
+      A := A + '{"path": ' + JsonQuote(FAttachments[I].Path);
+      if FAttachments[I].FileName <> '' then A := A + ', "filename": ' + JsonQuote(FAttachments[I].FileName);
+      if FAttachments[I].ContentType <> '' then A := A + ', "content_type": ' + JsonQuote(FAttachments[I].ContentType);
+      A := A + '}';
+    end;
+    Result := Result + ', "attachments": [' + A + ']';
+  end;
+  if FHeaders.Count > 0 then
+  begin
+    Hs := '';
+    for I := 0 to FHeaders.Count - 1 do
+      if FHeaders.Names[I] <> '' then
+      begin
+        if Hs <> '' then Hs := Hs + ', ';
+        Hs := Hs + JsonQuote(FHeaders.Names[I]) + ': ' + JsonQuote(FHeaders.ValueFromIndex[I]);
+      end;
+    Result := Result + ', "headers": {' + Hs + '}';
+  end;
+  Result := Result + '}';
+end;
+
+{ TOAuthMailTimeouts }
+
+procedure TOAuthMailTimeouts.Assign(Source: TPersistent);
+begin
+  if Source is TOAuthMailTimeouts then
+  begin
+    FAuthorize := TOAuthMailTimeouts(Source).FAuthorize;
+    FConnect := TOAuthMailTimeouts(Source).FConnect;
+    FIO := TOAuthMailTimeouts(Source).FIO;
+  end
+  else
+    inherited Assign(Source);
+end;
+
+{ TOAuthMail }
+
+type
+  TComponentLock = {$IFDEF FPC}TRTLCriticalSection{$ELSE}TCriticalSection{$ENDIF};
+  PComponentLock = ^TComponentLock;
+
+procedure CompEnter(P: Pointer);
+begin
+  {$IFDEF FPC}EnterCriticalSection(PComponentLock(P)^);{$ELSE}PComponentLock(P)^.Enter;{$ENDIF}
+end;
+
+procedure CompLeave(P: Pointer);
+begin
+  {$IFDEF FPC}LeaveCriticalSection(PComponentLock(P)^);{$ELSE}PComponentLock(P)^.Leave;{$ENDIF}
+end;
+
+function OnMainThread: Boolean;
+begin
+  {$IF Defined(FPC) or not Defined(MSWINDOWS)}
+  Result := GetCurrentThreadId = MainThreadID;
+  {$ELSE}
+  Result := Windows.GetCurrentThreadId = MainThreadID;
+  {$IFEND}
+end;
+
+constructor TOAuthMail.Create(AOwner: TComponent);
+var
+  L: PComponentLock;
+begin
+  inherited Create(AOwner);
+  FProvider := 'google';
+  FLogLevel := OAUTHMAIL_LOG_INFO;
+  FTimeouts := TOAuthMailTimeouts.Create;
+  FRetired := TList.Create;
+  New(L);
+  {$IFDEF FPC}InitCriticalSection(L^);{$ELSE}L^ := TCriticalSection.Create;{$ENDIF}
+  FLock := L;
+end;
+
+destructor TOAuthMail.Destroy;
+var
+  I: Integer;
+begin
+  FClient.Free;  { first: after it returns no callback runs }
+  for I := 0 to FRetired.Count - 1 do TObject(FRetired[I]).Free;
+  FRetired.Free;
+  FTimeouts.Free;
+  if FLock <> nil then
+  begin
+    {$IFDEF FPC}DoneCriticalSection(PComponentLock(FLock)^);{$ELSE}PComponentLock(FLock)^.Free;{$ENDIF}
+    Dispose(PComponentLock(FLock));
+  end;
+  inherited Destroy;
+end;
+
+procedure TOAuthMail.SetTimeouts(Value: TOAuthMailTimeouts);
+begin
+  FTimeouts.Assign(Value);
+end;
+
+function ComponentError(Status: Cardinal; const Field, Msg, Hint: string): EOAuthMail;
+var
+  Doc: string;
+begin
+  Doc := '{"error": {"status": ' + JsonQuote(StatusNameOffline(Status)) + ', "code": ' + IntToStr(Status) +
+    ', "message": ' + JsonQuote(Msg) + ', "hint": ' + JsonQuote(Hint);
+  if Field <> '' then Doc := Doc + ', "field": ' + JsonQuote(Field);
+  Result := EOAuthMail.CreateStatus(Status, Doc + '}}');
+end;
+
+procedure Seconds(var Acc: string; const Name: string; Value: Integer);
+begin
+  if Value <= 0 then Exit;
+  if Acc <> '' then Acc := Acc + ', ';
+  Acc := Acc + JsonQuote(Name) + ': ' + IntToStr(Value);
+end;
+
+{ The members of a JSON object text, without its braces ('' when empty); raises naming Field
+  when Text is not an object. }
+function ObjectMembers(const Text, Field, Hint: string): string;
+var
+  T: string;
+begin
+  T := Trim(Text);
+  if T = '' then
+  begin
+    Result := '';
+    Exit;
+  end;
+  if (Length(T) < 2) or (T[1] <> '{') or (T[Length(T)] <> '}') then
+    raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, Field, Field + ' is not a JSON object', Hint);
+  Result := Trim(Copy(T, 2, Length(T) - 2));
+end;
+
+function TOAuthMail.ConfigJson: string;
+var
+  Id, Secret, Secrets, T, Base, Extra, Own: string;
+
+  procedure Add(const Prop, Name, Value: string);
+  begin
+    if Value = '' then Exit;
+    if JsonGetRaw('{' + Base + '}', Name) <> '' then
+      raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, Prop, 'both ' + Prop + ' and ConfigFile set "' + Name + '"',
+        'Set ' + Prop + ' or put "' + Name + '" in ' + FConfigFile + ', not both.');
+    Member(Own, Name, Value);
+  end;
+
+begin
+  Base := '';
+  if FConfigFile <> '' then
+  begin
+    try
+      Base := OAuthMailReadFile(FConfigFile);
+    except
+      on E: Exception do
+        raise ComponentError(OAUTHMAIL_IO, 'ConfigFile', 'the configuration file ' + FConfigFile +
+          ' could not be read: ' + E.Message, 'Set ConfigFile to the path of a readable configuration file.');
+    end;
+    Base := ObjectMembers(Base, 'ConfigFile', 'The configuration file must hold one JSON object.');
+  end;
+  Id := FClientId;
+  Secret := FClientSecret;
+  if FClientSecretsFile <> '' then
+  begin
+    try
+      Secrets := OAuthMailReadFile(FClientSecretsFile);
+    except
+      on E: Exception do
+        raise ComponentError(OAUTHMAIL_IO, 'ClientSecretsFile', 'the client secrets file ' + FClientSecretsFile +
+          ' could not be read: ' + E.Message, 'Download the OAuth client''s JSON file again and set ClientSecretsFile to its path.');
+    end;
+    // Google's file: {"installed": {"client_id": ..., "client_secret": ..., ...}}
+    if Id = '' then Id := JsonGetString(Secrets, 'client_id');
+    if Secret = '' then Secret := JsonGetString(Secrets, 'client_secret');
+    if Id = '' then
+      raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'ClientSecretsFile', FClientSecretsFile + ' has no client_id',
+        'Use the JSON file of a Desktop OAuth client, as downloaded from the Google Cloud console.');
+  end;
+  Own := '';
+  if JsonGetRaw('{' + Base + '}', 'provider') = '' then Member(Own, 'provider', FProvider);
+  Add('ClientId', 'client_id', Id);
+  Add('ClientSecret', 'client_secret', Secret);
+  Add('Transport', 'transport', FTransport);
+  Add('StorePath', 'store', FStorePath);
+  Add('UILanguage', 'ui_language', FUILanguage);
+  Add('Proxy', 'proxy', FProxy);
+  if FExtraCAFile <> '' then
+  begin
+    Add('ExtraCAFile', 'tls', 'x');  { only the conflict check; the member is written below }
+    Own := Copy(Own, 1, Length(Own) - Length(', "tls": "x"')) + ', "tls": {"extra_ca_file": ' + JsonQuote(FExtraCAFile) + '}';
+  end;
+  T := '';
+  Seconds(T, 'authorize_s', FTimeouts.AuthorizeSeconds);
+  Seconds(T, 'connect_s', FTimeouts.ConnectSeconds);
+  Seconds(T, 'io_s', FTimeouts.IOSeconds);
+  if T <> '' then
+  begin
+    Add('Timeouts', 'timeouts', 'x');
+    Own := Copy(Own, 1, Length(Own) - Length(', "timeouts": "x"')) + ', "timeouts": {' + T + '}';
+  end;
+  Extra := ObjectMembers(FExtraConfig, 'ExtraConfig',
+    'Set ExtraConfig to a JSON object such as {"redirect": {"port": 8765}}, or leave it empty.');
+  Result := Base;
+  if Own <> '' then
+  begin
+    if Result <> '' then Result := Result + Own else Result := Copy(Own, 3, Length(Own));
+  end;
+  if Extra <> '' then
+  begin
+    if Result <> '' then Result := Result + ', ' + Extra else Result := Extra;
+  end;
+  Result := '{' + Result + '}';
+end;
+
+function TOAuthMail.GetClient: TOAuthMailClient;
+var
+  Config: string;
+  C: TOAuthMailClient;
+begin
+  Config := ConfigJson;
+  CompEnter(FLock);
+  try
+    if (FClient = nil) or (Config <> FClientConfig) then
+    begin
+      C := TOAuthMailClient.Create(Config);
+      try
+        if Assigned(FOnOpenUrl) then C.SetUrlOpener(OpenUrl);
+        if Assigned(FOnLog) then C.SetLogger(Log, FLogLevel);
+      except
+        C.Free;
+        raise;
+      end;
+      { A call on another thread may still use the old client: keep it until Destroy. }
+      if FClient <> nil then FRetired.Add(FClient);
+      FClient := C;
+      FClientConfig := Config;
+    end;
+    Result := FClient;
+  finally
+    CompLeave(FLock);
+  end;
+end;
+
+type
+  { One event handed to the main thread (SynchronizeEvents): its own data, so no lock is held
+    while the main thread runs the handler. }
+  TSyncCall = class
+    Owner: TOAuthMail;
+    Url, Token: string;
+    Opened: Boolean;
+    procedure OpenUrl;
+    procedure TokenChanged;
+  end;
+
+procedure TSyncCall.OpenUrl;
+begin
+  Opened := True;
+  if Assigned(Owner.FOnOpenUrl) then Owner.FOnOpenUrl(Owner, Url, Opened) else Opened := False;
+end;
+
+procedure TSyncCall.TokenChanged;
+begin
+  if Assigned(Owner.FOnTokenChanged) then Owner.FOnTokenChanged(Owner, Token);
+end;
+
+function TOAuthMail.OpenUrl(const Url: string): Boolean;
+var
+  Opened: Boolean;
+  Call: TSyncCall;
+begin
+  if not Assigned(FOnOpenUrl) then
+  begin
+    Result := False;  { the event was removed after the client was made: decline }
+    Exit;
+  end;
+  if FSynchronizeEvents and not OnMainThread then
+  begin
+    Call := TSyncCall.Create;
+    try
+      Call.Owner := Self;
+      Call.Url := Url;
+      TThread.Synchronize(nil, Call.OpenUrl);  { re-raises here what the event raised }
+      Result := Call.Opened;
+    finally
+      Call.Free;
+    end;
+    Exit;
+  end;
+  Opened := True;
+  FOnOpenUrl(Self, Url, Opened);
+  Result := Opened;
+end;
+
+procedure TOAuthMail.Log(Level: Cardinal; const Msg: string);
+begin
+  if not Assigned(FOnLog) then Exit;
+  if FSynchronizeEvents and not OnMainThread then
+  begin
+    CompEnter(FLock);
+    try
+      SetLength(FPending, Length(FPending) + 1);
+      FPending[High(FPending)].Level := Level;
+      FPending[High(FPending)].Msg := Msg;
+    finally
+      CompLeave(FLock);
+    end;
+    Exit;
+  end;
+  FOnLog(Self, Level, Msg);
+end;
+
+{ On the main thread: hands the buffered log lines to OnLog, in order. }
+procedure TOAuthMail.DeliverPending;
+var
+  Lines: array of TOAuthMailLogLine;
+  I: Integer;
+begin
+  CompEnter(FLock);
+  try
+    Lines := FPending;
+    FPending := nil;
+  finally
+    CompLeave(FLock);
+  end;
+  for I := 0 to High(Lines) do
+    try
+      if Assigned(FOnLog) then FOnLog(Self, Lines[I].Level, Lines[I].Msg);
+    except
+      { as for lines delivered at once: an exception in OnLog is ignored }
+    end;
+end;
+
+{ At the end of every method: delivers what SynchronizeEvents buffered. }
+procedure TOAuthMail.Finish;
+var
+  Any: Boolean;
+begin
+  CompEnter(FLock);
+  try
+    Any := Length(FPending) > 0;
+  finally
+    CompLeave(FLock);
+  end;
+  if not Any then Exit;
+  if OnMainThread then DeliverPending else TThread.Synchronize(nil, DeliverPending);
+end;
+
+procedure TOAuthMail.TokenChanged(const NewToken: string);
+var
+  Call: TSyncCall;
+begin
+  FToken := NewToken;
+  if not Assigned(FOnTokenChanged) then Exit;
+  if FSynchronizeEvents and not OnMainThread then
+  begin
+    Call := TSyncCall.Create;
+    try
+      Call.Owner := Self;
+      Call.Token := NewToken;
+      TThread.Synchronize(nil, Call.TokenChanged);
+    finally
+      Call.Free;
+    end;
+  end
+  else
+    FOnTokenChanged(Self, NewToken);
+end;
+
+function TOAuthMail.NeedToken: string;
+begin
+  Result := FToken;
+  if Result = '' then
+    raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'token', 'there is no token: call Authorize first, or set Token',
+      'Authorize the account once, store Token protected and set it again before sending.');
+end;
+
+function TOAuthMail.Authorize(const LoginHint: string): string;
+var
+  Options, NewToken: string;
+begin
+  try
+    if LoginHint <> '' then Options := '{"login_hint": ' + JsonQuote(LoginHint) + '}' else Options := '';
+    NewToken := GetClient.Authorize(Options);
+    Result := JsonGetString(NewToken, 'email');
+    TokenChanged(NewToken);
+  finally
+    Finish;
+  end;
+end;
+
+function TOAuthMail.Send(Msg: TOAuthMailMessage): string;
+var
+  Refreshed: string;
+begin
+  try
+    if Msg = nil then
+      raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'message', 'Send needs a message', 'Pass a TOAuthMailMessage.');
+    FLastResult := GetClient.Send(NeedToken, Msg.AsJson);
+    Result := JsonGetString(FLastResult, 'message_id');
+    Refreshed := JsonGetRaw(FLastResult, 'token');
+    if (Refreshed <> '') and (Refreshed[1] = '{') then TokenChanged(Refreshed);
+  finally
+    Finish;
+  end;
+end;
+
+procedure TOAuthMail.Refresh;
+begin
+  try
+    TokenChanged(GetClient.Refresh(NeedToken));
+  finally
+    Finish;
+  end;
+end;
+
+procedure TOAuthMail.Revoke;
+begin
+  try
+    GetClient.Revoke(NeedToken);
+    TokenChanged('');
+  finally
+    Finish;
+  end;
+end;
+
+procedure TOAuthMail.Cancel;
+var
+  I: Integer;
+begin
+  CompEnter(FLock);
+  try
+    if FClient <> nil then FClient.Cancel;
+    for I := 0 to FRetired.Count - 1 do TOAuthMailClient(FRetired[I]).Cancel;
+  finally
+    CompLeave(FLock);
+  end;
+end;
+
+procedure Register;
+begin
+  RegisterComponents('OAuthMail', [TOAuthMail]);
+end;
+
+initialization
+  {$IFDEF FPC}InitCriticalSection(LoadLock);{$ELSE}LoadLock := TCriticalSection.Create;{$ENDIF}
+finalization
+  { The library stays loaded until the process ends: a callback may still be returning into it. }
+  {$IFDEF FPC}DoneCriticalSection(LoadLock);{$ELSE}LoadLock.Free;{$ENDIF}
 end.

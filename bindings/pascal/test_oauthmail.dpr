@@ -342,8 +342,9 @@ begin
     T.WaitFor;
     Check(T.Error = '', 'authorize: ' + T.Error);
     Check(JsonGetString(T.Token, 'email') = StandinUser, 'email');
-    { Once, and (API.md) possibly on a thread other than the caller's: never the main one here. }
-    Check((Length(Host.OpenerThreads) = 1) and (Host.OpenerThreads[0] <> MainId), 'opener ran once, off the main thread');
+    { Once, on the thread that called Authorize (docs/API.md): the worker, never the main thread. }
+    Check((Length(Host.OpenerThreads) = 1) and (Host.OpenerThreads[0] = T.ThreadID) and (Host.OpenerThreads[0] <> MainId),
+      'opener ran once, on the authorizing thread');
     Check(T.ThreadID <> MainId, 'worker is not main');
     Check(Length(Host.LoggerThreads) > 0, 'logger called');
     for I := 0 to High(Host.LoggerThreads) do Check(Host.LoggerThreads[I] <> MainId, 'logger off the main thread');

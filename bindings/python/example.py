@@ -3,7 +3,7 @@
 
     python3 example.py CONFIG.json LOGIN_HINT ATTACHMENT_PATH
 
-CONFIG.json is the client configuration (API.md, "Client configuration"). Without
+CONFIG.json is the client configuration (docs/API.md, "Client configuration"). Without
 OAUTHMAIL_HEADLESS_CA the system browser opens the consent page. With OAUTHMAIL_HEADLESS_CA=ca.pem
 (the local Google stand-in started with --auto-approve) the url_opener fetches the consent URL in
 the background and follows its redirect to the library's loopback listener, as a browser would.

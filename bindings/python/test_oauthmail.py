@@ -81,6 +81,66 @@ class Basic(unittest.TestCase):
             oauthmail.Client('{"provider": "google", "client_id": "x\0"}')
         self.assertEqual((cm.exception.status, cm.exception.field), (oauthmail.INVALID_ARGUMENT, "config"))
 
+    def test_each_status_has_its_exception_class_under_oauthmail_error(self):
+        classes = [oauthmail.error_class(i) for i in range(1, 15)]
+        self.assertEqual(len(set(classes)), 14)
+        for status, cls in zip(range(1, 15), classes):
+            self.assertTrue(issubclass(cls, oauthmail.OAuthMailError), cls)
+            self.assertIs(oauthmail.ERRORS[status], cls)
+        self.assertIs(oauthmail.error_class(oauthmail.REAUTHORIZE), oauthmail.ReauthorizeError)
+        self.assertIs(oauthmail.error_class(oauthmail.INSUFFICIENT_SCOPE), oauthmail.InsufficientScopeError)
+        self.assertIs(oauthmail.error_class(oauthmail.NETWORK), oauthmail.NetworkError)
+        self.assertIs(oauthmail.error_class(oauthmail.TIMEOUT), oauthmail.OAuthMailTimeoutError)
+        self.assertIs(oauthmail.error_class(4242), oauthmail.OAuthMailError)  # statuses added later
+        # The built-in families a Python program already catches.
+        self.assertTrue(issubclass(oauthmail.OAuthMailTimeoutError, TimeoutError))
+        self.assertTrue(issubclass(oauthmail.NetworkError, ConnectionError))
+        self.assertTrue(issubclass(oauthmail.InvalidArgumentError, ValueError))
+
+    def test_error_attributes_come_from_the_document_hint_id_is_none_until_sent(self):
+        doc = {"error": {"status": "rate_limited", "code": 10, "message": "slow down", "hint": "wait",
+                         "retry_after_s": 30, "provider": {"http_status": 429}}}
+        e = oauthmail.error_class(10)(10, json.dumps(doc))
+        self.assertIsInstance(e, oauthmail.RateLimitedError)
+        self.assertEqual((e.status, e.name, e.message, e.hint, e.retry_after_s), (10, "rate_limited", "slow down", "wait", 30))
+        self.assertIsNone(e.hint_id)
+        self.assertIsNone(e.field)
+        self.assertEqual(e.provider, {"http_status": 429})
+        doc["error"]["hint_id"] = "rate-limited"
+        self.assertEqual(oauthmail.RateLimitedError(10, json.dumps(doc)).hint_id, "rate-limited")
+
+    def test_library_errors_raise_the_subclass_with_status_hint_and_field(self):
+        with self.assertRaises(oauthmail.InvalidArgumentError) as cm:
+            oauthmail.Client({"provider": "google", "client_id": "", "client_secret": "s"})
+        e = cm.exception
+        self.assertIsInstance(e, ValueError)
+        self.assertEqual((e.status, e.field), (oauthmail.INVALID_ARGUMENT, "config.client_id"))
+        self.assertTrue(e.hint)
+        self.assertEqual(e.hint_id, e.document["error"].get("hint_id"))
+
+    def test_a_missing_library_raises_not_installed_with_the_paths_searched(self):
+        missing = os.path.join(HERE, "no-such-dir", "liboauthmail.so")
+        with self.assertRaises(oauthmail.NotInstalledError) as cm:
+            oauthmail.load_library(missing)
+        self.assertIsInstance(cm.exception, OSError)
+        self.assertEqual(len(cm.exception.searched), 1)
+        self.assertIn(missing, cm.exception.searched[0])
+        self.assertIn("not installed", str(cm.exception))
+        self.assertIsNone(cm.exception.version_found)
+        self.assertEqual(oauthmail.version(), oauthmail.load_library().oauthmail_version().decode())  # still loaded
+
+    def test_load_config_reads_a_utf8_file(self):
+        import tempfile
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "oauthmail.json")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write('{"provider": "google", "client_id": "id-ș", "client_secret": "s"}')
+            self.assertEqual(oauthmail.load_config(path)["client_id"], "id-ș")
+            with open(path, "w", encoding="utf-8") as f:
+                f.write("[1]")
+            with self.assertRaises(oauthmail.InvalidArgumentError):
+                oauthmail.load_config(path)
+
     def test_callbacks_register_and_reset_and_close_is_idempotent(self):
         with oauthmail.Client({"provider": "google", "client_id": "id", "client_secret": "s"}) as c:
             c.set_url_opener(lambda url: True)
@@ -139,9 +199,10 @@ class Standin(unittest.TestCase):
             self.assertNotIn("error", result)
             token = result["token"]
             self.assertEqual(token["email"], self.user)
-            # Once, and (API.md) possibly on a thread other than the caller's: never the main one here.
+            # Once, on the thread that called authorize (docs/API.md): the worker, never the main thread.
             self.assertEqual(len(seen["opener"]), 1)
             self.assertNotEqual(seen["opener"][0], main_thread)
+            self.assertEqual(seen["opener"][0], t.ident)
             self.assertNotEqual(t.ident, main_thread)
             self.assertTrue(seen["logger"], "the logger was never called")
             self.assertNotIn(main_thread, seen["logger"])
@@ -171,6 +232,7 @@ class Standin(unittest.TestCase):
             self.assertLess(time.monotonic() - started, 5)
             self.assertEqual(result["error"].status, oauthmail.CANCELLED)
             self.assertEqual(result["error"].name, "cancelled")
+            self.assertIsInstance(result["error"], oauthmail.CancelledError)
 
     def test_url_opener_that_raises_makes_authorize_fail_cancelled_with_the_cause(self):
         with oauthmail.Client(self.config) as c:
@@ -178,10 +240,26 @@ class Standin(unittest.TestCase):
                 raise RuntimeError("no browser here")
 
             c.set_url_opener(opener)
-            with self.assertRaises(oauthmail.OAuthMailError) as cm:
+            with self.assertRaises(oauthmail.CancelledError) as cm:
                 c.authorize({"login_hint": self.user})
             self.assertEqual(cm.exception.status, oauthmail.CANCELLED)
             self.assertIsInstance(cm.exception.__cause__, RuntimeError)
+
+    def test_a_logger_that_raises_is_contained_and_the_typed_calls_still_work(self):
+        with oauthmail.Client(self.config) as c:
+            def logger(level, line):
+                raise ValueError("logger broke")
+
+            c.set_logger(logger, oauthmail.LOG_TRACE)
+            c.set_url_opener(lambda url: threading.Thread(target=follow, args=(url, self.ca), daemon=True).start())
+            token = c.authorize(login_hint=self.user)
+            self.assertEqual(token["email"], self.user)
+            self.assertIsInstance(token["expires_at"], int)
+            result = c.send(token, {"from": self.user, "to": ["ion@example.ro"], "subject": "jurnal ș", "text": "ț"})
+            self.assertTrue(result["message_id"].startswith("<"))
+            self.assertEqual(result["transport"], "gmail_api")
+            self.assertIsInstance(c.logger_error, ValueError)
+            self.assertEqual(c.revoke(token), {"revoked": True})
 
     def test_parallel_sends_from_four_threads_share_one_client(self):
         # CDLL releases the GIL during each call, so the four sends overlap inside the library.
@@ -210,7 +288,7 @@ class Standin(unittest.TestCase):
         with oauthmail.Client(self.config) as c:
             c.set_url_opener(lambda url: threading.Thread(target=follow, args=(url, self.ca), daemon=True).start())
             token = c.authorize({"login_hint": self.user})
-            with self.assertRaises(oauthmail.OAuthMailError) as cm:
+            with self.assertRaises(oauthmail.InvalidArgumentError) as cm:
                 c.send(token, {"from": self.user, "to": ["ion@example.ro", "not an address"],
                                "subject": "x", "text": "y"})
             self.assertEqual((cm.exception.status, cm.exception.field), (oauthmail.INVALID_ARGUMENT, "message.to[1]"))

@@ -2,6 +2,8 @@
 """Checks that the stand-in's mailbox holds the message a binding's example sent, diacritics intact.
 
     check_mailbox.py MAILBOX_DIR MESSAGE_ID TAG ATTACHMENT_PATH ACCOUNT [TRANSPORT]
+    check_mailbox.py readme MAILBOX_DIR MESSAGE_ID ATTACHMENT_PATH ACCOUNT
+                                   (the message of the README programs, bindings/README.md)
     check_mailbox.py selftest      (proves the check fails on mojibake and wrong bytes)
 
 Every example sends the same message, marked with its binding's TAG (python, cpp, csharp,
@@ -18,7 +20,31 @@ import sys
 import time
 
 
+# What every README program (bindings/README.md) sends: ă â î ș ț in the subject, the body and
+# the attachment's file name.
+README = {
+    "subject": "Factură nr. 123 — scadență",
+    "text": "Bună ziua, găsiți în atașament factura. Mulțumim, Ștefan Câmpeanu",
+    "filename": "factură-123.pdf",
+    "to": "ion@example.ro",
+}
+
+
+# The Delphi 7 model (bindings/pascal/test_delphi7.dpr) writes Windows-1250 text: s and t with a
+# cedilla (U+015F, U+0163), which is what that code page has, not the comma-below forms.
+DELPHI7 = {
+    "subject": "Factură nr. 123 [pascal-delphi7-model] — ă â î ş ţ Ă Â Î Ş Ţ",
+    "text": "Bună ziua,\n\nvă trimitem factura în ataşament: ă â î ş ţ.\n",
+    "filename": "Situaţie plăţi [pascal-delphi7-model] ăâîşţ.txt",
+    "to": "ion@example.ro",
+}
+
+
 def expected(tag):
+    if tag == "readme":
+        return README
+    if tag == "pascal-delphi7-model":
+        return DELPHI7
     return {
         "subject": f"Factură nr. 123 [{tag}] — ă â î ș ț Ă Â Î Ș Ț",
         "text": "Bună ziua,\n\nvă trimitem factura în atașament: ă â î ș ț.\n",
@@ -133,6 +159,9 @@ def selftest():
 if __name__ == "__main__":
     if sys.argv[1:] == ["selftest"]:
         sys.exit(selftest())
+    if sys.argv[1:2] == ["readme"] and len(sys.argv) == 6:
+        _, _, box, mid, attachment, account = sys.argv
+        sys.exit(main(box, mid, "readme", attachment, account))
     if len(sys.argv) not in (6, 7):
         sys.exit(__doc__)
     sys.exit(main(*sys.argv[1:]))

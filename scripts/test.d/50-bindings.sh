@@ -24,19 +24,25 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$ROOT/target/debug/oauthmail-standin" --state-dir "$WORK/standin" --auto-approve >"$WORK/standin.out" 2>&1 &
+# office@firma.ro is the account of the README programs (bindings/README.md).
+"$ROOT/target/debug/oauthmail-standin" --state-dir "$WORK/standin" --auto-approve \
+  --test-user erp.test@gmail.com --test-user second.test@gmail.com --test-user office@firma.ro >"$WORK/standin.out" 2>&1 &
 STANDIN_PID=$!
 for _ in $(seq 1 100); do [ -s "$WORK/standin/standin.json" ] && break; sleep 0.1; done
 [ -s "$WORK/standin/standin.json" ] || { echo "the stand-in did not start"; cat "$WORK/standin.out"; exit 1; }
 
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" >"$WORK/config.json"
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" smtp >"$WORK/config-smtp.json"
-read -r USER1 CA MAILBOX < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["users"][0], s["ca_file"], s["mailbox_dir"])' "$WORK/standin/standin.json")
+read -r USER1 CA MAILBOX CONTROL < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["users"][0], s["ca_file"], s["mailbox_dir"], s["control"])' "$WORK/standin/standin.json")
 printf 'Conținut: ăâîșț — factura 123\n' >"$WORK/factura-123.txt"
 
 export OAUTHMAIL_TEST_CONFIG=$WORK/config.json OAUTHMAIL_TEST_USER=$USER1 OAUTHMAIL_TEST_CA=$CA OAUTHMAIL_REPO=$ROOT
+export OAUTHMAIL_TEST_CONTROL=$CONTROL OAUTHMAIL_TEST_MAILBOX=$MAILBOX
 export LD_LIBRARY_PATH=$ROOT/target/debug${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
 export OAUTHMAIL_LIBRARY=$ROOT/target/debug/liboauthmail.so
+
+# OAUTHMAIL_BINDINGS="python csharp" runs only those sections (while working on one binding).
+want() { [ -z "${OAUTHMAIL_BINDINGS:-}" ] || [[ " $OAUTHMAIL_BINDINGS " == *" $1 "* ]]; }
 
 declare -A PASS FAIL
 passed=0; failed=0
@@ -59,7 +65,7 @@ step() {
 
 # example TAG CMD...: runs the example headlessly (Gmail API transport; EXAMPLE_TRANSPORT=smtp
 # for SMTP), then checks the mailbox for its message.
-export CA WORK USER1 MAILBOX ROOT
+export CA WORK USER1 MAILBOX ROOT OUT
 example() {
   local tag=$1 transport=${EXAMPLE_TRANSPORT:-gmail_api} config=$WORK/config.json; shift
   [ "$transport" = smtp ] && config=$WORK/config-smtp.json
@@ -70,42 +76,121 @@ example() {
 }
 export -f example
 
+# readme CMD...: runs a README program (bindings/README.md) as its developer would, in a fresh
+# directory holding oauthmail.json and factură-123.pdf, with the system browser replaced by
+# bindings/tests/fake_browser.sh ($BROWSER); then checks the mailbox for its message.
+printf 'Factura 123: ăâîșț\n' >"$WORK/factură-123.pdf"
+readme() {
+  local d; d=$(mktemp -d "$WORK/readme.XXXX")
+  cp "$WORK/config.json" "$d/oauthmail.json"; cp "$WORK/factură-123.pdf" "$d/"
+  (cd "$d" && BROWSER="$ROOT/bindings/tests/fake_browser.sh" OAUTHMAIL_HEADLESS_CA=$CA "$@") >"$d/out" || { cat "$d/out"; return 1; }
+  local id; id=$(tail -n 1 "$d/out")
+  echo "sent $id"
+  python3 "$ROOT/bindings/tests/check_mailbox.py" readme "$MAILBOX" "$id" "$d/factură-123.pdf" office@firma.ro
+}
+# not_installed CMD...: runs a program with no liboauthmail anywhere it looks (no
+# OAUTHMAIL_LIBRARY, no LD_LIBRARY_PATH, an empty directory): it must start, and end with exit
+# status 1 and a message saying the library is not installed, not with a crash or a loader error.
+not_installed() {
+  local d rc; d=$(mktemp -d "$WORK/noinst.XXXX")
+  cp "$WORK/config.json" "$d/oauthmail.json"
+  (cd "$d" && env -u OAUTHMAIL_LIBRARY -u LD_LIBRARY_PATH "$@") >"$d/out" 2>&1; rc=$?
+  cat "$d/out"
+  [ $rc -eq 1 ] || { echo "exit status $rc, expected 1"; return 1; }
+  grep -qi "not installed" "$d/out" || { echo "no 'not installed' message"; return 1; }
+}
+export -f readme not_installed
+
 # The mailbox check itself must catch mojibake and wrong bytes, or the example steps prove nothing.
 step checker selftest python3 bindings/tests/check_mailbox.py selftest
+# The programs bindings/README.md shows are the files the readme-program steps run.
+step checker readme-programs python3 bindings/tests/readme_programs.py bindings/README.md
 
 # ---- Python (ctypes) ----
+if want python; then
 step python tests bash -c 'cd bindings/python && python3 -m unittest -v test_oauthmail'
+step python mypy-strict python3 -m mypy --strict --cache-dir "$OUT/mypy-cache" bindings/python/oauthmail \
+  bindings/python/readme_example.py
+step python readme-program bash -c 'readme python3 "$ROOT/bindings/python/readme_example.py"'
+step python not-installed bash -c 'not_installed python3 "$ROOT/bindings/python/readme_example.py"'
 step python example-send bash -c 'example "$@"' _ python python3 bindings/python/example.py
 EXAMPLE_TRANSPORT=smtp step python example-send-smtp bash -c 'example "$@"' _ python python3 bindings/python/example.py
+# The package as a wheel lays it out: the library bundled inside bindings/python/oauthmail/, found
+# without OAUTHMAIL_LIBRARY or LD_LIBRARY_PATH.
+step python bundled-library bash -c '
+  d=$(mktemp -d) && trap "rm -rf $d" EXIT && cp -r bindings/python/oauthmail "$d/" &&
+  cp target/debug/liboauthmail.so "$d/oauthmail/" && cd "$d" &&
+  env -u OAUTHMAIL_LIBRARY -u LD_LIBRARY_PATH python3 -c "import oauthmail, sys; lib = oauthmail.load_library(); print(oauthmail.version(), lib._name); sys.exit(lib._name != \"$d/oauthmail/liboauthmail.so\")"'
+fi
 
 # ---- C++17 (header-only) ----
+if want cpp; then
 CXX_FLAGS=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -Ltarget/debug -loauthmail "-Wl,-rpath,$ROOT/target/debug")
-if step cpp build bash -c "g++ bindings/cpp/test.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_test && g++ bindings/cpp/example.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_example"; then
+# OAUTHMAIL_DYNAMIC programs link no liboauthmail (checked with ldd): they load it at the first call.
+CXX_DYN=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -ldl)
+if step cpp build bash -c "g++ bindings/cpp/test.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_test && g++ bindings/cpp/example.cpp ${CXX_FLAGS[*]} -o $OUT/cpp_example && g++ bindings/cpp/readme_example.cpp ${CXX_DYN[*]} -o $OUT/cpp_readme && g++ bindings/cpp/test_dynamic.cpp ${CXX_DYN[*]} -o $OUT/cpp_test_dynamic && ! ldd $OUT/cpp_readme | grep -q oauthmail"; then
   step cpp tests "$OUT/cpp_test"
   step cpp example-send bash -c 'example "$@"' _ cpp "$OUT/cpp_example"
+  step cpp dynamic-loading bash -c 'gcc -shared -fPIC -o "$OUT/old_liboauthmail.so" bindings/tests/old_library.c && env -u OAUTHMAIL_LIBRARY "$OUT/cpp_test_dynamic" "$OUT/old_liboauthmail.so" "$OAUTHMAIL_LIBRARY"'
+  step cpp readme-program bash -c 'readme "$OUT/cpp_readme"'
+  step cpp not-installed bash -c 'not_installed "$OUT/cpp_readme"'
+fi
 fi
 
 # ---- C# (Mono mcs: the .NET Framework-compatible code path) ----
+if want csharp; then
 MCS=(mcs -langversion:7 -codepage:utf8 -warnaserror -nologo)
-if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/OAuthMail.cs bindings/csharp/Tests.cs && ${MCS[*]} -out:$OUT/cs_example.exe bindings/csharp/OAuthMail.cs bindings/csharp/Example.cs"; then
+mkdir -p "$OUT/cs_readme"
+if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/OAuthMail.cs bindings/csharp/Tests.cs && ${MCS[*]} -out:$OUT/cs_example.exe bindings/csharp/OAuthMail.cs bindings/csharp/Example.cs && ${MCS[*]} -out:$OUT/cs_readme/ReadmeExample.exe bindings/csharp/OAuthMail.cs bindings/csharp/ReadmeExample.cs"; then
   step csharp tests mono "$OUT/cs_tests.exe"
+  # The NuGet layout without a deps.json: <assembly dir>/runtimes/linux-x64/native/, no LD_LIBRARY_PATH.
+  step csharp runtimes-rid-native bash -c '
+    d=$(mktemp -d) && trap "rm -rf $d" EXIT && mkdir -p "$d/runtimes/linux-x64/native" &&
+    cp "$1" "$d/" && cp target/debug/liboauthmail.so "$d/runtimes/linux-x64/native/" &&
+    env -u LD_LIBRARY_PATH mono "$d/cs_tests.exe" where | tee "$d/out" &&
+    grep -qx "$d/runtimes/linux-x64/native/liboauthmail.so" "$d/out"' _ "$OUT/cs_tests.exe"
   step csharp example-send bash -c 'example "$@"' _ csharp mono "$OUT/cs_example.exe"
+  step csharp readme-program bash -c 'readme mono "$OUT/cs_readme/ReadmeExample.exe"'
+  step csharp not-installed bash -c 'not_installed mono "$OUT/cs_readme/ReadmeExample.exe"'
+fi
 fi
 
 # ---- Delphi dialect with Free Pascal: AnsiString (-Mdelphi) and UnicodeString (-Mdelphiunicode) ----
+# The unit loads the library on first use: nothing links -loauthmail, and the README program run
+# with no library anywhere must report EOAuthMailNotInstalled. old_library.c is a library too old
+# for the unit (only oauthmail_version, "0.0.9").
+if want pascal; then
+  gcc -shared -fPIC -o "$OUT/old_liboauthmail.so" bindings/tests/old_library.c
+fi
 for mode in delphi delphiunicode; do
+  want pascal || continue
   [ $mode = delphi ] && tag=pascal-ansi || tag=pascal-unicode
   dir=$OUT/pas-$mode; mkdir -p "$dir"
-  FPC=(fpc -M$mode -vw -Fubindings/pascal "-FU$dir" "-FE$dir" -Fltarget/debug)
-  if step $tag build bash -c "${FPC[*]} bindings/pascal/test_oauthmail.dpr && ${FPC[*]} bindings/pascal/example.dpr && ${FPC[*]} bindings/pascal/no_cthreads.dpr"; then
+  FPC=(fpc -M$mode -vw -Fubindings/pascal "-FU$dir" "-FE$dir")
+  if step $tag build bash -c "${FPC[*]} bindings/pascal/test_oauthmail.dpr && ${FPC[*]} bindings/pascal/example.dpr && ${FPC[*]} bindings/pascal/no_cthreads.dpr && ${FPC[*]} bindings/pascal/test_component.dpr && ${FPC[*]} bindings/pascal/readme_example.dpr && ! ldd $dir/readme_example | grep -q oauthmail"; then
     step $tag tests "$dir/test_oauthmail"
     step $tag no-cthreads-refused "$dir/no_cthreads"
     step $tag example-send bash -c 'example "$@"' _ $tag "$dir/example"
+    ctag=${tag/pascal-/pascal-component-}
+    step $tag component bash -c 'OAUTHMAIL_HEADLESS_CA=$CA "$1" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" "$OUT/old_liboauthmail.so" >"$WORK/$2.id" &&
+      python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$(tail -n 1 "$WORK/$2.id")" "$2" "$WORK/factura-123.txt" "$USER1" gmail_api' _ "$dir/test_component" "$ctag"
+    step $tag readme-program bash -c 'readme "$1"' _ "$dir/readme_example"
+    step $tag not-installed bash -c 'not_installed "$1"' _ "$dir/readme_example"
   fi
 done
 
+# Delphi 7's ANSI branches: -Mdelphi with -dOAUTHMAIL_MODEL_DELPHI7 (see test_delphi7.dpr for
+# what is and is not modelled); Windows-1250 text sent through the component, checked in the mailbox.
+if want pascal; then
+  dir=$OUT/pas-delphi7; mkdir -p "$dir"
+  if step pascal-delphi7-model build fpc -Mdelphi -dOAUTHMAIL_MODEL_DELPHI7 -vw -Fubindings/pascal "-FU$dir" "-FE$dir" bindings/pascal/test_delphi7.dpr; then
+    step pascal-delphi7-model send-cp1250 bash -c 'OAUTHMAIL_TEST_CA=$CA "$1" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" >"$WORK/d7.id" &&
+      python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$(tail -n 1 "$WORK/d7.id")" pascal-delphi7-model "$WORK/factura-123.txt" "$USER1" gmail_api' _ "$dir/test_delphi7"
+  fi
+fi
+
 echo
-for b in checker python cpp csharp pascal-ansi pascal-unicode; do
+for b in checker python cpp csharp pascal-ansi pascal-unicode pascal-delphi7-model; do
   printf '[bindings] %-16s %s passed, %s failed\n' "$b" "${PASS[$b]:-0}" "${FAIL[$b]:-0}"
 done
 echo "$passed passed, $failed failed"

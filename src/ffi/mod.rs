@@ -109,11 +109,11 @@ pub struct oauthmail_client {
 /// Opens the authorization URL for the user, instead of the system browser.
 ///
 /// `url` is NUL-terminated UTF-8 and valid only during the call; copy it to keep it. Called once
-/// per authorization, on the thread that called `oauthmail_authorize` (API.md allows any thread:
-/// do not rely on which). The loopback listener is already open, but the library answers the
-/// browser only after the opener returns: return promptly, and if the host fetches the URL itself,
-/// do so on another thread. Return 0 when the URL was opened (or handed to the user);
-/// any other value makes `oauthmail_authorize` fail at once with `OAUTHMAIL_CANCELLED`.
+/// per authorization, on the thread that called `oauthmail_authorize` (docs/API.md). The loopback
+/// listener is already open, but the library answers the browser only after the opener returns:
+/// return promptly, and if the host fetches the URL itself, do so on another thread. Return 0
+/// when the URL was opened (or handed to the user); any other value makes `oauthmail_authorize`
+/// fail at once with `OAUTHMAIL_CANCELLED`.
 pub type oauthmail_url_opener = Option<unsafe extern "C" fn(user_data: *mut c_void, url: *const c_char) -> i32>;
 
 /// Receives the library's log lines.
@@ -144,7 +144,7 @@ pub extern "C" fn oauthmail_status_name(status: u32) -> *const c_char {
     name.as_ptr().cast()
 }
 
-/// Creates a client from `config_json` (see API.md, "Client configuration").
+/// Creates a client from `config_json` (see docs/API.md, "Client configuration").
 ///
 /// - `config_json`: required, NUL-terminated UTF-8 JSON; copied, the caller may free it on return.
 /// - `out_client`: required; on success receives the new handle (free it with
@@ -334,7 +334,7 @@ pub unsafe extern "C" fn oauthmail_refresh(
 /// expires within 60 seconds, and once more if the provider rejects it.
 ///
 /// - `token_json`: required, a token document.
-/// - `message_json`: required, a message document (see API.md, "Message document").
+/// - `message_json`: required, a message document (see docs/API.md, "Message document").
 /// - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
 ///   when the call refreshed the token: store it in place of the old one.
 ///
