@@ -24,10 +24,15 @@
 // - The handle is a SafeHandle: released exactly once, even without Dispose.
 //
 // Library file: oauthmail.dll on Windows (a 32-bit process, including AnyCPU with "Prefer 32-bit",
-// needs the 32-bit DLL), liboauthmail.so / liboauthmail.dylib elsewhere, next to the executable or
-// on the loader's search path.
+// needs the 32-bit DLL), liboauthmail.so / liboauthmail.dylib elsewhere. It is looked for (see
+// NativeLoader) in <assembly dir>/runtimes/<rid>/native/ (the NuGet layout; rid win-x64, win-x86,
+// linux-x64, ...), then in the assembly's directory, then wherever the runtime's own probing
+// (deps.json, the loader's search path) finds it.
 using System;
 using System.Collections.Generic;
+using System.IO;
+using System.Reflection;
+using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using System.Text;
 
@@ -99,10 +104,185 @@ namespace OAuthMail
         }
     }
 
+
+    /// <summary>Finds the native library before the first call into it. The runtime's own probing
+    /// does not look in <c>runtimes/&lt;rid&gt;/native/</c> unless a deps.json says so (an
+    /// application that is not published with .NET's SDK, .NET Framework, Mono), so this class
+    /// looks there first, then in the assembly's directory:
+    /// <list type="bullet">
+    /// <item>.NET Core 3.0+ / .NET 5+: a <c>NativeLibrary.SetDllImportResolver</c> resolver (bound
+    /// through reflection, so the file still compiles for .NET Framework); where none of the
+    /// candidate files exists it returns nothing and the runtime's probing (deps.json included)
+    /// decides.</item>
+    /// <item>Mono: a dll map from "oauthmail" to the file found (<c>mono_dllmap_insert</c>, what an
+    /// app.config &lt;dllmap&gt; does).</item>
+    /// <item>.NET Framework on Windows: the file found is loaded with LoadLibraryEx by its full
+    /// path; the DllImport then binds to that module, since Windows matches loaded modules by
+    /// name.</item>
+    /// </list>
+    /// Runs once, from the static constructors of Native and OAuthMailClient; calling it again does
+    /// nothing.</summary>
+    public static class NativeLoader
+    {
+        static readonly object gate = new object();
+        static bool done;
+        static Func<string, IntPtr> nativeLibraryLoad;
+
+        /// <summary>The file chosen by this loader, or null when the runtime's own probing decides.</summary>
+        public static string LoadedFrom { get; private set; }
+
+        /// <summary>The runtime identifier whose <c>runtimes/&lt;rid&gt;/native/</c> folder is searched
+        /// (win-x64, win-x86, linux-x64, linux-x86, osx-x64, osx-arm64).</summary>
+        public static string Rid
+        {
+            get
+            {
+                bool is64 = IntPtr.Size == 8;
+                if (IsWindows) return is64 ? "win-x64" : "win-x86";
+                if (IsMac) return is64 ? (IsArm64Mac() ? "osx-arm64" : "osx-x64") : "osx-x86";
+                return is64 ? "linux-x64" : "linux-x86";
+            }
+        }
+
+        static bool IsWindows
+        {
+            get
+            {
+                var p = Environment.OSVersion.Platform;
+                return p == PlatformID.Win32NT || p == PlatformID.Win32Windows;
+            }
+        }
+
+        static bool IsMac
+        {
+            get { return !IsWindows && Directory.Exists("/System/Library/CoreServices"); }
+        }
+
+        static bool IsArm64Mac()
+        {
+            // RuntimeInformation is not in .NET Framework 4.0; read it through reflection.
+            var t = Type.GetType("System.Runtime.InteropServices.RuntimeInformation, System.Runtime.InteropServices.RuntimeInformation", false)
+                    ?? Type.GetType("System.Runtime.InteropServices.RuntimeInformation", false);
+            var prop = t != null ? t.GetProperty("ProcessArchitecture") : null;
+            return prop != null && prop.GetValue(null, null).ToString() == "Arm64";
+        }
+
+        /// <summary>The library's file names on this platform, in the order they are tried.</summary>
+        public static string[] FileNames
+        {
+            get
+            {
+                if (IsWindows) return new[] { "oauthmail.dll" };
+                if (IsMac) return new[] { "liboauthmail.dylib" };
+                return new[] { "liboauthmail.so", "liboauthmail.so.0" };
+            }
+        }
+
+        /// <summary>The paths searched, in order: runtimes/&lt;rid&gt;/native/ under the assembly's
+        /// directory, then the assembly's directory.</summary>
+        public static string[] Candidates()
+        {
+            string dir = null;
+            try { dir = Path.GetDirectoryName(typeof(NativeLoader).Assembly.Location); } catch (Exception) { }
+            if (string.IsNullOrEmpty(dir)) dir = AppDomain.CurrentDomain.BaseDirectory;  // single-file / in-memory assemblies
+            var list = new List<string>();
+            foreach (string sub in new[] { Path.Combine(Path.Combine(Path.Combine(dir, "runtimes"), Rid), "native"), dir })
+                foreach (string name in FileNames) list.Add(Path.Combine(sub, name));
+            return list.ToArray();
+        }
+
+        static string FirstExisting()
+        {
+            foreach (string c in Candidates()) if (File.Exists(c)) return c;
+            return null;
+        }
+
+        /// <summary>Sets up the lookup (once). Never throws: when nothing is found here, the first
+        /// call fails as DllImport does (DllNotFoundException).</summary>
+        public static void Ensure()
+        {
+            lock (gate)
+            {
+                if (done) return;
+                done = true;
+                try { Setup(); } catch (Exception) { /* the runtime's own probing still applies */ }
+            }
+        }
+
+        static void Setup()
+        {
+            // .NET Core 3.0+ / .NET 5+.
+            Type nl = Type.GetType("System.Runtime.InteropServices.NativeLibrary", false);
+            Type resolverType = Type.GetType("System.Runtime.InteropServices.DllImportResolver", false);
+            if (nl != null && resolverType != null)
+            {
+                MethodInfo load = nl.GetMethod("Load", new[] { typeof(string) });
+                MethodInfo set = nl.GetMethod("SetDllImportResolver", new[] { typeof(Assembly), resolverType });
+                if (load != null && set != null)
+                {
+                    nativeLibraryLoad = path => (IntPtr)load.Invoke(null, new object[] { path });
+                    Delegate resolver = Delegate.CreateDelegate(resolverType,
+                        typeof(NativeLoader).GetMethod("Resolve", BindingFlags.NonPublic | BindingFlags.Static));
+                    set.Invoke(null, new object[] { typeof(NativeLoader).Assembly, resolver });
+                    return;
+                }
+            }
+            string found = FirstExisting();
+            if (found == null) return;
+            if (Type.GetType("Mono.Runtime", false) != null && !IsWindows)
+            {
+                MapForMono(found);
+                LoadedFrom = found;
+                return;
+            }
+            if (IsWindows && PreloadWindows(found)) LoadedFrom = found;
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static bool PreloadWindows(string path)
+        {
+            const uint LOAD_WITH_ALTERED_SEARCH_PATH = 0x8;  // its own dependencies from its folder
+            return LoadLibraryExW(path, IntPtr.Zero, LOAD_WITH_ALTERED_SEARCH_PATH) != IntPtr.Zero;
+        }
+
+        // Called by the runtime (.NET Core 3.0+) for every DllImport of this assembly.
+        static IntPtr Resolve(string libraryName, Assembly assembly, DllImportSearchPath? searchPath)
+        {
+            if (libraryName != Native.Library) return IntPtr.Zero;
+            string found = FirstExisting();
+            if (found == null) return IntPtr.Zero;  // the default probing (deps.json, system) decides
+            try
+            {
+                IntPtr h = nativeLibraryLoad(found);
+                LoadedFrom = found;
+                return h;
+            }
+            catch (Exception) { return IntPtr.Zero; }  // a wrong-bitness file: let the default probing report it
+        }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static void MapForMono(string path)
+        {
+            // mono_dllmap_insert(image = NULL (global), dll, func = NULL, tdll, tfunc = NULL)
+            MonoDllMapInsert(IntPtr.Zero, Encoding.UTF8.GetBytes(Native.Library + "\0"), IntPtr.Zero,
+                             Encoding.UTF8.GetBytes(path + "\0"), IntPtr.Zero);
+        }
+
+        [DllImport("__Internal", EntryPoint = "mono_dllmap_insert", CallingConvention = CallingConvention.Cdecl)]
+        static extern void MonoDllMapInsert(IntPtr image, byte[] dll, IntPtr func, byte[] tdll, IntPtr tfunc);
+
+        [DllImport("kernel32", CharSet = CharSet.Unicode, SetLastError = true)]
+        static extern IntPtr LoadLibraryExW(string path, IntPtr file, uint flags);
+    }
+
     /// <summary>The raw C API, for calls the wrapper does not cover.</summary>
     public static class Native
     {
         public const string Library = "oauthmail";
+
+        // An explicit static constructor (no beforefieldinit): runs before the first call of any
+        // import below, so the library is looked for where NativeLoader says.
+        static Native() { NativeLoader.Ensure(); }
 
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         public delegate int UrlOpener(IntPtr userData, IntPtr url);
@@ -190,11 +370,21 @@ namespace OAuthMail
         readonly ClientHandle handle;
         Exception openerException;
 
+        static OAuthMailClient() { NativeLoader.Ensure(); }
+
         /// <summary>The library's version, e.g. "0.1.0".</summary>
-        public static string Version { get { return Native.FromUtf8(Native.oauthmail_version()); } }
+        public static string Version { get { NativeLoader.Ensure(); return VersionCore(); } }
+
+        // Mono binds a P/Invoke when it compiles the method that calls it, so the calls that may
+        // come first live in methods of their own, compiled after NativeLoader.Ensure() ran.
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static string VersionCore() { return Native.FromUtf8(Native.oauthmail_version()); }
+
+        [MethodImpl(MethodImplOptions.NoInlining)]
+        static string StatusNameCore(uint status) { return Native.FromUtf8(Native.oauthmail_status_name(status)); }
 
         /// <summary>The lowercase name of a status code; "unknown" for unknown values.</summary>
-        public static string StatusName(uint status) { return Native.FromUtf8(Native.oauthmail_status_name(status)); }
+        public static string StatusName(uint status) { NativeLoader.Ensure(); return StatusNameCore(status); }
 
         /// <summary>Creates a client; throws OAuthMailException (InvalidArgument + Field) for a bad configuration.</summary>
         public OAuthMailClient(string configJson)

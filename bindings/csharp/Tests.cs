@@ -244,6 +244,15 @@ static class Tests
 
     static int Main(string[] args)
     {
+        if (args.Length > 0 && args[0] == "where")
+        {
+            // Used by 50-bindings.sh to check NativeLoader's lookup from a copied layout. A client
+            // comes first: its constructor must not bind the library before the lookup ran.
+            using (new OAuthMailClient(GoodConfig)) { }
+            Console.WriteLine(OAuthMailClient.Version);
+            Console.WriteLine(NativeLoader.LoadedFrom ?? "(runtime probing)");
+            return 0;
+        }
         Basic();
         if (!(args.Length > 0 && args[0] == "basic"))
         {

@@ -77,6 +77,12 @@ step checker selftest python3 bindings/tests/check_mailbox.py selftest
 step python tests bash -c 'cd bindings/python && python3 -m unittest -v test_oauthmail'
 step python example-send bash -c 'example "$@"' _ python python3 bindings/python/example.py
 EXAMPLE_TRANSPORT=smtp step python example-send-smtp bash -c 'example "$@"' _ python python3 bindings/python/example.py
+# The package as a wheel lays it out: the library bundled inside bindings/python/oauthmail/, found
+# without OAUTHMAIL_LIBRARY or LD_LIBRARY_PATH.
+step python bundled-library bash -c '
+  d=$(mktemp -d) && trap "rm -rf $d" EXIT && cp -r bindings/python/oauthmail "$d/" &&
+  cp target/debug/liboauthmail.so "$d/oauthmail/" && cd "$d" &&
+  env -u OAUTHMAIL_LIBRARY -u LD_LIBRARY_PATH python3 -c "import oauthmail, sys; lib = oauthmail.load_library(); print(oauthmail.version(), lib._name); sys.exit(lib._name != \"$d/oauthmail/liboauthmail.so\")"'
 
 # ---- C++17 (header-only) ----
 CXX_FLAGS=(-std=c++17 -Wall -Wextra -Werror -pthread -Iinclude -Ibindings/cpp -Ltarget/debug -loauthmail "-Wl,-rpath,$ROOT/target/debug")
@@ -89,6 +95,12 @@ fi
 MCS=(mcs -langversion:7 -codepage:utf8 -warnaserror -nologo)
 if step csharp build bash -c "${MCS[*]} -out:$OUT/cs_tests.exe bindings/csharp/OAuthMail.cs bindings/csharp/Tests.cs && ${MCS[*]} -out:$OUT/cs_example.exe bindings/csharp/OAuthMail.cs bindings/csharp/Example.cs"; then
   step csharp tests mono "$OUT/cs_tests.exe"
+  # The NuGet layout without a deps.json: <assembly dir>/runtimes/linux-x64/native/, no LD_LIBRARY_PATH.
+  step csharp runtimes-rid-native bash -c '
+    d=$(mktemp -d) && trap "rm -rf $d" EXIT && mkdir -p "$d/runtimes/linux-x64/native" &&
+    cp "$1" "$d/" && cp target/debug/liboauthmail.so "$d/runtimes/linux-x64/native/" &&
+    env -u LD_LIBRARY_PATH mono "$d/cs_tests.exe" where | tee "$d/out" &&
+    grep -qx "$d/runtimes/linux-x64/native/liboauthmail.so" "$d/out"' _ "$OUT/cs_tests.exe"
   step csharp example-send bash -c 'example "$@"' _ csharp mono "$OUT/cs_example.exe"
 fi
 

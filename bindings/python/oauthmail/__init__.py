@@ -9,8 +9,10 @@
 Documents go in as ``dict`` (or JSON text) and come back as ``dict``. A failure raises
 :class:`OAuthMailError`, which carries the status code, its name and the library's error document.
 
-The library is found, in this order: the path in the ``OAUTHMAIL_LIBRARY`` environment variable;
-the library file next to this module; the system's library search path.
+The library is found, in this order: the path in the ``OAUTHMAIL_LIBRARY`` environment variable
+(when set, only that path is tried); the library bundled inside this package directory
+(``oauthmail.dll``, ``liboauthmail.so``/``liboauthmail.so.0`` or ``liboauthmail.dylib``); the system's
+library search path.
 
 Threads: every call releases the GIL (``ctypes.CDLL``; ``PyDLL`` would hold it while the library
 waits and deadlock the callbacks), so several threads may use one client at once and
@@ -26,7 +28,7 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Callable, Optional, Union
+from typing import Any, Callable, List, Optional, Union
 
 __all__ = [
     "Client",
@@ -73,20 +75,24 @@ _lib: Optional[ctypes.CDLL] = None
 _lib_lock = threading.Lock()
 
 
-def _candidates() -> list:
+# The file names of the library, in the order they are tried inside the package directory.
+_BUNDLED_NAMES = {
+    "win32": ["oauthmail.dll"],
+    "darwin": ["liboauthmail.dylib"],
+}.get(sys.platform, ["liboauthmail.so", "liboauthmail.so.0"])
+
+
+def _candidates() -> List[str]:
+    """Where the library is looked for, in order: ``$OAUTHMAIL_LIBRARY`` alone when it is set (an
+    explicit choice is never second-guessed); else the library bundled inside this package
+    directory (a wheel ships it there); else the system's search path."""
     env = os.environ.get("OAUTHMAIL_LIBRARY")
     if env:
         return [env]
     here = os.path.dirname(os.path.abspath(__file__))
-    if sys.platform == "win32":
-        names = ["oauthmail.dll"]
-    elif sys.platform == "darwin":
-        names = ["liboauthmail.dylib"]
-    else:
-        names = ["liboauthmail.so"]
-    found = [os.path.join(here, n) for n in names if os.path.exists(os.path.join(here, n))]
+    bundled = [os.path.join(here, n) for n in _BUNDLED_NAMES if os.path.isfile(os.path.join(here, n))]
     system = ctypes.util.find_library("oauthmail")
-    return found + ([system] if system else []) + names
+    return bundled + ([system] if system else []) + _BUNDLED_NAMES[:1]
 
 
 def load_library(path: Optional[str] = None) -> ctypes.CDLL:
