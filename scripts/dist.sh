@@ -39,7 +39,7 @@ cargo build -q --release -p oauthmail
 WIN_TARGETS="x86_64-pc-windows-gnu i686-pc-windows-gnu"
 for tgt in $WIN_TARGETS; do
   cargo build -q --release --target "$tgt" -p oauthmail
-  [ "$HAS_CLI" = 1 ] && cargo build -q --release --target "$tgt" -p oauthmail-cli
+  if [ "$HAS_CLI" = 1 ]; then cargo build -q --release --target "$tgt" -p oauthmail-cli; fi
 done
 echo "[dist] release builds: $(( $(now) - t ))s"
 
@@ -60,7 +60,7 @@ for tgt in $WIN_TARGETS; do
   case $tgt in x86_64-*) arch=x64; machine=i386:x86-64 ;; i686-*) arch=x86; machine=i386 ;; esac
   out=target/$tgt/release
   cp "$out/oauthmail.dll" "$out/liboauthmail.dll.a" "$Z/$arch/"
-  [ "$HAS_CLI" = 1 ] && cp "$out/oauthmail.exe" "$Z/$arch/"
+  if [ "$HAS_CLI" = 1 ]; then cp "$out/oauthmail.exe" "$Z/$arch/"; fi
   # The MSVC import library from the .def (undecorated cdecl names; on x86 the linker symbol is
   # _name and the DLL's export is looked up without the underscore).
   llvm-dlltool -m "$machine" -D oauthmail.dll -d windows/oauthmail.def -l "$Z/$arch/oauthmail.lib"
@@ -78,7 +78,7 @@ sed "s/@VERSION@/$VERSION/g" packaging/windows/README.txt | sed 's/$/\r/' >"$Z/R
 find "$Z" -name __pycache__ -prune -exec rm -rf {} +
 (cd "$Z" && find . -type f ! -name SHA256SUMS -printf '%P\n' | LC_ALL=C sort | xargs -d '\n' sha256sum >SHA256SUMS)
 find "$Z" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-(cd "$STAGE" && find "oauthmail-$VERSION-windows" | LC_ALL=C sort | zip -q -X -D -@ "$DIST/oauthmail-$VERSION-windows.zip")
+(cd "$STAGE" && find "oauthmail-$VERSION-windows" | LC_ALL=C sort | zip -q -X -D -nw -@ "$DIST/oauthmail-$VERSION-windows.zip")
 echo "[dist] windows zip: $(( $(now) - t ))s"
 
 # ---- the NuGet package ----
@@ -96,7 +96,7 @@ sed "s/@VERSION@/$VERSION/g" packaging/nuget/OAuthMail.nuspec >"$N/OAuthMail.nus
 cp packaging/nuget/'[Content_Types].xml' "$N/"
 mkdir -p "$N/_rels"; cp packaging/nuget/rels.xml "$N/_rels/.rels"
 find "$N" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
-(cd "$N" && find . -type f -printf '%P\n' | LC_ALL=C sort | zip -q -X -D -@ "$DIST/OAuthMail.$VERSION.nupkg")
+(cd "$N" && find . -type f -printf '%P\n' | LC_ALL=C sort | zip -q -X -D -nw -@ "$DIST/OAuthMail.$VERSION.nupkg")
 echo "[dist] nupkg: $(( $(now) - t ))s"
 
 # ---- the Python wheels ----

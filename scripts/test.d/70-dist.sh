@@ -15,7 +15,7 @@
 #     (OAuthMail.dll + runtimes/linux-x64/native/liboauthmail.so) that authorizes and sends, with
 #     the net462 and the netstandard2.0 assembly; the native library must be resolved from
 #     runtimes/linux-x64/native; the .targets used by a .NET Framework project built with xbuild
-#     copies the right DLL (x86, x64, AnyCPU);
+#     copies the right DLL(s) into runtimes/win-*/native/ of the output (x86, x64, AnyCPU);
 #   - `make install PREFIX=<temp>`: files and symlinks, readelf -d shows the soname, pkg-config
 #     --modversion is the version; the README's C example compiled with
 #     `cc example.c $(pkg-config --cflags --libs oauthmail)` only, run: authorizes and sends; and
@@ -156,13 +156,16 @@ if step nuget-unpack bash -c "mkdir -p '$W/nuget' && cd '$W/nuget' && unzip -q '
 EOF
     (cd "$proj" && xbuild /nologo /v:minimal App.csproj) || return 1
     (cd "$proj/bin" && find . -name '*.dll' | sort)
-    case $plat in
-      x86|x64) cmp "$proj/bin/oauthmail.dll" "$W/nuget/runtimes/win-$plat/native/oauthmail.dll" &&
-               [ ! -e "$proj/bin/runtimes" ] ;;
-      AnyCPU)  cmp "$proj/bin/runtimes/win-x86/native/oauthmail.dll" "$W/nuget/runtimes/win-x86/native/oauthmail.dll" &&
-               cmp "$proj/bin/runtimes/win-x64/native/oauthmail.dll" "$W/nuget/runtimes/win-x64/native/oauthmail.dll" &&
-               [ ! -e "$proj/bin/oauthmail.dll" ] ;;
-    esac
+    # Never next to the exe: oauthmail.dll and the managed OAuthMail.dll are one name on Windows.
+    [ "$(find "$proj/bin" -maxdepth 1 -iname oauthmail.dll)" = "$proj/bin/OAuthMail.dll" ] || { echo "bin/ must hold only the managed OAuthMail.dll"; return 1; }
+    local want=$plat; [ "$plat" = AnyCPU ] && want="x86 x64"
+    for a in x86 x64; do
+      if [[ " $want " == *" $a "* ]]; then
+        cmp "$proj/bin/runtimes/win-$a/native/oauthmail.dll" "$W/nuget/runtimes/win-$a/native/oauthmail.dll" || return 1
+      elif [ -e "$proj/bin/runtimes/win-$a" ]; then
+        echo "a $plat build got the win-$a DLL"; return 1
+      fi
+    done
   }
   export -f nuget_targets
   for plat in x86 x64 AnyCPU; do step "nuget-targets-$plat" nuget_targets $plat; done
