@@ -48,7 +48,9 @@ SO=target/release/liboauthmail.so
 readelf -d "$SO" | grep -q "SONAME.*\[liboauthmail.so.${VERSION%%.*}\]" || { echo "[dist] $SO has no soname liboauthmail.so.${VERSION%%.*}" >&2; exit 1; }
 
 # ---- licences: ours and those of every crate compiled into the shipped libraries ----
-python3 scripts/dist/licenses.py x86_64-unknown-linux-gnu x86_64-pc-windows-gnu i686-pc-windows-gnu \
+manifests=(--manifest Cargo.toml)
+if [ "$HAS_CLI" = 1 ]; then manifests+=(--manifest "$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(next(p["manifest_path"] for p in json.load(sys.stdin)["packages"] if p["name"] == "oauthmail-cli"))')"); fi
+python3 scripts/dist/licenses.py "${manifests[@]}" x86_64-unknown-linux-gnu x86_64-pc-windows-gnu i686-pc-windows-gnu \
   >"$STAGE/THIRD-PARTY-LICENSES.txt"
 LICENCES=(LICENSE-MIT LICENSE-APACHE "$STAGE/THIRD-PARTY-LICENSES.txt")
 

@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Writes THIRD-PARTY-LICENSES.txt: every crate compiled into the shipped library for the given
-targets (normal dependencies only: no build or dev dependencies), found by `cargo license`, with
+"""Writes THIRD-PARTY-LICENSES.txt: every crate compiled into the shipped binaries for the given
+targets (normal dependencies only: no build or dev dependencies, no proc macros), found by `cargo license`, with
 its licence expression and the text of each licence file the crate ships.
 
-    licenses.py TARGET... > THIRD-PARTY-LICENSES.txt
+    licenses.py [--manifest PATH]... TARGET... > THIRD-PARTY-LICENSES.txt
+
+Each --manifest (default: Cargo.toml, the library) is a shipped package whose dependencies count:
+cli/Cargo.toml too when oauthmail.exe is in the zip.
 
 A crate that ships no licence file gets the standard text of its licence from LICENSE-MIT /
 LICENSE-APACHE when its expression allows one of those; otherwise this fails, so nothing ships
@@ -23,12 +26,13 @@ def run_json(args):
     return json.loads(subprocess.run(args, cwd=REPO, check=True, capture_output=True, text=True).stdout)
 
 
-def main(targets):
+def main(manifests, targets):
     crates = {}
-    for target in targets:
-        for c in run_json(["cargo", "license", "--json", "--avoid-build-deps", "--avoid-dev-deps",
-                           "--filter-platform", target]):
-            crates.setdefault((c["name"], c["version"]), c).setdefault("targets", []).append(target)
+    for manifest in manifests:
+        for target in targets:
+            for c in run_json(["cargo", "license", "--json", "--avoid-build-deps", "--avoid-dev-deps", "--avoid-proc-macros",
+                               "--manifest-path", manifest, "--filter-platform", target]):
+                crates.setdefault((c["name"], c["version"]), c).setdefault("targets", set()).add(target)
     meta = run_json(["cargo", "metadata", "--format-version", "1", "--locked"])
     workspace = {p["name"] for p in meta["packages"] if p["id"] in meta["workspace_members"]}
     dirs = {(p["name"], p["version"]): os.path.dirname(p["manifest_path"]) for p in meta["packages"]}
@@ -61,7 +65,8 @@ def main(targets):
 
     out = sys.stdout
     out.write("Third-party software in liboauthmail\n====================================\n\n")
-    out.write("The liboauthmail library (oauthmail.dll, liboauthmail.so, liboauthmail.a) contains\n"
+    out.write("The liboauthmail library (oauthmail.dll, liboauthmail.so, liboauthmail.a)"
+              + (" and the oauthmail command-line tool" if len(manifests) > 1 else "") + " contain\n"
               "the following Rust crates, compiled in. Each is listed with its licence expression;\n"
               "the texts follow. liboauthmail itself is MIT OR Apache-2.0 (LICENSE-MIT,\n"
               "LICENSE-APACHE).\n\n")
@@ -77,6 +82,10 @@ def main(targets):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) < 2:
+    args, manifests = sys.argv[1:], []
+    while len(args) >= 2 and args[0] == "--manifest":
+        manifests.append(args[1])
+        args = args[2:]
+    if not args:
         sys.exit(__doc__)
-    main(sys.argv[1:])
+    main(manifests or ["Cargo.toml"], args)

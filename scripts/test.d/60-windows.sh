@@ -178,9 +178,10 @@ for tgt in $TARGETS; do
     i686-*)   write_configs "$d" 'Z:\srv\win' "$smtp" ;;
   esac
   t=$(now)
-  # Four runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
+  # Five runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
   # Root store it first opened, so the "CA not trusted" checks and the trusted flows need separate
-  # processes; the system-browser flow needs its own too (a fresh authorize-url.txt).
+  # processes; the system-browser flow needs its own too (a fresh authorize-url.txt); the
+  # "CA not trusted" checks run once more linked through oauthmail.lib instead of the .dll.a.
   for run in panic untrusted untrusted-lib flow system-browser; do
     rd=$d; exe=smoke.exe
     case $run in
