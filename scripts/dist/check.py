@@ -196,7 +196,7 @@ def check_zip(c, path, version, cli):
         for host in ("Delphi", "C++Builder", "Visual C++", ".NET"):
             c.ok(host in rel["README.txt"].decode(), f"zip README.txt has a {host} section")
     tp = rel.get("THIRD-PARTY-LICENSES.txt", b"").decode()
-    c.ok(all(f"\n{crate} " in tp for crate in ("rustls", "ring", "serde", "lettre", "ureq", "windows-sys")),
+    c.ok(all(re.search(r"^  %s \d" % re.escape(crate), tp, re.MULTILINE) for crate in ("rustls", "ring", "serde", "lettre", "ureq", "windows-sys")),
          "zip THIRD-PARTY-LICENSES.txt covers the bundled crates (rustls, ring, serde, lettre, ureq, windows-sys, ...)")
     c.ok("Permission is hereby granted" in tp and "Apache License" in tp, "zip THIRD-PARTY-LICENSES.txt holds licence texts")
     if "CHANGELOG.md" in rel:
@@ -384,6 +384,8 @@ def selftest(dist):
     cases = [
         ("the zip without x86/oauthmail.lib", zipname, dict(drop={top + "x86/oauthmail.lib"}), "x86/oauthmail.lib"),
         ("the zip without a Romanian guide", zipname, dict(drop={top + "docs/troubleshooting.ro.md"}), "troubleshooting.ro.md"),
+        ("the zip with the x64 oauthmail.lib in x86/", zipname,
+         dict(change={top + "x86/oauthmail.lib": lambda d: read_zip(os.path.join(dist, zipname))[top + "x64/oauthmail.lib"]}), "machine"),
         ("the zip with a DLL changed after SHA256SUMS", zipname,
          dict(change={top + "x64/oauthmail.dll": lambda d: d[:-1] + bytes([d[-1] ^ 1])}), "checksum"),
         ("the nupkg without its .targets", nupkg, dict(drop={"build/net462/OAuthMail.targets"}), "OAuthMail.targets"),

@@ -17,6 +17,7 @@ import os
 import re
 import subprocess
 import sys
+import textwrap
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 LICENCE_FILE = re.compile(r"^(LICEN[CS]E|COPYING|NOTICE|COPYRIGHT|UNLICENSE)([-_.].*)?$", re.IGNORECASE)
@@ -26,13 +27,39 @@ def run_json(args):
     return json.loads(subprocess.run(args, cwd=REPO, check=True, capture_output=True, text=True).stdout)
 
 
+def linked(manifest, target):
+    """(name, version) of every package compiled into the binary: the normal-dependency closure of
+    the manifest's package for the target, not entering proc macros (they run in the compiler;
+    cargo license's --avoid-proc-macros also drops serde, serde_json and thiserror, which are linked)."""
+    meta = run_json(["cargo", "metadata", "--format-version", "1", "--manifest-path", manifest, "--filter-platform", target])
+    pkgs = {p["id"]: p for p in meta["packages"]}
+    nodes = {n["id"]: n for n in meta["resolve"]["nodes"]}
+    seen, todo = set(), [meta["resolve"]["root"]]
+    while todo:
+        pid = todo.pop()
+        if pid in seen:
+            continue
+        seen.add(pid)
+        for dep in nodes[pid]["deps"]:
+            normal = any(k["kind"] is None for k in dep["dep_kinds"])
+            macro = any("proc-macro" in t["kind"] for t in pkgs[dep["pkg"]]["targets"])
+            if normal and not macro:
+                todo.append(dep["pkg"])
+    return {(pkgs[i]["name"], pkgs[i]["version"]) for i in seen}
+
+
 def main(manifests, targets):
     crates = {}
     for manifest in manifests:
         for target in targets:
-            for c in run_json(["cargo", "license", "--json", "--avoid-build-deps", "--avoid-dev-deps", "--avoid-proc-macros",
+            keep = linked(manifest, target)
+            for c in run_json(["cargo", "license", "--json", "--avoid-build-deps", "--avoid-dev-deps",
                                "--manifest-path", manifest, "--filter-platform", target]):
-                crates.setdefault((c["name"], c["version"]), c).setdefault("targets", set()).add(target)
+                if (c["name"], c["version"]) in keep:
+                    crates.setdefault((c["name"], c["version"]), c).setdefault("targets", set()).add(target)
+            missing = keep - set(crates) - {(n, v) for n, v in keep if n.startswith("oauthmail")}
+            if missing:
+                sys.exit(f"cargo license did not list {sorted(missing)}")
     meta = run_json(["cargo", "metadata", "--format-version", "1", "--locked"])
     workspace = {p["name"] for p in meta["packages"] if p["id"] in meta["workspace_members"]}
     dirs = {(p["name"], p["version"]): os.path.dirname(p["manifest_path"]) for p in meta["packages"]}
@@ -65,11 +92,12 @@ def main(manifests, targets):
 
     out = sys.stdout
     out.write("Third-party software in liboauthmail\n====================================\n\n")
-    out.write("The liboauthmail library (oauthmail.dll, liboauthmail.so, liboauthmail.a)"
-              + (" and the oauthmail command-line tool" if len(manifests) > 1 else "") + " contain\n"
-              "the following Rust crates, compiled in. Each is listed with its licence expression;\n"
-              "the texts follow. liboauthmail itself is MIT OR Apache-2.0 (LICENSE-MIT,\n"
-              "LICENSE-APACHE).\n\n")
+    out.write(textwrap.fill(
+        "The liboauthmail library (oauthmail.dll, liboauthmail.so, liboauthmail.a)"
+        + (" and the oauthmail command-line tool (oauthmail.exe)" if len(manifests) > 1 else "")
+        + " contain the following Rust crates, compiled in. Each is listed with its licence"
+        " expression; the texts follow. liboauthmail itself is MIT OR Apache-2.0 (LICENSE-MIT,"
+        " LICENSE-APACHE).", 78) + "\n\n")
     for name, version, expr, repo, tg, _ in entries:
         out.write(f"  {name} {version}: {expr}{'  ' + repo if repo else ''}\n")
     out.write(f"\n{len(entries)} crates.\n")
