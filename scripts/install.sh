@@ -8,7 +8,8 @@
 #   $LIBDIR/pkgconfig/oauthmail.pc   (pkg-config --cflags --libs oauthmail; --static adds the
 #                                    system libraries the static library needs)
 # Environment: PREFIX (default /usr/local), LIBDIR (default $PREFIX/lib), INCLUDEDIR (default
-# $PREFIX/include), DESTDIR (staged installs: prepended to every path, not written into the .pc).
+# $PREFIX/include), DESTDIR (staged installs: prepended to every path, not written into the .pc),
+# OAUTHMAIL_NO_BUILD=1 (install target/release as it is).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
@@ -18,7 +19,14 @@ DESTDIR=${DESTDIR:-}
 case $PREFIX in /*) ;; *) echo "PREFIX must be an absolute path (got $PREFIX)" >&2; exit 1 ;; esac
 VERSION=$(cargo metadata --no-deps --format-version 1 | python3 -c 'import json,sys; print(next(p["version"] for p in json.load(sys.stdin)["packages"] if p["name"] == "oauthmail"))')
 MAJOR=${VERSION%%.*}
-cargo build -q --release -p oauthmail
+# OAUTHMAIL_NO_BUILD=1: install what is already in target/release (the files `make dist` packed).
+if [ "${OAUTHMAIL_NO_BUILD:-}" = 1 ]; then
+  for f in target/release/liboauthmail.so target/release/liboauthmail.a; do
+    [ -f "$f" ] || { echo "$f is missing: run make dist (or unset OAUTHMAIL_NO_BUILD)" >&2; exit 1; }
+  done
+else
+  cargo build -q --release -p oauthmail
+fi
 # What the static library needs from the system on Linux (rustc's --print native-static-libs for
 # this crate; scripts/test.d/70-dist.sh links statically with exactly these).
 LIBS_PRIVATE="-lgcc_s -lutil -lrt -lpthread -lm -ldl -lc"

@@ -175,7 +175,9 @@ fi
 P=$W/prefix
 export P
 install_check() {
-  make -s install PREFIX="$P" || return 1
+  # The library make dist built and packed (no rebuild here).
+  OAUTHMAIL_NO_BUILD=1 make -s install PREFIX="$P" || return 1
+  cmp "$P/lib/liboauthmail.so.$VERSION" "$W/nuget/runtimes/linux-x64/native/liboauthmail.so" || { echo "the installed library is not the packaged one"; return 1; }
   ls -l "$P/lib" "$P/include"
   [ "$(readlink "$P/lib/liboauthmail.so")" = "liboauthmail.so.$MAJOR" ] &&
     [ "$(readlink "$P/lib/liboauthmail.so.$MAJOR")" = "liboauthmail.so.$VERSION" ] &&
