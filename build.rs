@@ -34,6 +34,32 @@ fn main() {
         Err(e) => panic!("cbindgen could not generate include/oauthmail.h: {e}"),
     }
     windows_version_resource(&root);
+    unix_soname();
+}
+
+/// Linux: the shared library's soname is liboauthmail.so.<major> (the ABI promise holds within a
+/// major version), so programs linked against it record liboauthmail.so.0 and `make install` adds
+/// the usual symlinks. Programs linked straight from target/ need that name beside the library:
+/// a symlink liboauthmail.so.0 -> liboauthmail.so in the artifact directory (OUT_DIR's ancestor).
+fn unix_soname() {
+    if env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux") {
+        return;
+    }
+    let soname = format!(
+        "liboauthmail.so.{}",
+        env::var("CARGO_PKG_VERSION_MAJOR").expect("cargo sets it")
+    );
+    println!("cargo:rustc-cdylib-link-arg=-Wl,-soname,{soname}");
+    #[cfg(unix)]
+    if let Some(dir) = PathBuf::from(env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .ancestors()
+        .nth(3)
+    {
+        let link = dir.join(&soname);
+        if std::fs::read_link(&link).is_err() {
+            let _ = std::os::unix::fs::symlink("liboauthmail.so", link);
+        }
+    }
 }
 
 /// Windows targets only (a no-op for every other target): compiles windows/oauthmail.rc, the

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # timeout: 1200
-# The Windows DLLs: oauthmail.dll for x86_64-pc-windows-gnu and i686-pc-windows-gnu, release
-# profile, cross-built with mingw-w64, then checked and run:
+# The Windows DLLs as released: the x64 and x86 oauthmail.dll, liboauthmail.dll.a and oauthmail.lib
+# taken from dist/oauthmail-<version>-windows.zip (built once, by `make dist`: scripts/dist.sh
+# cross-builds them for x86_64-pc-windows-gnu and i686-pc-windows-gnu with mingw-w64, release
+# profile), then checked and run:
 #   - exports: exactly the functions of include/oauthmail.h, undecorated, and windows/oauthmail.def
 #     lists the same names;
 #   - imports: Windows system DLLs only (no libgcc_s, libwinpthread or other MinGW runtime DLL);
-#   - tests/windows/smoke.c, compiled with mingw for the same target and linked with the DLL's
-#     import library, run under Wine (x86_64: the host's wine64; i686: wine32 in the i386 chroot
+#   - tests/windows/smoke.c, compiled with mingw for the same target and linked with the zip's
+#     liboauthmail.dll.a (and once more with its MSVC-format oauthmail.lib, for the --untrusted
+#     run), run under Wine (x86_64: the host's wine64; i686: wine32 in the i386 chroot
 #     from scripts/deps.d/60-windows.sh) against the Google stand-in running natively on
 #     127.0.0.1 over HTTPS: version, version resource, bad input, TLS refusal while the stand-in's
 #     CA is not trusted, then (CA in the Windows Root store) authorize -> refresh -> send over the
@@ -17,6 +20,7 @@
 # A Wine run is judged by the harness's "N passed, N failed" line, never by wine's exit status
 # (wine can exit 0 without having run the program). Installs nothing.
 # Environment: WIN_TARGETS (default: both targets), OAUTHMAIL_WIN_CACHE (as in deps.d).
+# Needs dist/ (`make test` runs `make dist` first).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 REPO=$PWD
@@ -31,6 +35,9 @@ for tool in x86_64-w64-mingw32-gcc i686-w64-mingw32-gcc wine; do
   command -v "$tool" >/dev/null || { echo "$tool is missing: run scripts/install-deps.sh"; exit 1; }
 done
 [ -e "$ROOT32/.oauthmail-ready" ] || { echo "the i386 wine32 chroot is missing: run scripts/install-deps.sh"; exit 1; }
+VERSION=$(sed -n 's/^version = "\(.*\)"$/\1/p' Cargo.toml | head -1)
+ZIP=dist/oauthmail-$VERSION-windows.zip
+[ -s "$ZIP" ] || { echo "$ZIP is missing: run make dist"; exit 1; }
 
 # Exported names: the header's functions (comment lines dropped) and the .def file's.
 header_names=$(grep -vE '^\s*(/\*|\*|//)' include/oauthmail.h | grep -oE '\boauthmail_[a-z_]+\(' | tr -d '(' | sort -u)
@@ -53,6 +60,9 @@ kernel32.dll msvcrt.dll ntdll.dll ole32.dll shell32.dll userenv.dll ws2_32.dll"
 t=$(now)
 cargo build -q -p oauthmail-standin
 rm -rf "$W"; mkdir -p "$W"
+unzip -q "$ZIP" -d "$W/zip"
+PKG=$W/zip/oauthmail-$VERSION-windows
+echo "[windows] the DLLs from $ZIP"
 STANDIN_PID=; BROWSER_PID=
 cleanup() {
   set +e  # the stand-in's `wait` status (143) must not become the suite's
@@ -121,16 +131,15 @@ for tgt in $TARGETS; do
   esac
   echo "== $tgt"
   t=$(now)
-  out=target/$tgt/release
+  out=$PKG/$tag
   dll=$out/oauthmail.dll
   d=$W/run-$tgt; mkdir -p "$d/hooks"
-  # First the test-hooks variant (one extra export that panics inside the library), for the panic
-  # check only; then the DLL as shipped, which everything else runs against. Only the oauthmail
-  # crate differs between the two builds.
+  # The test-hooks variant (one extra export that panics inside the library) for the panic check
+  # only: a test build, never shipped; everything else runs against the zip's DLL. It shares the
+  # release build's target dir, so only the oauthmail crate is rebuilt.
   cargo build -q --release --target "$tgt" -p oauthmail --features test-hooks
-  cp "$dll" "$d/hooks/"
-  cargo build -q --release --target "$tgt" -p oauthmail
-  echo "[windows] build $tgt (test-hooks variant, then as shipped): $(( $(now) - t ))s"
+  cp "target/$tgt/release/oauthmail.dll" "$d/hooks/"
+  echo "[windows] build $tgt test-hooks variant: $(( $(now) - t ))s"
   echo "[windows] $dll: $(stat -c %s "$dll") bytes"
 
   # Exports: exactly the header's functions, undecorated (no _name, no name@N).
@@ -153,7 +162,12 @@ for tgt in $TARGETS; do
 
   cp "$dll" "$d/"
   cp "$(j ca_file)" "$d/ca.pem"
-  $cc -std=c11 -O2 -Wall -Wextra -Werror -Iinclude -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lversion -lcrypt32
+  # -loauthmail finds the zip's liboauthmail.dll.a; smoke-lib.exe links the MSVC-format oauthmail.lib.
+  $cc -std=c11 -O2 -Wall -Wextra -Werror -I"$PKG/include" -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lversion -lcrypt32
+  $cc -std=c11 -O2 -Wall -Wextra -Werror -I"$PKG/include" -o "$d/smoke-lib.exe" tests/windows/smoke.c "$out/oauthmail.lib" -lversion -lcrypt32
+  for exe in smoke.exe smoke-lib.exe; do
+    if $objdump -p "$d/$exe" | grep -q 'DLL Name: oauthmail.dll'; then echo "ok   $tgt $exe imports oauthmail.dll"; else echo "FAIL $tgt $exe does not import oauthmail.dll"; fail=1; fi
+  done
   # Test-only: Wine 8 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std imports. Never shipped.
   $cc -O2 -shared -Wl,--kill-at -o "$d/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
   $cc -std=c11 -O2 -Wall -Wextra -Werror -o "$d/fakebrowser.exe" tests/windows/fakebrowser.c
@@ -164,34 +178,36 @@ for tgt in $TARGETS; do
     i686-*)   write_configs "$d" 'Z:\srv\win' "$smtp" ;;
   esac
   t=$(now)
-  # Four runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
+  # Five runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
   # Root store it first opened, so the "CA not trusted" checks and the trusted flows need separate
-  # processes; the system-browser flow needs its own too (a fresh authorize-url.txt).
-  for run in panic untrusted flow system-browser; do
-    rd=$d
+  # processes; the system-browser flow needs its own too (a fresh authorize-url.txt); the
+  # "CA not trusted" checks run once more linked through oauthmail.lib instead of the .dll.a.
+  for run in panic untrusted untrusted-lib flow system-browser; do
+    rd=$d; exe=smoke.exe
     case $run in
       panic) args=(--panic); rd=$d/hooks ;;
       untrusted) args=(--untrusted "$EMAIL") ;;
+      untrusted-lib) args=(--untrusted "$EMAIL"); exe=smoke-lib.exe ;;
       *) args=("--$run" "$EMAIL" --trust-ca ca.pem); rm -f "$d/authorize-url.txt"
          browser "$d" "$d/browser-$run.txt" & BROWSER_PID=$! ;;
     esac
     case $tgt in
       x86_64-*)
         (cd "$rd" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=fixme-all WINEDLLOVERRIDES="mscoree,mshtml=" \
-          timeout 240 wine smoke.exe "${args[@]}"; WINEPREFIX=$CACHE/wine64 timeout 30 wineserver -w) \
+          timeout 240 wine "$exe" "${args[@]}"; WINEPREFIX=$CACHE/wine64 timeout 30 wineserver -w) \
           >"$d/$run.log" 2>"$d/$run.err" || true ;;
       i686-*)
-        WINEDEBUG=fixme-all timeout 240 bash tests/windows/wine32-chroot.sh "$ROOT32" "$rd" smoke.exe "${args[@]}" \
+        WINEDEBUG=fixme-all timeout 240 bash tests/windows/wine32-chroot.sh "$ROOT32" "$rd" "$exe" "${args[@]}" \
           >"$d/$run.log" 2>"$d/$run.err" || true ;;
     esac
     tr -d '\r' <"$d/$run.log" >"$d/$run.txt"
     cat "$d/$run.txt"
     if grep -qE '^[1-9][0-9]* passed, 0 failed$' "$d/$run.txt"; then
-      echo "ok   $tgt smoke.exe --$run under Wine"
+      echo "ok   $tgt $exe --${run%-lib} under Wine"
     else
-      echo "FAIL $tgt smoke.exe --$run under Wine; wine's stderr:"; tail -n 30 "$d/$run.err"; fail=1
+      echo "FAIL $tgt $exe --${run%-lib} under Wine; wine's stderr:"; tail -n 30 "$d/$run.err"; fail=1
     fi
-    case $run in panic|untrusted) continue ;; esac
+    case $run in panic|untrusted*) continue ;; esac
     kill "$BROWSER_PID" 2>/dev/null || true; wait "$BROWSER_PID" 2>/dev/null || true; BROWSER_PID=
     # The browser's last page is the DLL's own page after consent (HTTP 200 from the loopback port).
     if grep -qE '^200 http://127\.0\.0\.1:[0-9]+/$' "$d/browser-$run.txt" 2>/dev/null; then
