@@ -945,3 +945,142 @@ fn microsoft_settings_are_documented_in_the_readme_and_reset_with_the_rest() {
     );
     assert_eq!(r.status, 400);
 }
+
+#[test]
+fn graph_lost_answer_after_a_stored_chunk_mime_draft_attachment_post_and_foreign_mailboxes() {
+    let s = start();
+    let g = tokens(&s, WORK, "Mail.Send Mail.ReadWrite")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let draft = json!({"subject": "Two", "toRecipients": [{"emailAddress": {"address": "a@example.com"}}]});
+    let r = graph(
+        &s,
+        "POST",
+        "me/messages",
+        &g,
+        "application/json",
+        draft.to_string().as_bytes(),
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    // A small attachment through the attachments POST.
+    let small = json!({"@odata.type": "#microsoft.graph.fileAttachment", "name": "a.txt", "contentType": "text/plain", "contentBytes": "aGVsbG8="});
+    let r = graph(
+        &s,
+        "POST",
+        &format!("me/messages/{id}/attachments"),
+        &g,
+        "application/json",
+        small.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["size"], 5);
+    // A session whose second chunk is stored but whose answer is lost.
+    let total = 3 * 1024 * 1024 + 1;
+    let data: Vec<u8> = (0..total).map(|i| (i % 253) as u8).collect();
+    let body = json!({"AttachmentItem": {"attachmentType": "file", "name": "b.bin", "size": total}});
+    let r = graph(
+        &s,
+        "POST",
+        &format!("me/messages/{id}/attachments/createUploadSession"),
+        &g,
+        "application/json",
+        body.to_string().as_bytes(),
+    );
+    let url = r.json()["uploadUrl"].as_str().unwrap().to_string();
+    let chunk = 327_680 * 3;
+    assert_eq!(put_range(&s, &url, &data[..chunk], 0, total).status, 200);
+    control(
+        &s,
+        "POST",
+        "/microsoft/faults",
+        json!({"target": "upload", "kind": "drop", "processed": true}),
+    );
+    let mut c = Conn::connect(&s, port_of(&url), true);
+    use std::io::Write;
+    let cr = format!("bytes {chunk}-{}/{total}", 2 * chunk - 1);
+    c.write_all(&request_bytes(
+        "PUT",
+        &url,
+        &[("Content-Range", &cr)],
+        &data[chunk..2 * chunk],
+    ))
+    .unwrap();
+    assert!(read_response(&mut BufReader::new(c)).is_err(), "the answer is cut off");
+    // Re-sending the same range is refused (416); the status says where to go on.
+    assert_eq!(put_range(&s, &url, &data[chunk..2 * chunk], chunk, total).status, 416);
+    let next: usize = get(&s, &url).json()["nextExpectedRanges"][0]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(next, 2 * chunk);
+    assert_eq!(put_range(&s, &url, &data[next..], next, total).status, 201);
+    let drafts = control(&s, "GET", "/microsoft/drafts", Value::Null);
+    assert_eq!(drafts[0]["attachments"], 2);
+    assert_eq!(
+        graph(
+            &s,
+            "POST",
+            &format!("me/messages/{id}/send"),
+            &g,
+            "application/json",
+            b""
+        )
+        .status,
+        202
+    );
+    let atts = &s.messages()[0]["microsoft"]["graph"]["attachments"];
+    assert_eq!(atts[0]["via"], "attachment_post");
+    assert_eq!(atts[1]["via"], "upload_session");
+    assert_eq!(atts[1]["size"], total);
+    // A draft from MIME is sent byte-exact.
+    let b64 = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, MIME);
+    let r = graph(&s, "POST", "me/messages", &g, "text/plain", b64.as_bytes());
+    assert_eq!(r.status, 201, "{}", r.text());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    assert_eq!(
+        graph(
+            &s,
+            "POST",
+            &format!("me/messages/{id}/send"),
+            &g,
+            "application/json",
+            b""
+        )
+        .status,
+        202
+    );
+    let m = &s.messages()[1];
+    assert_eq!(m["microsoft"]["graph"]["form"], "draft_mime");
+    assert_eq!(s.message_bytes(m["id"].as_str().unwrap()).unwrap(), MIME);
+    // Another user's mailbox, and an unknown one.
+    let r = graph(
+        &s,
+        "POST",
+        &format!("users/{WORK2}/sendMail"),
+        &g,
+        "text/plain",
+        b64.as_bytes(),
+    );
+    graph_error_code(&r, 403, "ErrorAccessDenied");
+    let r = graph(
+        &s,
+        "POST",
+        "users/nobody@contoso.onmicrosoft.com/sendMail",
+        &g,
+        "text/plain",
+        b64.as_bytes(),
+    );
+    graph_error_code(&r, 404, "ErrorInvalidUser");
+    graph_error_code(
+        &graph(&s, "POST", "me/frobnicate", &g, "application/json", b"{}"),
+        400,
+        "BadRequest",
+    );
+    graph_error_code(
+        &graph(&s, "POST", "me/sendMail", &g, "application/json", b"{nope"),
+        400,
+        "BadRequest",
+    );
+}
