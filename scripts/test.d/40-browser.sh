@@ -14,4 +14,6 @@ mkdir -p target/browser-e2e
 gcc -std=c11 -D_POSIX_C_SOURCE=200809L -Wall -Wextra -Werror -pthread tests/browser/host.c \
   -Iinclude -Ltarget/debug -loauthmail -Wl,-rpath,"$PWD/target/debug" -o target/browser-e2e/host
 cd tests/browser
+# The stand-in's Microsoft pages in the same browser (no library involved yet; issue 15).
+[ $# -gt 0 ] || node microsoft-pages.mjs
 exec node run.mjs "$@"
