@@ -1054,6 +1054,47 @@ fn graph_lost_answer_after_a_stored_chunk_mime_draft_attachment_post_and_foreign
     let m = &s.messages()[1];
     assert_eq!(m["microsoft"]["graph"]["form"], "draft_mime");
     assert_eq!(s.message_bytes(m["id"].as_str().unwrap()).unwrap(), MIME);
+    // A MIME draft with Bcc set through PATCH: the Bcc is in the envelope, not in the bytes.
+    let r = graph(&s, "POST", "me/messages", &g, "text/plain", b64.as_bytes());
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let patch = json!({"bccRecipients": [{"emailAddress": {"address": "secret@example.com"}}]});
+    let r = graph(
+        &s,
+        "PATCH",
+        &format!("me/messages/{id}"),
+        &g,
+        "application/json",
+        patch.to_string().as_bytes(),
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    let r = graph(
+        &s,
+        "PATCH",
+        &format!("me/messages/{id}"),
+        &g,
+        "application/json",
+        b"{\"subject\": \"x\"}",
+    );
+    graph_error_code(&r, 400, "ErrorInvalidRequest");
+    assert_eq!(
+        graph(
+            &s,
+            "POST",
+            &format!("me/messages/{id}/send"),
+            &g,
+            "application/json",
+            b""
+        )
+        .status,
+        202
+    );
+    let m = &s.messages()[2];
+    assert_eq!(m["envelope"]["to"], json!(["friend@example.com", "secret@example.com"]));
+    assert_eq!(
+        m["microsoft"]["graph"]["recipients"]["bcc"],
+        json!(["secret@example.com"])
+    );
+    assert_eq!(s.message_bytes(m["id"].as_str().unwrap()).unwrap(), MIME);
     // Another user's mailbox, and an unknown one.
     let r = graph(
         &s,
