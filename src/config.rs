@@ -341,6 +341,8 @@ fn resolve_endpoints(
         |given: &Option<String>, default: Option<&'static str>, name: &str, required: bool| -> Result<Option<Url>> {
             let field = format!("config.endpoints.{name}");
             let text = match (given, default) {
+                // A configured endpoint may carry `{tenant}` too (a test server, a sovereign cloud).
+                (Some(g), _) if tenant.is_some() => g.replace("{tenant}", tenant.unwrap_or("common")),
                 (Some(g), _) => g.clone(),
                 (None, Some(d)) => d.replace("{tenant}", tenant.unwrap_or("common")),
                 (None, None) if required => {

@@ -65,6 +65,12 @@ pub struct ProviderSpec {
     pub requires_client_secret: bool,
     /// Extra parameters of the authorization request.
     pub authorization_params: &'static [(&'static str, &'static str)],
+    /// More parameters when the host gave no `login_hint` (Microsoft: let the user pick the
+    /// account instead of taking whichever the browser is signed in with).
+    pub authorization_params_without_hint: &'static [(&'static str, &'static str)],
+    /// Whether a refresh request names the scopes (Microsoft's v2 token endpoint wants `scope`:
+    /// one token is for one resource, providers.md §4.2).
+    pub refresh_sends_scope: bool,
     /// Whether refresh responses rotate the refresh token (Microsoft does).
     pub rotates_refresh_tokens: bool,
     pub default_tenant: Option<&'static str>,
@@ -115,6 +121,8 @@ pub static GOOGLE: ProviderSpec = ProviderSpec {
     requires_client_secret: true,
     // A refresh token on every authorization: offline access, and consent forced (providers.md §1.5).
     authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
+    authorization_params_without_hint: &[],
+    refresh_sends_scope: false,
     rotates_refresh_tokens: false,
     default_tenant: None,
 };
@@ -138,6 +146,8 @@ pub static MICROSOFT: ProviderSpec = ProviderSpec {
     send_scopes: microsoft_send_scopes,
     requires_client_secret: false,
     authorization_params: &[],
+    authorization_params_without_hint: &[("prompt", "select_account")],
+    refresh_sends_scope: true,
     rotates_refresh_tokens: true,
     default_tenant: Some("common"),
 };
@@ -153,6 +163,8 @@ pub static CUSTOM: ProviderSpec = ProviderSpec {
     requires_client_secret: false,
     // Same authorization parameters as Google; servers ignore what they do not know (RFC 6749 §3.1).
     authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
+    authorization_params_without_hint: &[],
+    refresh_sends_scope: false,
     rotates_refresh_tokens: true,
     default_tenant: None,
 };

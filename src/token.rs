@@ -79,6 +79,10 @@ pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocume
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose()));
     }
+    let scope = settings.scopes.join(" ");
+    if settings.provider.refresh_sends_scope {
+        form.push(("scope", scope.as_str()));
+    }
     ctx.log.debug(|| "refreshing the access token".into());
     let response = post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh)?;
     let granted = response.scope.clone().unwrap_or_else(|| token.scope.clone());
@@ -437,7 +441,103 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
         "token endpoint"
     };
     let msg = |what: &str| format!("{what} (the {endpoint} answered HTTP {status}, {said})");
-    let e = match (error.as_deref(), description.as_deref()) {
+    if let Some(code) = aadsts_code(response) {
+        let mut reply = reply;
+        reply.error_code = Some(code.to_string());
+        let e = microsoft_error(code, &msg).unwrap_or_else(|| {
+            generic_token_error(
+                error.as_deref(),
+                description.as_deref(),
+                status,
+                grant,
+                transport,
+                &msg,
+                response,
+            )
+        });
+        return e.with_provider(reply);
+    }
+    generic_token_error(
+        error.as_deref(),
+        description.as_deref(),
+        status,
+        grant,
+        transport,
+        &msg,
+        response,
+    )
+    .with_provider(reply)
+}
+
+/// Microsoft's AADSTS number: `error_codes[0]` of the body (providers.md §4.3).
+fn aadsts_code(response: &Response) -> Option<u64> {
+    response.json()?.get("error_codes")?.get(0)?.as_u64()
+}
+
+/// The AADSTS codes with their own status and hint (issue 15's table); `None`: the generic
+/// mapping by `error` applies.
+fn microsoft_error(code: u64, msg: &dyn Fn(&str) -> String) -> Option<Error> {
+    let (status, what, h) = match code {
+        700025 => (
+            Status::AuthFailed,
+            "Microsoft refuses a client secret from a public client",
+            &hint::MS_PUBLIC_CLIENT_SECRET,
+        ),
+        7000218 => (
+            Status::AuthFailed,
+            "the app registration is confidential and wants its client secret",
+            &hint::MS_CLIENT_SECRET_REQUIRED,
+        ),
+        7000215 => (
+            Status::AuthFailed,
+            "Microsoft rejected the client secret",
+            &hint::MS_INVALID_SECRET,
+        ),
+        700016 => (
+            Status::AuthFailed,
+            "Microsoft does not know this client_id in this tenant",
+            &hint::MS_APP_NOT_FOUND,
+        ),
+        65001 => (
+            Status::Reauthorize,
+            "the app's permissions were not consented to",
+            &hint::MS_CONSENT_REQUIRED,
+        ),
+        50076 | 50078 | 50079 => (
+            Status::Reauthorize,
+            "Microsoft wants multi-factor authentication",
+            &hint::MS_MFA_REQUIRED,
+        ),
+        53003 => (
+            Status::AccessDenied,
+            "a Conditional Access policy blocks this sign-in",
+            &hint::MS_CONDITIONAL_ACCESS,
+        ),
+        700082 | 70008 => (
+            Status::Reauthorize,
+            "the authorization expired after a long time unused",
+            &hint::MS_REFRESH_INACTIVE,
+        ),
+        50173 | 70000 => (
+            Status::Reauthorize,
+            "the refresh token was revoked or already replaced",
+            &hint::MS_GRANT_REVOKED,
+        ),
+        _ => return None,
+    };
+    Some(Error::new(status, msg(what)).with_hint(h))
+}
+
+fn generic_token_error(
+    error: Option<&str>,
+    description: Option<&str>,
+    status: u16,
+    grant: Grant,
+    transport: TransportKind,
+    msg: &dyn Fn(&str) -> String,
+    response: &Response,
+) -> Error {
+    match (error, description) {
         _ if status == 429 => Error::new(Status::RateLimited, msg("the provider is limiting token requests"))
             .with_retry_after(retry_after(response)),
         (Some("invalid_grant"), d) => {
@@ -484,8 +584,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
             Error::new(Status::Provider, msg("the provider is temporarily unavailable"))
         }
         _ => Error::new(Status::Provider, msg("the provider answered unexpectedly")),
-    };
-    e.with_provider(reply)
+    }
 }
 
 #[cfg(test)]

@@ -339,13 +339,24 @@ fn the_aadsts_error_table() {
         9002313,
     ));
     rows.push((
-        "no scope",
-        redeem(&s, &c, "", &[("scope", "")]),
+        "refresh without scope",
+        post_form(
+            &s,
+            &tu,
+            &[
+                ("client_id", MS_PUBLIC_CLIENT_ID),
+                ("grant_type", "refresh_token"),
+                ("refresh_token", "x"),
+            ],
+        ),
         400,
         "invalid_request",
         900144,
     ));
-    assert_eq!(redeem(&s, &c, SMTP_SCOPE, &[]).status, 200);
+    // Redeeming without `scope` is allowed: the token is for the code's (first) resource.
+    let r = redeem(&s, &c, "", &[("scope", "")]);
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["scope"], "https://outlook.office.com/SMTP.Send");
     rows.push((
         "code reused",
         redeem(&s, &c, SMTP_SCOPE, &[]),

@@ -908,6 +908,8 @@ fn token_inner(shared: &Shared, req: &Request) -> Response {
         _ => {}
     }
     let scopes = match get("scope").map(|s| parse_scopes(&s)) {
+        // Optional when redeeming a code (then the code's first resource), required to refresh.
+        None if grant_type == "authorization_code" => None,
         None => return missing(now, "scope"),
         Some(Err(bad)) => {
             return aad_error(
@@ -921,7 +923,25 @@ fn token_inner(shared: &Shared, req: &Request) -> Response {
                 &[],
             )
         }
-        Some(Ok(s)) => s,
+        Some(Ok(s)) => Some(s),
+    };
+    let scopes = match scopes {
+        Some(s) => s,
+        None => {
+            let code = get("code").unwrap_or_default();
+            let code_scopes = shared
+                .lock()
+                .ms
+                .codes
+                .get(&code)
+                .map(|c| c.scopes.clone())
+                .unwrap_or_default();
+            let first = code_scopes.iter().find_map(|s| resource_of(s));
+            code_scopes
+                .into_iter()
+                .filter(|s| resource_of(s).is_none() || resource_of(s) == first)
+                .collect()
+        }
     };
     let resource = match single_resource(now, &scopes) {
         Ok(r) => r,
