@@ -71,6 +71,9 @@ pub struct ProviderSpec {
     /// Whether a refresh request names the scopes (Microsoft's v2 token endpoint wants `scope`:
     /// one token is for one resource, providers.md §4.2).
     pub refresh_sends_scope: bool,
+    /// A provider without a revocation endpoint for installed apps (Microsoft): revoke forgets
+    /// the token instead and answers with this hint (where the user removes the app's consent).
+    pub revoke_forgets: Option<&'static Hint>,
     /// Whether refresh responses rotate the refresh token (Microsoft does).
     pub rotates_refresh_tokens: bool,
     pub default_tenant: Option<&'static str>,
@@ -123,6 +126,7 @@ pub static GOOGLE: ProviderSpec = ProviderSpec {
     authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
     authorization_params_without_hint: &[],
     refresh_sends_scope: false,
+    revoke_forgets: None,
     rotates_refresh_tokens: false,
     default_tenant: None,
 };
@@ -148,6 +152,7 @@ pub static MICROSOFT: ProviderSpec = ProviderSpec {
     authorization_params: &[],
     authorization_params_without_hint: &[("prompt", "select_account")],
     refresh_sends_scope: true,
+    revoke_forgets: Some(&hint::MS_NO_REVOCATION),
     rotates_refresh_tokens: true,
     default_tenant: Some("common"),
 };
@@ -165,6 +170,7 @@ pub static CUSTOM: ProviderSpec = ProviderSpec {
     authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
     authorization_params_without_hint: &[],
     refresh_sends_scope: false,
+    revoke_forgets: None,
     rotates_refresh_tokens: true,
     default_tenant: None,
 };

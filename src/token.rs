@@ -17,7 +17,7 @@ use crate::cancel::{self, Call};
 use crate::config::Settings;
 use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
-use crate::hint;
+use crate::hint::{self, Hint};
 use crate::http::Response;
 use crate::provider::{self, ProviderKind, TransportKind};
 use crate::secret::Secret;
@@ -113,10 +113,29 @@ pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocume
     Ok(refreshed)
 }
 
+/// What [`revoke`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider revoked the grant (or no longer knew the token).
+    Revoked,
+    /// The provider has no revocation endpoint: the token was forgotten, the grant remains;
+    /// `hint` says where the user removes the app's access.
+    Forgotten { hint: &'static Hint },
+}
+
 /// Revokes the grant at the provider; a token the provider no longer knows counts as revoked.
-pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<()> {
+pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<Revocation> {
     let settings = ctx.settings;
     check_provider(settings, token)?;
+    if let (None, Some(h)) = (&settings.endpoints.revocation, settings.provider.revoke_forgets) {
+        ctx.log.info(|| {
+            format!(
+                "{} has no revocation endpoint: the token is forgotten, not revoked",
+                settings.provider.name
+            )
+        });
+        return Ok(Revocation::Forgotten { hint: h });
+    }
     let Some(endpoint) = &settings.endpoints.revocation else {
         return Err(Error::invalid(
             "config.endpoints.revocation",
@@ -144,12 +163,12 @@ pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<()> {
     match post_form(ctx, endpoint, &form, Grant::Revoke) {
         Ok(_) => {
             ctx.log.info(|| "the grant was revoked".into());
-            Ok(())
+            Ok(Revocation::Revoked)
         }
         Err(e) if is_unknown_token(&e) => {
             ctx.log
                 .info(|| "the provider no longer knows the token; counting it as revoked".into());
-            Ok(())
+            Ok(Revocation::Revoked)
         }
         Err(e) => Err(e),
     }

@@ -291,3 +291,19 @@ fn the_aadsts_table_maps_to_statuses_hints_and_provider_error_code() {
     assert_eq!((e.status, e.hint), (Status::Reauthorize, hint::MS_GRANT_REVOKED.text));
     assert_eq!(e.provider.clone().unwrap().error_code.as_deref(), Some("50173"));
 }
+
+#[test]
+fn revoke_forgets_and_says_so_because_microsoft_has_no_revocation_endpoint() {
+    let s = standin();
+    let client = client_with(&s, json!({}));
+    let (doc, _) = sign_in(&s, &client);
+    let r = client.revoke(&doc).expect("revoke");
+    assert_eq!(
+        r,
+        oauthmail::token::Revocation::Forgotten {
+            hint: &hint::MS_NO_REVOCATION
+        }
+    );
+    // No false success: the grant is still alive at Microsoft until the user removes it.
+    assert!(client.refresh(&doc).is_ok());
+}
