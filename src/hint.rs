@@ -86,7 +86,7 @@ hints! {
     DAILY_LIMIT = "daily-limit":
         "The account reached its daily sending limit. Sending resumes within 24 hours; spread large mailings over several days or accounts.";
     SMTP_AUTH_DISABLED = "smtp-auth-disabled":
-        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP).";
+        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP); or set \"transport\": \"graph\", which does not need SMTP AUTH.";
     MS_PUBLIC_CLIENT_SECRET = "microsoft-public-client-secret":
         "This Microsoft app registration is a public client, so Microsoft refuses a client secret (AADSTS700025). Remove client_secret from the configuration.";
     MS_CLIENT_SECRET_REQUIRED = "microsoft-client-secret-required":

@@ -307,3 +307,106 @@ fn revoke_forgets_and_says_so_because_microsoft_has_no_revocation_endpoint() {
     // No false success: the grant is still alive at Microsoft until the user removes it.
     assert!(client.refresh(&doc).is_ok());
 }
+
+fn graph_client(s: &Standin, scopes: Option<&[&str]>) -> Client {
+    let mut extra = json!({"transport": "graph"});
+    extra["endpoints"] = json!({
+        "authorization": format!("{}/{{tenant}}/oauth2/v2.0/authorize", s.info().microsoft.authority),
+        "token": format!("{}/{{tenant}}/oauth2/v2.0/token", s.info().microsoft.authority),
+        "graph": s.info().microsoft.graph,
+    });
+    if let Some(sc) = scopes {
+        extra["scopes"] = json!(sc);
+    }
+    client_with(s, extra)
+}
+
+#[test]
+fn graph_sends_mime_with_202_and_the_library_message_id_refreshes_on_401_and_maps_throttling() {
+    let s = standin();
+    let client = graph_client(&s, None);
+    let (doc, url) = sign_in(&s, &client);
+    let scope = param(&url, "scope").unwrap();
+    assert!(scope.contains("https://graph.microsoft.com/Mail.Send"), "{scope}");
+    assert_eq!(doc.scope, "Mail.Send openid email");
+    let r = client.send(&doc, &message()).expect("send through Graph");
+    assert_eq!(r.transport.name(), "graph");
+    assert_eq!(r.provider_id, None, "Graph's 202 has no id");
+    let m = &s.messages()[0];
+    assert_eq!(m["transport"], "graph");
+    assert_eq!(m["microsoft"]["graph"]["form"], "mime");
+    assert_eq!(m["microsoft"]["graph"]["message_id"], r.message_id);
+    // Throttling: 429 with Retry-After, 503.
+    control(
+        &s,
+        "/microsoft/faults",
+        json!({"target": "graph", "kind": "throttle", "status": 429, "retry_after_s": 7}),
+    );
+    let e = client.send(&doc, &message()).unwrap_err();
+    assert_eq!((e.status, e.retry_after_s), (Status::RateLimited, Some(7)));
+    assert_eq!(
+        e.provider.clone().unwrap().error.as_deref(),
+        Some("ApplicationThrottled")
+    );
+    control(
+        &s,
+        "/microsoft/faults",
+        json!({"target": "graph", "kind": "throttle", "status": 503}),
+    );
+    assert_eq!(client.send(&doc, &message()).unwrap_err().status, Status::Provider);
+    // The access token expires on the stand-in's clock: 401, one refresh, one retry.
+    s.advance_clock(3600);
+    let r = client.send(&doc, &message()).expect("send after a refresh");
+    assert!(r.token.is_some(), "the result carries the refreshed (rotated) document");
+    // Send As another mailbox: refused, nothing delivered.
+    let mut m = message();
+    m.from = Some("second.test@contoso.onmicrosoft.com".into());
+    let e = client.send(r.token.as_ref().unwrap(), &m).unwrap_err();
+    assert_eq!(e.status, Status::Rejected);
+    assert_eq!(e.provider.clone().unwrap().error.as_deref(), Some("ErrorSendAsDenied"));
+    assert_eq!(s.messages().len(), 2);
+}
+
+#[test]
+fn graph_bcc_goes_through_a_draft_and_patch_never_a_header_and_big_messages_are_refused_honestly() {
+    let s = standin();
+    let mut m = message();
+    m.bcc = vec!["hidden@example.com".into()];
+    // With Mail.Send only, drafts are refused: INSUFFICIENT_SCOPE naming Mail.ReadWrite.
+    let client = graph_client(&s, None);
+    let (doc, _) = sign_in(&s, &client);
+    let e = client.send(&doc, &m).unwrap_err();
+    assert_eq!(e.status, Status::InsufficientScope);
+    assert!(e.message.contains("Mail.ReadWrite"), "{}", e.message);
+    assert!(s.messages().is_empty());
+    let scopes = [
+        "openid",
+        "email",
+        "offline_access",
+        "https://graph.microsoft.com/Mail.Send",
+        "https://graph.microsoft.com/Mail.ReadWrite",
+    ];
+    let client = graph_client(&s, Some(&scopes));
+    let (doc, _) = sign_in(&s, &client);
+    client.send(&doc, &m).expect("send with Bcc");
+    let sent = &s.messages()[0];
+    assert_eq!(sent["microsoft"]["graph"]["form"], "draft_mime");
+    assert_eq!(
+        sent["envelope"]["to"],
+        json!(["friend@example.com", "hidden@example.com"])
+    );
+    let eml = s.message_bytes(sent["id"].as_str().unwrap()).unwrap();
+    assert!(!String::from_utf8_lossy(&eml).contains("hidden@example.com"));
+    // Over Graph's 4 MB request limit: refused before anything is sent.
+    let mut big = message();
+    let data = vec![b'x'; 3_200_000];
+    big.attachments = vec![serde_json::from_value(json!({
+        "filename": "big.bin",
+        "content_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
+    }))
+    .unwrap()];
+    let e = client.send(&doc, &big).unwrap_err();
+    assert_eq!(e.status, Status::Rejected);
+    assert_eq!(e.hint, hint::MESSAGE_TOO_LARGE.text);
+    assert_eq!(s.messages().len(), 1);
+}
