@@ -105,6 +105,8 @@ hints! {
         "The saved Microsoft authorization expired because it was not used for a long time (AADSTS700082: 90 days). Call oauthmail_authorize again; sending at least once every 90 days keeps it valid.";
     MS_GRANT_REVOKED = "microsoft-grant-revoked":
         "Microsoft no longer accepts this refresh token: it was revoked (password change, Revoke sessions) or already replaced by a newer one (AADSTS50173/70000). Call oauthmail_authorize again, and always store the token document a send or refresh returns.";
+    MS_SEND_AS_DENIED = "microsoft-send-as-denied":
+        "Exchange refused the From address: the signed-in account may not send as it (SendAsDenied). Send from the account's own address, or have an Exchange administrator grant Send As on that mailbox (Exchange admin center > Recipients > Mailboxes > the mailbox > Mailbox delegation).";
     MS_NO_REVOCATION = "microsoft-no-revocation":
         "Microsoft has no endpoint through which a desktop app revokes its tokens, so the library only forgot this token; the app's access remains until it is removed. Work or school accounts: https://myapplications.microsoft.com (or an administrator: Entra admin center > Enterprise applications); personal accounts: https://account.live.com/consent/Manage.";
     PROXY = "proxy":

@@ -364,6 +364,7 @@ fn graph_sends_mime_with_202_and_the_library_message_id_refreshes_on_401_and_map
     let e = client.send(r.token.as_ref().unwrap(), &m).unwrap_err();
     assert_eq!(e.status, Status::Rejected);
     assert_eq!(e.provider.clone().unwrap().error.as_deref(), Some("ErrorSendAsDenied"));
+    assert_eq!(e.hint, hint::MS_SEND_AS_DENIED.text);
     assert_eq!(s.messages().len(), 2);
 }
 

@@ -191,7 +191,8 @@ pub(crate) fn map_error(response: &Response) -> Error {
         (403, "ErrorSendAsDenied") => Error::new(
             Status::Rejected,
             format!("Exchange refused the From address: the account may not send as it ({said})"),
-        ),
+        )
+        .with_hint(&hint::MS_SEND_AS_DENIED),
         (403, _) => Error::new(
             Status::InsufficientScope,
             format!("the access token lacks the Graph permission (Mail.Send; Mail.ReadWrite for Bcc drafts) ({said})"),

@@ -649,6 +649,8 @@ fn map_reply(code: u16, text: &str, stage: Stage<'_>) -> Error {
         "try again later",
         "too many login",
         "too many messages",
+        // Exchange Online: "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded".
+        "limit exceeded",
     ]
     .iter()
     .any(|w| lower.contains(w));
@@ -659,6 +661,8 @@ fn map_reply(code: u16, text: &str, stage: Stage<'_>) -> Error {
             Error::new(Status::Rejected, said).with_hint(&hint::RECIPIENT_REFUSED)
         }
         552 => Error::new(Status::Rejected, said).with_hint(&hint::MESSAGE_TOO_LARGE),
+        // Exchange Online: the account may not send as the From address (providers.md §4.5).
+        554 if enhanced == "5.2.252" => Error::new(Status::Rejected, said).with_hint(&hint::MS_SEND_AS_DENIED),
         421 => Error::new(Status::RateLimited, said),
         400..=499 if enhanced.starts_with("4.7.") || says_rate => Error::new(Status::RateLimited, said),
         400..=499 => Error::new(Status::Provider, said),
