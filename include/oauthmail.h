@@ -272,6 +272,9 @@ oauthmail_status oauthmail_send(struct oauthmail_client *client,
  * longer knows is also success.
  *
  * - `out_json`: may be NULL; receives `{"revoked": true}` on success, the error document on failure.
+ *   A provider without a revocation endpoint (Microsoft) gets
+ *   `{"revoked": false, "forgotten": true, "hint": "..."}`: the library forgot the token, and
+ *   the hint says where the user removes the app's access.
  *
  * # Safety
  * Pointers are NULL or valid as described above.

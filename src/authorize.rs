@@ -91,8 +91,13 @@ pub(crate) fn run(ctx: Ctx<'_>, opener: Option<Arc<UrlOpener>>, options: &Author
     for (name, value) in settings.provider.authorization_params {
         request = request.add_extra_param(*name, *value);
     }
-    if let Some(hint) = login_hint {
-        request = request.add_extra_param("login_hint", hint);
+    match login_hint {
+        Some(hint) => request = request.add_extra_param("login_hint", hint),
+        None => {
+            for (name, value) in settings.provider.authorization_params_without_hint {
+                request = request.add_extra_param(*name, *value);
+            }
+        }
     }
     let (url, state) = request.url();
     let state = Secret::new(state.secret().as_str());

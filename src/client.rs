@@ -83,7 +83,7 @@ impl Client {
         self.sender.send(self.ctx(&call), token, message)
     }
 
-    pub fn revoke(&self, token: &TokenDocument) -> Result<()> {
+    pub fn revoke(&self, token: &TokenDocument) -> Result<token::Revocation> {
         let call = self.canceller.begin();
         token::revoke(self.ctx(&call), token)
     }

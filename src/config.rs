@@ -43,8 +43,7 @@ pub struct Config {
     pub smtp_auth: Option<SmtpAuth>,
 }
 
-/// The `transport` field as the host writes it. `graph` is part of the contract but not built
-/// yet: it is refused when the configuration is resolved.
+/// The `transport` field as the host writes it (`graph`: Microsoft only).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportChoice {
@@ -72,6 +71,8 @@ pub struct EndpointsConfig {
     pub userinfo: Option<String>,
     pub gmail_api: Option<String>,
     pub smtp: Option<String>,
+    /// Microsoft Graph's base URL (`https://graph.microsoft.com`).
+    pub graph: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -123,6 +124,7 @@ pub struct Endpoints {
     pub userinfo: Option<Url>,
     pub gmail_api: Option<Url>,
     pub smtp: Option<SmtpEndpoint>,
+    pub graph: Option<Url>,
 }
 
 #[derive(Clone, Debug)]
@@ -213,7 +215,7 @@ impl Config {
             None => spec.default_transport,
             Some(TransportChoice::GmailApi) => TransportKind::GmailApi,
             Some(TransportChoice::Smtp) => TransportKind::Smtp,
-            Some(TransportChoice::Graph) => return Err(unavailable("graph")),
+            Some(TransportChoice::Graph) => TransportKind::Graph,
         };
         if !spec.transports.contains(&transport) {
             return Err(unavailable(transport.name()));
@@ -341,6 +343,8 @@ fn resolve_endpoints(
         |given: &Option<String>, default: Option<&'static str>, name: &str, required: bool| -> Result<Option<Url>> {
             let field = format!("config.endpoints.{name}");
             let text = match (given, default) {
+                // A configured endpoint may carry `{tenant}` too (a test server, a sovereign cloud).
+                (Some(g), _) if tenant.is_some() => g.replace("{tenant}", tenant.unwrap_or("common")),
                 (Some(g), _) => g.clone(),
                 (None, Some(d)) => d.replace("{tenant}", tenant.unwrap_or("common")),
                 (None, None) if required => {
@@ -389,6 +393,12 @@ fn resolve_endpoints(
         "gmail_api",
         required(TransportKind::GmailApi),
     )?;
+    let graph = pick(
+        &given.graph,
+        defaults.and_then(|d| d.graph),
+        "graph",
+        required(TransportKind::Graph),
+    )?;
     let smtp_text = given
         .smtp
         .clone()
@@ -410,6 +420,7 @@ fn resolve_endpoints(
         userinfo,
         gmail_api,
         smtp,
+        graph,
     })
 }
 

@@ -22,6 +22,9 @@ pub struct ProviderReply {
     pub error_description: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub smtp_reply: Option<String>,
+    /// The provider's own error number, where it gives one: Microsoft's AADSTS code (`"700082"`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
 }
 
 impl ProviderReply {
@@ -31,6 +34,7 @@ impl ProviderReply {
             error,
             error_description: description,
             smtp_reply: None,
+            error_code: None,
         }
     }
 

@@ -86,7 +86,29 @@ hints! {
     DAILY_LIMIT = "daily-limit":
         "The account reached its daily sending limit. Sending resumes within 24 hours; spread large mailings over several days or accounts.";
     SMTP_AUTH_DISABLED = "smtp-auth-disabled":
-        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP).";
+        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP); or set \"transport\": \"graph\", which does not need SMTP AUTH.";
+    MS_PUBLIC_CLIENT_SECRET = "microsoft-public-client-secret":
+        "This Microsoft app registration is a public client, so Microsoft refuses a client secret (AADSTS700025). Remove client_secret from the configuration.";
+    MS_CLIENT_SECRET_REQUIRED = "microsoft-client-secret-required":
+        "This Microsoft app registration is confidential and wants its secret (AADSTS7000218). Add the platform Mobile and desktop applications with http://localhost and set Allow public client flows to Yes (Entra admin center, the app's Authentication page); or put the secret's Value into client_secret.";
+    MS_INVALID_SECRET = "microsoft-invalid-secret":
+        "Microsoft rejected the client secret (AADSTS7000215). Copy the secret's Value, not its Secret ID, from Certificates & secrets; or remove client_secret and use a public client.";
+    MS_APP_NOT_FOUND = "microsoft-app-not-found":
+        "Microsoft does not know this client_id in this tenant (AADSTS700016). Copy the Application (client) ID from the app registration; a single-tenant app needs its tenant ID as tenant, not common.";
+    MS_CONSENT_REQUIRED = "microsoft-consent-required":
+        "The user or an administrator has not consented to this app's permissions (AADSTS65001). An administrator grants consent in the Entra admin center (App registrations > the app > API permissions > Grant admin consent); then call oauthmail_authorize again.";
+    MS_MFA_REQUIRED = "microsoft-mfa-required":
+        "Microsoft wants multi-factor authentication for this account (AADSTS50076/50078). Call oauthmail_authorize again so the user can complete it in the browser.";
+    MS_CONDITIONAL_ACCESS = "microsoft-conditional-access":
+        "A Conditional Access policy of the organisation blocks this sign-in (AADSTS53003). Ask the Entra administrator which policy applies (Sign-in logs) and to allow this app, device or location.";
+    MS_REFRESH_INACTIVE = "microsoft-refresh-inactive":
+        "The saved Microsoft authorization expired because it was not used for a long time (AADSTS700082: 90 days). Call oauthmail_authorize again; sending at least once every 90 days keeps it valid.";
+    MS_GRANT_REVOKED = "microsoft-grant-revoked":
+        "Microsoft no longer accepts this refresh token: it was revoked (password change, Revoke sessions) or already replaced by a newer one (AADSTS50173/70000). Call oauthmail_authorize again, and always store the token document a send or refresh returns.";
+    MS_SEND_AS_DENIED = "microsoft-send-as-denied":
+        "Exchange refused the From address: the signed-in account may not send as it (SendAsDenied). Send from the account's own address, or have an Exchange administrator grant Send As on that mailbox (Exchange admin center > Recipients > Mailboxes > the mailbox > Mailbox delegation).";
+    MS_NO_REVOCATION = "microsoft-no-revocation":
+        "Microsoft has no endpoint through which a desktop app revokes its tokens, so the library only forgot this token; the app's access remains until it is removed. Work or school accounts: https://myapplications.microsoft.com (or an administrator: Entra admin center > Enterprise applications); personal accounts: https://account.live.com/consent/Manage.";
     PROXY = "proxy":
         "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider.";
 }

@@ -20,12 +20,14 @@ pub enum ProviderKind {
 }
 
 /// A transport the library has: the resolved `transport` of the configuration, and the send
-/// result's `transport`. (`"graph"` is reserved in the configuration and refused there.)
+/// result's `transport`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportKind {
     GmailApi,
     Smtp,
+    /// Microsoft Graph `sendMail` (src/transport/graph.rs).
+    Graph,
 }
 
 impl TransportKind {
@@ -33,6 +35,7 @@ impl TransportKind {
         match self {
             TransportKind::GmailApi => "gmail_api",
             TransportKind::Smtp => "smtp",
+            TransportKind::Graph => "graph",
         }
     }
 }
@@ -46,6 +49,7 @@ pub struct DefaultEndpoints {
     pub userinfo: Option<&'static str>,
     pub gmail_api: Option<&'static str>,
     pub smtp: Option<&'static str>,
+    pub graph: Option<&'static str>,
 }
 
 /// Everything that differs between providers.
@@ -65,6 +69,15 @@ pub struct ProviderSpec {
     pub requires_client_secret: bool,
     /// Extra parameters of the authorization request.
     pub authorization_params: &'static [(&'static str, &'static str)],
+    /// More parameters when the host gave no `login_hint` (Microsoft: let the user pick the
+    /// account instead of taking whichever the browser is signed in with).
+    pub authorization_params_without_hint: &'static [(&'static str, &'static str)],
+    /// Whether a refresh request names the scopes (Microsoft's v2 token endpoint wants `scope`:
+    /// one token is for one resource, providers.md §4.2).
+    pub refresh_sends_scope: bool,
+    /// A provider without a revocation endpoint for installed apps (Microsoft): revoke forgets
+    /// the token instead and answers with this hint (where the user removes the app's consent).
+    pub revoke_forgets: Option<&'static Hint>,
     /// Whether refresh responses rotate the refresh token (Microsoft does).
     pub rotates_refresh_tokens: bool,
     pub default_tenant: Option<&'static str>,
@@ -86,11 +99,15 @@ fn google_send_scopes(t: TransportKind) -> &'static [&'static str] {
     }
 }
 
-fn microsoft_send_scopes(_: TransportKind) -> &'static [&'static str] {
-    &[
-        "https://outlook.office.com/SMTP.Send",
-        "https://outlook.office365.com/SMTP.Send",
-    ]
+fn microsoft_send_scopes(t: TransportKind) -> &'static [&'static str] {
+    match t {
+        // Graph answers with short names in the token response's `scope` (providers.md §4.6).
+        TransportKind::Graph => &["https://graph.microsoft.com/Mail.Send", "Mail.Send"],
+        _ => &[
+            "https://outlook.office.com/SMTP.Send",
+            "https://outlook.office365.com/SMTP.Send",
+        ],
+    }
 }
 
 fn no_send_scopes(_: TransportKind) -> &'static [&'static str] {
@@ -107,6 +124,7 @@ pub static GOOGLE: ProviderSpec = ProviderSpec {
         userinfo: Some("https://openidconnect.googleapis.com/v1/userinfo"),
         gmail_api: Some("https://gmail.googleapis.com"),
         smtp: Some("smtps://smtp.gmail.com:465"),
+        graph: None,
     }),
     default_transport: TransportKind::GmailApi,
     transports: &[TransportKind::GmailApi, TransportKind::Smtp],
@@ -115,6 +133,9 @@ pub static GOOGLE: ProviderSpec = ProviderSpec {
     requires_client_secret: true,
     // A refresh token on every authorization: offline access, and consent forced (providers.md §1.5).
     authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
+    authorization_params_without_hint: &[],
+    refresh_sends_scope: false,
+    revoke_forgets: None,
     rotates_refresh_tokens: false,
     default_tenant: None,
 };
@@ -129,15 +150,18 @@ pub static MICROSOFT: ProviderSpec = ProviderSpec {
         userinfo: Some("https://graph.microsoft.com/oidc/userinfo"),
         gmail_api: None,
         smtp: Some("smtp://smtp.office365.com:587"),
+        graph: Some("https://graph.microsoft.com"),
     }),
     default_transport: TransportKind::Smtp,
-    // Graph sendMail is reserved in the contract; it comes back with its own issue.
-    transports: &[TransportKind::Smtp],
+    transports: &[TransportKind::Smtp, TransportKind::Graph],
     // offline_access: without it Microsoft issues no refresh token.
     identity_scopes: &["openid", "email", "offline_access"],
     send_scopes: microsoft_send_scopes,
     requires_client_secret: false,
     authorization_params: &[],
+    authorization_params_without_hint: &[("prompt", "select_account")],
+    refresh_sends_scope: true,
+    revoke_forgets: Some(&hint::MS_NO_REVOCATION),
     rotates_refresh_tokens: true,
     default_tenant: Some("common"),
 };
@@ -153,6 +177,9 @@ pub static CUSTOM: ProviderSpec = ProviderSpec {
     requires_client_secret: false,
     // Same authorization parameters as Google; servers ignore what they do not know (RFC 6749 §3.1).
     authorization_params: &[("access_type", "offline"), ("prompt", "consent")],
+    authorization_params_without_hint: &[],
+    refresh_sends_scope: false,
+    revoke_forgets: None,
     rotates_refresh_tokens: true,
     default_tenant: None,
 };
@@ -213,6 +240,7 @@ pub(crate) fn insufficient_scope_hint(transport: TransportKind) -> &'static Hint
     match transport {
         TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
         TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
+        TransportKind::Graph => &hint::INSUFFICIENT_SCOPE,
     }
 }
 

@@ -42,7 +42,7 @@ use crate::provider::TransportKind;
 use crate::secret::Secret;
 use crate::time::now_unix;
 use crate::token::{self, TokenDocument};
-use crate::transport::{gmail_api, smtp, Failure, Sent};
+use crate::transport::{gmail_api, graph, smtp, Failure, Sent};
 
 /// Refresh first when the access token expires within this many seconds (API.md).
 pub const REFRESH_MARGIN_S: i64 = 60;
@@ -64,6 +64,7 @@ pub struct SendResult {
 enum Transport {
     GmailApi,
     Smtp(smtp::Smtp),
+    Graph,
 }
 
 /// What a client keeps between sends: its transport (with the transport's reusable connections)
@@ -80,6 +81,7 @@ impl Sender {
         let transport = match settings.transport {
             TransportKind::GmailApi => Transport::GmailApi,
             TransportKind::Smtp => Transport::Smtp(smtp::Smtp::new(tls)),
+            TransportKind::Graph => Transport::Graph,
         };
         Sender {
             transport,
@@ -194,6 +196,7 @@ impl Sender {
             .ok_or_else(|| Error::internal("no access token after refresh"))?;
         match &self.transport {
             Transport::GmailApi => gmail_api::send(ctx, access_token, message),
+            Transport::Graph => graph::send(ctx, access_token, message),
             Transport::Smtp(smtp) => {
                 // `user=` is the token's account; the From address only when the document lacks it.
                 let account = token

@@ -17,7 +17,7 @@ use crate::cancel::{self, Call};
 use crate::config::Settings;
 use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
-use crate::hint;
+use crate::hint::{self, Hint};
 use crate::http::Response;
 use crate::provider::{self, ProviderKind, TransportKind};
 use crate::secret::Secret;
@@ -111,6 +111,10 @@ pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocume
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose()));
     }
+    let scope = settings.scopes.join(" ");
+    if settings.provider.refresh_sends_scope {
+        form.push(("scope", scope.as_str()));
+    }
     ctx.log.debug(|| "refreshing the access token".into());
     let response = post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh)?;
     let granted = response.scope.clone().unwrap_or_else(|| token.scope.clone());
@@ -141,10 +145,29 @@ pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocume
     Ok(refreshed)
 }
 
+/// What [`revoke`] did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// The provider revoked the grant (or no longer knew the token).
+    Revoked,
+    /// The provider has no revocation endpoint: the token was forgotten, the grant remains;
+    /// `hint` says where the user removes the app's access.
+    Forgotten { hint: &'static Hint },
+}
+
 /// Revokes the grant at the provider; a token the provider no longer knows counts as revoked.
-pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<()> {
+pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<Revocation> {
     let settings = ctx.settings;
     check_document(settings, token)?;
+    if let (None, Some(h)) = (&settings.endpoints.revocation, settings.provider.revoke_forgets) {
+        ctx.log.info(|| {
+            format!(
+                "{} has no revocation endpoint: the token is forgotten, not revoked",
+                settings.provider.name
+            )
+        });
+        return Ok(Revocation::Forgotten { hint: h });
+    }
     let Some(endpoint) = &settings.endpoints.revocation else {
         return Err(Error::invalid(
             "config.endpoints.revocation",
@@ -172,12 +195,12 @@ pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<()> {
     match post_form(ctx, endpoint, &form, Grant::Revoke) {
         Ok(_) => {
             ctx.log.info(|| "the grant was revoked".into());
-            Ok(())
+            Ok(Revocation::Revoked)
         }
         Err(e) if is_unknown_token(&e) => {
             ctx.log
                 .info(|| "the provider no longer knows the token; counting it as revoked".into());
-            Ok(())
+            Ok(Revocation::Revoked)
         }
         Err(e) => Err(e),
     }
@@ -481,7 +504,103 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
         "token endpoint"
     };
     let msg = |what: &str| format!("{what} (the {endpoint} answered HTTP {status}, {said})");
-    let e = match (error.as_deref(), description.as_deref()) {
+    if let Some(code) = aadsts_code(response) {
+        let mut reply = reply;
+        reply.error_code = Some(code.to_string());
+        let e = microsoft_error(code, &msg).unwrap_or_else(|| {
+            generic_token_error(
+                error.as_deref(),
+                description.as_deref(),
+                status,
+                grant,
+                transport,
+                &msg,
+                response,
+            )
+        });
+        return e.with_provider(reply);
+    }
+    generic_token_error(
+        error.as_deref(),
+        description.as_deref(),
+        status,
+        grant,
+        transport,
+        &msg,
+        response,
+    )
+    .with_provider(reply)
+}
+
+/// Microsoft's AADSTS number: `error_codes[0]` of the body (providers.md §4.3).
+fn aadsts_code(response: &Response) -> Option<u64> {
+    response.json()?.get("error_codes")?.get(0)?.as_u64()
+}
+
+/// The AADSTS codes with their own status and hint (issue 15's table); `None`: the generic
+/// mapping by `error` applies.
+fn microsoft_error(code: u64, msg: &dyn Fn(&str) -> String) -> Option<Error> {
+    let (status, what, h) = match code {
+        700025 => (
+            Status::AuthFailed,
+            "Microsoft refuses a client secret from a public client",
+            &hint::MS_PUBLIC_CLIENT_SECRET,
+        ),
+        7000218 => (
+            Status::AuthFailed,
+            "the app registration is confidential and wants its client secret",
+            &hint::MS_CLIENT_SECRET_REQUIRED,
+        ),
+        7000215 => (
+            Status::AuthFailed,
+            "Microsoft rejected the client secret",
+            &hint::MS_INVALID_SECRET,
+        ),
+        700016 => (
+            Status::AuthFailed,
+            "Microsoft does not know this client_id in this tenant",
+            &hint::MS_APP_NOT_FOUND,
+        ),
+        65001 => (
+            Status::Reauthorize,
+            "the app's permissions were not consented to",
+            &hint::MS_CONSENT_REQUIRED,
+        ),
+        50076 | 50078 | 50079 => (
+            Status::Reauthorize,
+            "Microsoft wants multi-factor authentication",
+            &hint::MS_MFA_REQUIRED,
+        ),
+        53003 => (
+            Status::AccessDenied,
+            "a Conditional Access policy blocks this sign-in",
+            &hint::MS_CONDITIONAL_ACCESS,
+        ),
+        700082 | 70008 => (
+            Status::Reauthorize,
+            "the authorization expired after a long time unused",
+            &hint::MS_REFRESH_INACTIVE,
+        ),
+        50173 | 70000 => (
+            Status::Reauthorize,
+            "the refresh token was revoked or already replaced",
+            &hint::MS_GRANT_REVOKED,
+        ),
+        _ => return None,
+    };
+    Some(Error::new(status, msg(what)).with_hint(h))
+}
+
+fn generic_token_error(
+    error: Option<&str>,
+    description: Option<&str>,
+    status: u16,
+    grant: Grant,
+    transport: TransportKind,
+    msg: &dyn Fn(&str) -> String,
+    response: &Response,
+) -> Error {
+    match (error, description) {
         _ if status == 429 => Error::new(Status::RateLimited, msg("the provider is limiting token requests"))
             .with_retry_after(retry_after(response)),
         (Some("invalid_grant"), d) => {
@@ -528,8 +647,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
             Error::new(Status::Provider, msg("the provider is temporarily unavailable"))
         }
         _ => Error::new(Status::Provider, msg("the provider answered unexpectedly")),
-    };
-    e.with_provider(reply)
+    }
 }
 
 #[cfg(test)]

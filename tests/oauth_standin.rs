@@ -452,10 +452,26 @@ fn documents_without_a_refresh_token_cannot_be_refreshed() {
 
 #[test]
 fn revoke_without_a_revocation_endpoint_explains_why() {
+    // Microsoft has none: the token is forgotten and the result says where consent is removed
+    // (issue 15); a custom provider without one is a configuration error naming the field.
     let config = r#"{"provider":"microsoft","client_id":"00000000-0000-0000-0000-000000000000"}"#;
     let client = Client::new(serde_json::from_str(config).unwrap()).unwrap();
     let doc: TokenDocument = serde_json::from_value(json!({
         "provider": "microsoft", "scope": "", "refresh_token": "M.R3_BAY.secret-value"
+    }))
+    .unwrap();
+    assert_eq!(
+        client.revoke(&doc).unwrap(),
+        oauthmail::token::Revocation::Forgotten {
+            hint: &hint::MS_NO_REVOCATION
+        }
+    );
+    let config = json!({"provider": "custom", "client_id": "c", "endpoints": {
+        "authorization": "https://auth.example/authorize", "token": "https://auth.example/token",
+        "gmail_api": "https://api.example"}, "scopes": ["send"]});
+    let client = Client::new(serde_json::from_value(config).unwrap()).unwrap();
+    let doc: TokenDocument = serde_json::from_value(json!({
+        "provider": "custom", "scope": "", "refresh_token": "secret-value"
     }))
     .unwrap();
     let e = client.revoke(&doc).unwrap_err();

@@ -369,6 +369,9 @@ pub unsafe extern "C" fn oauthmail_send(
 /// longer knows is also success.
 ///
 /// - `out_json`: may be NULL; receives `{"revoked": true}` on success, the error document on failure.
+///   A provider without a revocation endpoint (Microsoft) gets
+///   `{"revoked": false, "forgotten": true, "hint": "..."}`: the library forgot the token, and
+///   the hint says where the user removes the app's access.
 ///
 /// # Safety
 /// Pointers are NULL or valid as described above.
@@ -383,8 +386,12 @@ pub unsafe extern "C" fn oauthmail_revoke(
         let client = unsafe { client_ref(client) }?;
         // SAFETY: the caller's promise.
         let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
-        client.revoke(&token)?;
-        Ok(Some(json!({ "revoked": true })))
+        Ok(Some(match client.revoke(&token)? {
+            crate::token::Revocation::Revoked => json!({ "revoked": true }),
+            crate::token::Revocation::Forgotten { hint } => {
+                json!({ "revoked": false, "forgotten": true, "hint": hint.text, "hint_id": hint.id })
+            }
+        }))
     })
 }
 

@@ -7,6 +7,7 @@
 //! message data.
 
 pub mod gmail_api;
+pub mod graph;
 pub mod smtp;
 
 use crate::error::Error;

@@ -671,6 +671,8 @@ fn map_reply(code: u16, text: &str, stage: Stage<'_>) -> Error {
         "try again later",
         "too many login",
         "too many messages",
+        // Exchange Online: "432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded".
+        "limit exceeded",
     ]
     .iter()
     .any(|w| lower.contains(w));
@@ -681,6 +683,8 @@ fn map_reply(code: u16, text: &str, stage: Stage<'_>) -> Error {
             Error::new(Status::Rejected, said).with_hint(&hint::RECIPIENT_REFUSED)
         }
         552 => Error::new(Status::Rejected, said).with_hint(&hint::MESSAGE_TOO_LARGE),
+        // Exchange Online: the account may not send as the From address (providers.md §4.5).
+        554 if enhanced == "5.2.252" => Error::new(Status::Rejected, said).with_hint(&hint::MS_SEND_AS_DENIED),
         421 => Error::new(Status::RateLimited, said),
         // 454 "TLS not available due to temporary reason": the server's trouble, not a rate.
         400..=499 if matches!(stage, Stage::StartTls) => Error::new(Status::Provider, said),

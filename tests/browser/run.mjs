@@ -397,6 +397,62 @@ async function connected(info, lang, { redirectHost = '127.0.0.1', loginHint = n
   }
 }
 
+/** Microsoft through the library: the stand-in's account picker (no login_hint, so the library
+ * asks for prompt=select_account) and consent page, then our page; a public client, no secret. */
+async function microsoftConnected(info) {
+  const ms = info.microsoft;
+  const user = ms.work_users[0];
+  const config = {
+    provider: 'microsoft',
+    client_id: ms.public_client_id,
+    tenant: 'organizations',
+    endpoints: {
+      authorization: `${ms.authority}/{tenant}/oauth2/v2.0/authorize`,
+      token: `${ms.authority}/{tenant}/oauth2/v2.0/token`,
+      smtp: ms.smtp_starttls,
+    },
+    redirect: { host: '127.0.0.1', port: 0, path: '/' },
+    timeouts: { authorize_s: 60, connect_s: 5, io_s: 10 },
+    tls: { extra_ca_file: info.ca_file },
+    ui_language: 'en',
+  };
+  const host = startHost('microsoft-connected', config);
+  const { context, requested } = await launchBrowser('microsoft-connected');
+  try {
+    const url = new URL(await host.url());
+    const redirect = new URL(url.searchParams.get('redirect_uri'));
+    check('the organizations tenant is in the path', url.pathname === '/organizations/oauth2/v2.0/authorize', url.pathname);
+    check('no login_hint: prompt=select_account', url.searchParams.get('prompt') === 'select_account');
+    check('PKCE S256 and offline_access', url.searchParams.get('code_challenge_method') === 'S256'
+      && (url.searchParams.get('scope') || '').split(' ').includes('offline_access'));
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await page.waitForSelector('#ms-picker-heading');
+    await shot(page, 'microsoft-1-picker');
+    await page.click(`button[data-test-id="${user}"]`);
+    await page.waitForSelector('#idBtn_Accept');
+    await shot(page, 'microsoft-2-consent');
+    const [resp] = await Promise.all([loopbackResponse(page, redirect), page.click('#idBtn_Accept')]);
+    await page.waitForLoadState('load');
+    check('success page is HTTP 200', resp.status() === 200, `got ${resp.status()}`);
+    const p = await ourPage(page);
+    checkOurPage(p, 'en', 'connected');
+    check('success page names the Microsoft account', p.email === user, `got ${p.email}`);
+    await shot(page, 'microsoft-3-connected');
+    const r = await host.result(20000);
+    check('authorize returned OK', r.status === 'ok', `${r.status}: ${r.doc?.error?.message}`);
+    if (r.status === 'ok') {
+      check('token document is Microsoft\'s and names the account (from the id_token)', r.doc.provider === 'microsoft' && r.doc.email === user, `${r.doc.provider} ${r.doc.email}`);
+      check('token document has SMTP.Send', (r.doc.scope || '').split(' ').includes('https://outlook.office.com/SMTP.Send'), r.doc.scope);
+      check('token document has a refresh token', /^<redacted:\d+>$/.test(r.doc.refresh_token ?? ''));
+    }
+    checkOnlyLoopbackAndStandin(requested, info);
+  } finally {
+    await context.close().catch(() => {});
+    await host.finish();
+  }
+}
+
 async function denied(info, lang) {
   const name = `denied-${lang}`;
   const host = startHost(name, configFor(info, { lang }));
@@ -652,6 +708,7 @@ async function noBrowser(info) {
 const SCENARIOS = [
   ['connected-en', (info) => connected(info, 'en')],
   ['connected-ro-localhost', (info) => connected(info, 'ro', { redirectHost: 'localhost', loginHint: TEST_USER })],
+  ['microsoft-connected', microsoftConnected],
   ['denied-en', (info) => denied(info, 'en')],
   ['denied-ro', (info) => denied(info, 'ro')],
   ['closed-tab-timeout', closedTab],

@@ -899,6 +899,131 @@ static void revoke_succeeds_and_then_refresh_says_reauthorize(void) {
     oauthmail_client_free(c);
 }
 
+/* ==================================== Microsoft (issue 15) ============================== */
+static const char *MS_USER = "erp.test@contoso.onmicrosoft.com";
+
+static char *ms_config_json(const char *transport) {
+    sb b = {0};
+    sb_puts(&b, "{\"provider\": \"microsoft\", \"client_id\": ");
+    sb_json(&b, json_str(S, "microsoft.public_client_id"));
+    sb_puts(&b, ", \"transport\": ");
+    sb_json(&b, transport);
+    sb_puts(&b, ", \"endpoints\": {\"authorization\": ");
+    sb_json(&b, json_str(S, "microsoft.authorization_endpoint"));
+    sb_puts(&b, ", \"token\": ");
+    sb_json(&b, json_str(S, "microsoft.token_endpoint"));
+    sb_puts(&b, ", \"smtp\": ");
+    sb_json(&b, json_str(S, "microsoft.smtp_starttls"));
+    sb_puts(&b, ", \"graph\": ");
+    sb_json(&b, json_str(S, "microsoft.graph"));
+    sb_puts(&b, "}, \"timeouts\": {\"authorize_s\": 30, \"connect_s\": 5, \"io_s\": 20}, \"tls\": {\"extra_ca_file\": ");
+    sb_json(&b, CA);
+    sb_puts(&b, "}}");
+    return sb_take(&b);
+}
+
+/* A Microsoft token document minted through the control plane (consent recorded, no browser). */
+static char *ms_mint(const char *scope) {
+    sb b = {0};
+    sb_puts(&b, "{\"email\": ");
+    sb_json(&b, MS_USER);
+    sb_puts(&b, ", \"scope\": ");
+    sb_json(&b, scope);
+    sb_puts(&b, "}");
+    char *body = sb_take(&b);
+    json *t = control("POST", "/microsoft/tokens", body);
+    free(body);
+    if (!t) return strdup("{}");
+    remember_secret(json_str(t, "access_token"));
+    remember_secret(json_str(t, "refresh_token"));
+    sb_puts(&b, "{\"provider\": \"microsoft\", \"email\": ");
+    sb_json(&b, MS_USER);
+    sb_puts(&b, ", \"scope\": ");
+    sb_json(&b, json_str(t, "scope"));
+    sb_puts(&b, ", \"token_type\": \"Bearer\", \"access_token\": ");
+    sb_json(&b, json_str(t, "access_token"));
+    sb_printf(&b, ", \"expires_at\": %.0f, \"refresh_token\": ", (double)time(NULL) + json_num(t, "expires_in", 0));
+    sb_json(&b, json_str(t, "refresh_token"));
+    sb_puts(&b, "}");
+    json_free(t);
+    return sb_take(&b);
+}
+
+static void microsoft_smtp_and_graph_send_refresh_rotates_and_revoke_forgets(void) {
+    reset_standin();
+    const char *msg = "{\"from\": \"erp.test@contoso.onmicrosoft.com\", \"to\": [\"friend@example.com\"], "
+                      "\"bcc\": [\"hidden@example.com\"], \"subject\": \"Factur\xc4\x83\", \"text\": \"Plat\xc4\x83 la termen.\"}";
+    const char *transports[2] = {"smtp", "graph"};
+    const char *scopes[2] = {"openid email offline_access https://outlook.office.com/SMTP.Send",
+                             "openid email offline_access Mail.Send Mail.ReadWrite"};
+    const char *stored[2] = {"outlook_smtp", "graph"};
+    for (int i = 0; i < 2; i++) {
+        char *conf = ms_config_json(transports[i]);
+        oauthmail_client *c = NULL;
+        char *out = NULL;
+        oauthmail_status st = oauthmail_client_new(conf, &c, &out);
+        free(conf);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        oauthmail_string_free(out);
+        if (!c) return;
+        char *tok = ms_mint(scopes[i]);
+        out = NULL;
+        st = oauthmail_send(c, tok, msg, &out);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        json *res = json_parse(out);
+        CHECK(res && json_str(res, "transport") && strcmp(json_str(res, "transport"), transports[i]) == 0,
+              "%s: send result %s", transports[i], out ? out : "(null)");
+        json_free(res);
+        oauthmail_string_free(out);
+        json *m = control("GET", "/mailbox", NULL);
+        CHECK(m && json_len(m, "messages") == (size_t)(i + 1), "%s: one more message in the mailbox", transports[i]);
+        char path[64];
+        snprintf(path, sizeof path, "messages[%d].transport", i);
+        CHECK(m && json_str(m, path) && strcmp(json_str(m, path), stored[i]) == 0, "%s: stored by %s", transports[i],
+              m && json_str(m, path) ? json_str(m, path) : "(none)");
+        snprintf(path, sizeof path, "messages[%d].envelope.to[1]", i);
+        CHECK(m && json_str(m, path) && strcmp(json_str(m, path), "hidden@example.com") == 0,
+              "%s: the Bcc recipient is in the envelope", transports[i]);
+        json_free(m);
+        /* Refresh rotates: the new document works, the old one is spent (AADSTS70000). */
+        out = NULL;
+        st = oauthmail_refresh(c, tok, &out);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        json *fresh = json_parse(out);
+        const char *rt_new = fresh ? json_str(fresh, "refresh_token") : NULL;
+        json *old = json_parse(tok);
+        CHECK(rt_new && old && json_str(old, "refresh_token") && strcmp(rt_new, json_str(old, "refresh_token")) != 0,
+              "%s: refresh returned a new refresh token", transports[i]);
+        if (rt_new) remember_secret(rt_new);
+        if (fresh) remember_secret(json_str(fresh, "access_token"));
+        json_free(old);
+        json_free(fresh);
+        oauthmail_string_free(out);
+        out = NULL;
+        st = oauthmail_refresh(c, tok, &out);
+        CHECK_STATUS(st, OAUTHMAIL_REAUTHORIZE, out, NULL);
+        json *e = json_parse(out);
+        const char *code = e ? json_str(e, "error.provider.error_code") : NULL;
+        CHECK(code && strcmp(code, "70000") == 0, "%s: the spent refresh token names AADSTS70000: %s", transports[i],
+              out ? out : "(null)");
+        check_no_secret_in(out, "error document");
+        json_free(e);
+        oauthmail_string_free(out);
+        /* Revoke: Microsoft has no endpoint; the result says the token was only forgotten. */
+        out = NULL;
+        st = oauthmail_revoke(c, tok, &out);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        json *r = json_parse(out);
+        CHECK(r && json_path(r, "revoked") && !json_path(r, "revoked")->boolean && json_path(r, "forgotten") &&
+                  json_path(r, "forgotten")->boolean && json_str(r, "hint"),
+              "%s: revoke result %s", transports[i], out ? out : "(null)");
+        json_free(r);
+        oauthmail_string_free(out);
+        free(tok);
+        oauthmail_client_free(c);
+    }
+}
+
 /* ==================================== every status ======================================= */
 static void status_cancelled_when_the_url_opener_declines(void) {
     oauthmail_client *c = new_client((cfg){0});
@@ -1325,6 +1450,7 @@ int main(int argc, char **argv) {
     RUN(send_refreshes_once_and_retries_when_the_provider_rejects_the_token);
     RUN(parallel_sends_on_one_client_share_a_single_refresh);
     RUN(revoke_succeeds_and_then_refresh_says_reauthorize);
+    RUN(microsoft_smtp_and_graph_send_refresh_rotates_and_revoke_forgets);
     RUN(status_cancelled_when_the_url_opener_declines);
     RUN(cancel_from_another_thread_ends_a_blocked_authorize_and_later_calls_work);
     RUN(cancel_from_another_thread_ends_a_hanging_send);

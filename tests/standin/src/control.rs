@@ -268,6 +268,9 @@ fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
             mailbox::clear(&shared.mailbox_dir);
             ok(json!({}))
         }
+        _ if path.starts_with("/microsoft/") => {
+            return Ok(crate::microsoft::control(shared, req).unwrap_or_else(|| err(404, "no such endpoint")))
+        }
         _ => {
             let parts: Vec<&str> = path.trim_start_matches('/').split('/').collect();
             match (m, parts.as_slice()) {

@@ -16,6 +16,7 @@ mod gmail;
 mod http;
 mod jwt;
 mod mailbox;
+mod microsoft;
 mod mime;
 mod oauth;
 mod pages;
@@ -35,6 +36,12 @@ use std::thread::JoinHandle;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use microsoft::{
+    MsInfo, CONFIDENTIAL_CLIENT_ID as MS_CONFIDENTIAL_CLIENT_ID,
+    CONFIDENTIAL_CLIENT_SECRET as MS_CONFIDENTIAL_CLIENT_SECRET, MAIL_READWRITE as MS_MAIL_READWRITE,
+    MAIL_SEND as MS_MAIL_SEND, PUBLIC_CLIENT_ID as MS_PUBLIC_CLIENT_ID, SHARED_MAILBOX as MS_SHARED_MAILBOX,
+    SMTP_SEND as MS_SMTP_SEND,
+};
 use state::{Client, Settings, Shared, Users};
 
 pub use oauth::s256 as pkce_s256;
@@ -112,6 +119,8 @@ pub struct Info {
     pub issuer: String,
     pub jwks_uri: String,
     pub state_dir: String,
+    /// Microsoft 365 / Outlook.com endpoints and accounts (README "Microsoft").
+    pub microsoft: MsInfo,
 }
 
 /// A running stand-in. Dropping it stops every listener and joins their threads.
@@ -201,6 +210,7 @@ impl Standin {
         let smtps = http::bind_loopback(options.smtps_port)?;
         let smtp = http::bind_loopback(options.smtp_port)?;
         let control = http::bind_loopback(options.control_port)?;
+        let ms_smtp = http::bind_loopback(0)?;
         let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port());
         let (pw, ps, pp, pc) = (port(&web)?, port(&smtps)?, port(&smtp)?, port(&control)?);
 
@@ -225,6 +235,7 @@ impl Standin {
             issuer: oauth::ISSUER.into(),
             jwks_uri: format!("{base}/oauth2/v3/certs"),
             state_dir: state_dir.to_string_lossy().into_owned(),
+            microsoft: MsInfo::new(&base, port(&ms_smtp)?),
         };
         let _ = shared.info.set(info.clone());
 
@@ -235,6 +246,9 @@ impl Standin {
             smtp::serve(smtp, shared.clone(), false),
             http::serve(control, shared.clone(), None, control::handle, "control"),
         ];
+        let ms_port = port(&ms_smtp)?;
+        let mut threads = threads;
+        threads.push(microsoft::smtp::serve(ms_smtp, shared.clone()));
         let json = serde_json::to_string(&info).map_err(io_err)?;
         let tmp = state_dir.join(".standin.json.tmp");
         fs::write(&tmp, format!("{json}\n"))?;
@@ -244,7 +258,7 @@ impl Standin {
             shared,
             info,
             threads,
-            ports: vec![pw, ps, pp, pc],
+            ports: vec![pw, ps, pp, pc, ms_port],
             temp_dir,
         })
     }

@@ -29,6 +29,11 @@ pub struct Delivered {
 }
 
 pub fn deliver(shared: &Shared, d: Delivery) -> std::io::Result<Delivered> {
+    deliver_with(shared, d, None)
+}
+
+/// [`deliver`] with one more sidecar field (`(name, value)`, e.g. Microsoft's `"microsoft"`).
+pub fn deliver_with(shared: &Shared, d: Delivery, extra: Option<(&str, Value)>) -> std::io::Result<Delivered> {
     let (seq, now, may_send) = {
         let mut st = shared.lock();
         st.mail_seq += 1;
@@ -78,6 +83,10 @@ pub fn deliver(shared: &Shared, d: Delivery) -> std::io::Result<Delivered> {
         "from_header": from_header,
         "from_rewritten": from_rewritten,
     });
+    let mut sidecar = sidecar;
+    if let Some((k, v)) = extra {
+        sidecar[k] = v;
+    }
     let tmp = dir.join(format!(".{base}.json.tmp"));
     fs::write(&tmp, serde_json::to_vec_pretty(&sidecar).unwrap_or_default())?;
     fs::rename(&tmp, dir.join(format!("{base}.json")))?;

@@ -14,7 +14,8 @@ USAGE:
 Starts everything on 127.0.0.1, then prints ONE line of JSON to stdout (and writes it to
 DIR/standin.json): authorization_endpoint, token_endpoint, revocation_endpoint,
 userinfo_endpoint, gmail_api, smtps, smtp_starttls, ca_file, client_id, client_secret, users,
-mailbox_dir, control, pid (+ other_users, issuer, jwks_uri, state_dir). Runs until killed.
+mailbox_dir, control, pid (+ other_users, issuer, jwks_uri, state_dir, and microsoft: the
+Microsoft 365 / Outlook.com endpoints, clients and accounts). Runs until killed.
 The control plane (plain HTTP JSON at `control`) is documented in tests/standin/README.md.
 
 OPTIONS:

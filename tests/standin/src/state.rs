@@ -286,6 +286,8 @@ pub struct Inner {
     pub counters: Counters,
     pub mail_seq: u64,
     pub uploads: HashMap<String, Upload>,
+    /// Microsoft 365 / Outlook.com (src/microsoft).
+    pub ms: crate::microsoft::MsState,
 }
 
 impl Inner {
@@ -305,6 +307,7 @@ impl Inner {
             counters: Counters::default(),
             mail_seq: 0,
             uploads: HashMap::new(),
+            ms: Default::default(),
         }
     }
 
