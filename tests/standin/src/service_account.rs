@@ -254,19 +254,23 @@ pub fn control(shared: &Shared, req: &Request) -> Option<Response> {
     let path = req.path.trim_end_matches('/');
     let parts: Vec<String> = path.trim_start_matches('/').split('/').map(percent_decode).collect();
     let parts: Vec<&str> = parts.iter().map(String::as_str).collect();
-    let r = match (req.method.as_str(), parts.as_slice()) {
+    route(shared, &req.method, &parts, body(req))
+}
+
+fn route(shared: &Shared, method: &str, parts: &[&str], body: Result<Value, Response>) -> Option<Response> {
+    let r = match (method, parts) {
         ("GET", ["service_accounts"]) => {
             let st = shared.lock();
             ok(Value::Array(
                 st.service_accounts.accounts.iter().map(account_json).collect(),
             ))
         }
-        ("POST", ["service_accounts"]) => create_account(shared, req),
+        ("POST", ["service_accounts"]) => create_account(shared, body),
         ("GET", ["service_accounts", email]) => match shared.lock().service_accounts.account(email) {
             Some(a) => ok(account_json(a)),
             None => err(404, "no such service account"),
         },
-        ("POST", ["service_accounts", email, "keys"]) => add_key(shared, req, email),
+        ("POST", ["service_accounts", email, "keys"]) => add_key(shared, body, email),
         ("DELETE", ["service_accounts", email, "keys", kid]) => {
             let mut st = shared.lock();
             let Some(a) = st.service_accounts.account_mut(email) else {
@@ -293,7 +297,7 @@ pub fn control(shared: &Shared, req: &Request) -> Option<Response> {
             }
         }
         ("GET", ["delegation"]) => ok(json!(shared.lock().service_accounts.delegation)),
-        ("POST", ["delegation"]) => set_delegation(shared, req),
+        ("POST", ["delegation"]) => set_delegation(shared, body),
         ("DELETE", ["delegation", client_id]) => {
             let removed = shared.lock().service_accounts.delegation.remove(*client_id);
             match removed {
@@ -303,7 +307,7 @@ pub fn control(shared: &Shared, req: &Request) -> Option<Response> {
         }
         ("GET", ["workspace"]) => ok(workspace_json(&shared.lock())),
         ("POST", ["workspace"]) => {
-            let b = match body(req) {
+            let b = match body {
                 Ok(b) => b,
                 Err(r) => return Some(r),
             };
@@ -343,8 +347,8 @@ fn workspace_json(st: &Inner) -> Value {
     })
 }
 
-fn create_account(shared: &Shared, req: &Request) -> Response {
-    let b = match body(req) {
+fn create_account(shared: &Shared, body: Result<Value, Response>) -> Response {
+    let b = match body {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -392,8 +396,8 @@ fn create_account(shared: &Shared, req: &Request) -> Response {
     ok(file)
 }
 
-fn add_key(shared: &Shared, req: &Request, email: &str) -> Response {
-    let b = match body(req) {
+fn add_key(shared: &Shared, body: Result<Value, Response>, email: &str) -> Response {
+    let b = match body {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -446,8 +450,8 @@ fn add_key(shared: &Shared, req: &Request, email: &str) -> Response {
     ok(answer)
 }
 
-fn set_delegation(shared: &Shared, req: &Request) -> Response {
-    let b = match body(req) {
+fn set_delegation(shared: &Shared, body: Result<Value, Response>) -> Response {
+    let b = match body {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -605,6 +609,43 @@ fn audience_ok(aud: &str, token_endpoint: &str) -> bool {
     ["/o/oauth2/token", "/oauth2/v4/token", "/oauth2/v3/token"]
         .iter()
         .any(|p| aud == format!("{base}{p}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The same from Rust (tests that start the stand-in in-process)
+
+impl crate::Standin {
+    /// Like `POST /service_accounts {"name": name}`: the key file of a new service account.
+    pub fn create_service_account(&self, name: &str) -> Result<Value, String> {
+        self.service_account_call("POST", &["service_accounts"], json!({ "name": name }))
+    }
+
+    /// Like `POST /delegation`: allows `client_id` the `scopes` for every user of the domain.
+    pub fn delegate(&self, client_id: &str, scopes: &[&str]) -> Result<(), String> {
+        let body = json!({"client_id": client_id, "scope": scopes});
+        self.service_account_call("POST", &["delegation"], body).map(drop)
+    }
+
+    /// Like `POST /service_accounts/EMAIL/keys` (no body): a new generated key, as its key file.
+    pub fn add_service_account_key(&self, email: &str) -> Result<Value, String> {
+        self.service_account_call("POST", &["service_accounts", email, "keys"], json!({}))
+    }
+
+    /// Like `DELETE /service_accounts/EMAIL/keys/KID`.
+    pub fn delete_service_account_key(&self, email: &str, kid: &str) -> Result<(), String> {
+        self.service_account_call("DELETE", &["service_accounts", email, "keys", kid], json!({}))
+            .map(drop)
+    }
+
+    fn service_account_call(&self, method: &str, parts: &[&str], body: Value) -> Result<Value, String> {
+        let r = route(&self.shared, method, parts, Ok(body)).ok_or("not a service-account control route")?;
+        let v: Value = serde_json::from_slice(&r.body).map_err(|e| e.to_string())?;
+        if r.status == 200 {
+            Ok(v)
+        } else {
+            Err(v["error"].as_str().unwrap_or("control-plane error").to_string())
+        }
+    }
 }
 
 #[cfg(test)]
