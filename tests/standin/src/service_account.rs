@@ -599,9 +599,12 @@ pub fn token(shared: &Shared, form: &[(String, String)]) -> Response {
     crate::oauth::google_json(200, &Value::Object(m))
 }
 
-/// The stand-in's token URLs (what its key files name as `token_uri`) and Google's own
-/// audience, which some client libraries always send.
+/// The stand-in's token URLs (what its key files name as `token_uri`; `localhost` for
+/// `127.0.0.1` too, as Wine clients need) and Google's own audience, which some client libraries
+/// always send.
 fn audience_ok(aud: &str, token_endpoint: &str) -> bool {
+    let aud = aud.replacen("://localhost:", "://127.0.0.1:", 1);
+    let aud = aud.as_str();
     if aud == "https://oauth2.googleapis.com/token" || aud == token_endpoint {
         return true;
     }
@@ -679,6 +682,7 @@ mod tests {
         assert!(audience_ok(t, t));
         assert!(audience_ok("https://127.0.0.1:4000/oauth2/v4/token", t));
         assert!(audience_ok("https://oauth2.googleapis.com/token", t));
+        assert!(audience_ok("https://localhost:4000/token", t));
         assert!(!audience_ok("https://127.0.0.1:4001/token", t));
         assert!(!audience_ok("", t));
     }
