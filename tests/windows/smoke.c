@@ -8,15 +8,16 @@
  *                                    (check_untrusted) against the local stand-in (HTTPS)
  *   smoke.exe --flow EMAIL --trust-ca ca.pem
  *                                    authorize -> refresh -> send over the Gmail API and SMTP
- *                                    against the stand-in (--auto-approve); see check_flow
+ *                                    against the stand-in (--auto-approve), and one send as a
+ *                                    Workspace user with a service account; see check_flow
  *   smoke.exe --panic                a DLL built with the test-hooks feature turns a panic into
  *                                    OAUTHMAIL_INTERNAL; see check_panic
  *   smoke.exe --system-browser EMAIL --trust-ca ca.pem
  *                                    authorize with no url_opener: the DLL's ShellExecuteW starts
  *                                    fakebrowser.exe; see check_system_browser
  *
- * They read config-api.json, config-smtp.json and config-extra-ca.json from the working
- * directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
+ * They read config-api.json, config-smtp.json, config-extra-ca.json and config-sa.json (with
+ * the service-account key file sa-key.json) from the working directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
  * and "dosar ășț\ca șț.pem" there; the url_opener hands the authorization URL to the script's
  * "browser" through authorize-url.txt. --trust-ca puts the stand-in's CA into the current user's
  * Root certificate store and removes it at the end: a TEST-ONLY step for Wine prefixes.
@@ -461,7 +462,19 @@ static void check_flow(const char *email, const char *ca_pem) {
             send_one(api, current, email, "gmail_api", attachment);
             send_one(smtp, current, email, "smtp", attachment);
         }
+        /* Issue 16: a Workspace service account (config-sa.json names its key file) sends once
+         * as a user of the domain; there is no token document. */
+        oauthmail_client *sa = new_client("config-sa.json");
+        if (sa) send_one(sa, "{\"subject\":\"facturi@firma.ro\"}", "facturi@firma.ro", "gmail_api", attachment);
+        oauthmail_client_free(sa);
     }
+    /* A piece of the service account's private key (base64 of its first line). */
+    char *key_file = read_file("sa-key.json"), *pem = key_file ? json_str(key_file, "private_key") : NULL;
+    char key_piece[33] = {0};
+    if (pem && strlen(pem) > 80) memcpy(key_piece, pem + 40, 32);
+    check(key_piece[0] != 0, "the service-account key file is readable", "");
+    free(pem);
+    free(key_file);
     check(root_store(ca_pem, 0), "stand-in CA removed from the Root certificate store", "");
 
     /* no secret in any log line */
@@ -471,6 +484,8 @@ static void check_flow(const char *email, const char *ca_pem) {
     for (int i = 0; i < 4; i++)
         if (secrets[i] && log_text && strstr(log_text, secrets[i])) leaked++;
     check(!leaked, "no token in the log", "%d log lines", log_lines);
+    check(key_piece[0] && log_text && !strstr(log_text, key_piece) && !strstr(log_text, "PRIVATE KEY"),
+          "no piece of the service-account key in the log", "");
     LeaveCriticalSection(&log_lock);
 
     free(old_access);
