@@ -108,7 +108,7 @@ def control(path, body):
 key = control("/service_accounts", {"name": "smoke-" + hashlib.sha256(run_dir.encode()).hexdigest()[:10]})
 control("/delegation", {"client_id": key["client_id"], "scope": "https://www.googleapis.com/auth/gmail.send"})
 key["token_uri"] = host(key["token_uri"])
-json.dump(key, open(f"{run_dir}/sa-key.json", "w"))
+json.dump(key, open(f"{run_dir}/sa-key.json", "w"), separators=(",", ":"))  # smoke.c's json_str wants "k":"v"
 json.dump({"provider": "google", "service_account_file": win_dir + "\\sa-key.json", "transport": "gmail_api",
            "endpoints": {"gmail_api": host(info["gmail_api"])},
            "timeouts": {"connect_s": 15, "io_s": 30}},

@@ -359,20 +359,21 @@ static oauthmail_client *new_client(const char *config_file) {
     return c;
 }
 
-/* Sends the test message through `client`; `transport` is what the result must say. */
+/* Sends the test message through `client`; `transport` is what the result must say, `label` goes
+ * into the subject (tests/windows/check_mailbox.py looks for it). */
 static void send_one(oauthmail_client *client, const char *token, const char *email, const char *transport,
-                     const char *attachment) {
+                     const char *label, const char *attachment) {
     char message[4096], *result = NULL, name[64];
     snprintf(message, sizeof message,
              "{\"from\":\"Firma SRL <%s>\",\"to\":[\"Ion Popescu <ion@example.ro>\"],"
              "\"subject\":\"Factur\xc4\x83 smoke %s %s \xe2\x80\x94 \xc8\x99\xc8\x9b\xc4\x83\","
              "\"text\":\"Trimis din smoke.exe sub Wine.\","
              "\"attachments\":[{\"path\":\"%s\"}]}",
-             email, ARCH_TAG, transport, attachment);
+             email, ARCH_TAG, label, attachment);
     oauthmail_status rc = oauthmail_send(client, token, message, &result);
     char *message_id = rc == OAUTHMAIL_OK ? json_str(result, "message_id") : NULL;
     char *got_transport = rc == OAUTHMAIL_OK ? json_str(result, "transport") : NULL;
-    snprintf(name, sizeof name, "send via %s", transport);
+    snprintf(name, sizeof name, "send via %s (%s)", transport, label);
     check(rc == OAUTHMAIL_OK && message_id && got_transport && strcmp(got_transport, transport) == 0, name,
           "status %u, message_id %s%s%s", rc, or_empty(message_id), rc ? ", " : "", rc ? or_empty(result) : "");
     free(message_id);
@@ -459,13 +460,13 @@ static void check_flow(const char *email, const char *ca_pem) {
                   "refresh", "status %u: new access token, same refresh token%s%s", rc, rc ? ", " : "",
                   rc ? or_empty(refreshed) : "");
             const char *current = rc == OAUTHMAIL_OK ? refreshed : token;
-            send_one(api, current, email, "gmail_api", attachment);
-            send_one(smtp, current, email, "smtp", attachment);
+            send_one(api, current, email, "gmail_api", "gmail_api", attachment);
+            send_one(smtp, current, email, "smtp", "smtp", attachment);
         }
         /* Issue 16: a Workspace service account (config-sa.json names its key file) sends once
          * as a user of the domain; there is no token document. */
         oauthmail_client *sa = new_client("config-sa.json");
-        if (sa) send_one(sa, "{\"subject\":\"facturi@firma.ro\"}", "facturi@firma.ro", "gmail_api", attachment);
+        if (sa) send_one(sa, "{\"subject\":\"facturi@firma.ro\"}", "facturi@firma.ro", "gmail_api", "subject", attachment);
         oauthmail_client_free(sa);
     }
     /* A piece of the service account's private key (base64 of its first line). */
