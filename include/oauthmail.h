@@ -163,6 +163,8 @@ const char *oauthmail_status_name(uint32_t status);
  *   `oauthmail_string_free`), on success is set to NULL.
  *
  * Unknown configuration fields are refused with `OAUTHMAIL_INVALID_ARGUMENT` naming the field.
+ * A `service_account_file` is read here, once: unreadable is `OAUTHMAIL_IO`, not a service-account
+ * key file `OAUTHMAIL_INVALID_ARGUMENT`, both with the field `config.service_account_file`.
  *
  * # Safety
  * Pointers are NULL or valid as described above.
@@ -221,6 +223,9 @@ oauthmail_status oauthmail_client_set_logger(struct oauthmail_client *client,
  * - `out_json`: may be NULL; receives the token document on success (it holds secrets: store it
  *   protected), the error document on failure. Free it with `oauthmail_string_free`.
  *
+ * A client configured with `service_account_file` needs no authorization: the call fails with
+ * `OAUTHMAIL_INVALID_ARGUMENT` (field `config.service_account_file`).
+ *
  * # Safety
  * Pointers are NULL or valid as described above.
  */
@@ -231,7 +236,8 @@ oauthmail_status oauthmail_authorize(struct oauthmail_client *client,
 /**
  * Exchanges the refresh token in `token_json` for a fresh access token.
  *
- * - `token_json`: required, a token document.
+ * - `token_json`: required, a token document; or `{"subject": "user@your-domain"}` with a
+ *   service account, which returns that user's access token (a document without a refresh token).
  * - `out_json`: may be NULL; receives the full new token document on success (the refresh
  *   token is kept unless the provider rotated it), the error document on failure.
  *
@@ -248,10 +254,12 @@ oauthmail_status oauthmail_refresh(struct oauthmail_client *client,
  * Sends one message with the configured transport. Refreshes the access token first when it
  * expires within 60 seconds, and once more if the provider rejects it.
  *
- * - `token_json`: required, a token document.
+ * - `token_json`: required, a token document; or, with `service_account_file` in the
+ *   configuration, `{"subject": "user@your-domain"}`: the service account sends as that user of
+ *   the Workspace domain (its access token is kept in the client until shortly before it expires).
  * - `message_json`: required, a message document (see docs/API.md, "Message document").
  * - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
- *   when the call refreshed the token: store it in place of the old one.
+ *   when the call refreshed the token: store it in place of the old one (never with a subject).
  *
  * All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`). The library
  * never sends a message twice: when the connection fails or the call is cancelled after the

@@ -10,13 +10,15 @@ use crate::authorize::{self, AuthorizeOptions};
 use crate::cancel::{Call, Canceller};
 use crate::config::{Config, Settings};
 use crate::context::Ctx;
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::hint;
 use crate::http::Http;
 use crate::log::{Level, Log, Sink};
 use crate::message::MessageDocument;
 use crate::send::{SendResult, Sender};
+use crate::service_account;
 use crate::tls;
-use crate::token::{self, TokenDocument};
+use crate::token::{self, TokenDocument, TokenRef};
 
 pub struct Client {
     settings: Settings,
@@ -66,8 +68,16 @@ impl Client {
         self.log.set(sink, max);
     }
 
-    /// Interactive authorization in the browser; returns the token document.
+    /// Interactive authorization in the browser; returns the token document. Refused with a
+    /// service account: the domain's administrator has authorized it already.
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<TokenDocument> {
+        if self.settings.service_account.is_some() {
+            return Err(Error::invalid(
+                service_account::FIELD,
+                "a client with service_account_file needs no authorization: send as {\"subject\": …}",
+            )
+            .with_hint(&hint::SERVICE_ACCOUNT_NO_CONSENT));
+        }
         let call = self.canceller.begin();
         let opener = self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone();
         authorize::run(self.ctx(&call), opener, options)
@@ -78,7 +88,29 @@ impl Client {
         token::refresh(self.ctx(&call), token)
     }
 
+    /// Refresh for a token reference: a token document is refreshed; for `{"subject": …}` the
+    /// result is that user's access token from the service account (the one this client holds
+    /// while it is fresh, so refresh and send share one exchange per expiry).
+    pub fn refresh_ref(&self, token: &TokenRef) -> Result<TokenDocument> {
+        match token {
+            TokenRef::Document(doc) => self.refresh(doc),
+            TokenRef::Subject(subject) => {
+                let call = self.canceller.begin();
+                self.sender.subject_token(self.ctx(&call), subject)
+            }
+        }
+    }
+
     pub fn send(&self, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+        self.send_ref(&TokenRef::Document(token.clone()), message)
+    }
+
+    /// Sends as `subject`, a user of the Workspace domain, with the service account.
+    pub fn send_as(&self, subject: &str, message: &MessageDocument) -> Result<SendResult> {
+        self.send_ref(&TokenRef::Subject(subject.to_string()), message)
+    }
+
+    pub fn send_ref(&self, token: &TokenRef, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
         self.sender.send(self.ctx(&call), token, message)
     }

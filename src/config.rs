@@ -2,6 +2,7 @@
 //! the same with every default applied and every value checked ([`Settings`]), which is what the
 //! rest of the library reads.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,12 +12,15 @@ use crate::error::{Error, Result};
 use crate::hint;
 use crate::provider::{ProviderKind, ProviderSpec, TransportKind};
 use crate::secret::Secret;
+use crate::service_account::ServiceAccountKey;
 
 /// `config_json` as written by the host. Unknown fields are refused so that typos never pass.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub provider: ProviderKind,
+    /// Required, except with `service_account_file`.
+    #[serde(default)]
     pub client_id: String,
     #[serde(default)]
     pub client_secret: Option<Secret>,
@@ -41,6 +45,10 @@ pub struct Config {
     /// The SASL mechanism for the smtp transport; default `xoauth2` (providers.md §2.6).
     #[serde(default)]
     pub smtp_auth: Option<SmtpAuth>,
+    /// Google's JSON key file of a service account with domain-wide delegation (issue 16): the
+    /// client then sends as `{"subject": …}` and needs no client id, secret or consent.
+    #[serde(default)]
+    pub service_account_file: Option<String>,
 }
 
 /// The `transport` field as the host writes it (`graph`: Microsoft only).
@@ -157,6 +165,8 @@ pub struct Settings {
     pub proxy: Option<Url>,
     pub ui_language: UiLanguage,
     pub smtp_auth: SmtpAuth,
+    /// The parsed key of `service_account_file`, read once when the client is created.
+    pub service_account: Option<Arc<ServiceAccountKey>>,
 }
 
 // By hand, because the proxy URL may carry a password.
@@ -182,6 +192,8 @@ impl std::fmt::Debug for Settings {
             .field("proxy", &proxy)
             .field("ui_language", &self.ui_language)
             .field("smtp_auth", &self.smtp_auth)
+            // Its Debug shows the account and key id, never the key.
+            .field("service_account", &self.service_account)
             .finish()
     }
 }
@@ -195,11 +207,15 @@ impl Config {
     /// (`config.endpoints.token`).
     pub fn resolve(self) -> Result<Settings> {
         let spec = self.provider.spec();
-        if self.client_id.trim().is_empty() {
+        let service_account = match self.service_account_file.as_deref() {
+            None => None,
+            Some(path) => Some(Arc::new(read_service_account(self.provider, path)?)),
+        };
+        if self.client_id.trim().is_empty() && service_account.is_none() {
             return Err(Error::invalid("config.client_id", "client_id is empty"));
         }
         let client_secret = self.client_secret.filter(|s| !s.is_empty());
-        if spec.requires_client_secret && client_secret.is_none() {
+        if spec.requires_client_secret && client_secret.is_none() && service_account.is_none() {
             return Err(
                 Error::invalid("config.client_secret", "client_secret is required for this provider")
                     .with_hint(&hint::CLIENT_SECRET_MISSING),
@@ -328,8 +344,34 @@ impl Config {
             proxy,
             ui_language: self.ui_language.unwrap_or_default(),
             smtp_auth: self.smtp_auth.unwrap_or_default(),
+            service_account,
         })
     }
+}
+
+/// `service_account_file`: Google only; the key file read and checked once; its `token_uri` an
+/// https URL (plain http only to a loopback address, for local tests).
+fn read_service_account(provider: ProviderKind, path: &str) -> Result<ServiceAccountKey> {
+    use crate::service_account::FIELD;
+    if provider != ProviderKind::Google {
+        return Err(Error::invalid(
+            FIELD,
+            "service_account_file works only with provider 'google' (Google Workspace domain-wide delegation)",
+        ));
+    }
+    if path.trim().is_empty() {
+        return Err(Error::invalid(FIELD, "service_account_file is empty"));
+    }
+    let key = ServiceAccountKey::from_file(std::path::Path::new(path))?;
+    let uri = Url::parse(&key.token_uri).map_err(|_| Error::invalid(FIELD, "the key file's token_uri is not a URL"))?;
+    let loopback = matches!(uri.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if !(uri.scheme() == "https" || (uri.scheme() == "http" && loopback)) || uri.host_str().is_none() {
+        return Err(Error::invalid(
+            FIELD,
+            "the key file's token_uri must be an https:// URL",
+        ));
+    }
+    Ok(key)
 }
 
 fn resolve_endpoints(

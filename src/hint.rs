@@ -111,6 +111,22 @@ hints! {
         "Microsoft has no endpoint through which a desktop app revokes its tokens, so the library only forgot this token; the app's access remains until it is removed. Work or school accounts: https://myapplications.microsoft.com (or an administrator: Entra admin center > Enterprise applications); personal accounts: https://account.live.com/consent/Manage.";
     PROXY = "proxy":
         "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider.";
+
+    // Service accounts with domain-wide delegation (issue 16).
+    SERVICE_ACCOUNT_DELEGATION = "service-account-delegation":
+        "The Workspace domain has not authorized this service account for the scope the transport needs. In the Google Admin console, Security > Access and data control > API controls > Domain-wide delegation, add the service account's client ID (the number in the key file's client_id, not its e-mail) with exactly https://www.googleapis.com/auth/gmail.send for the Gmail API or https://mail.google.com/ for SMTP. A new entry can take some minutes to apply.";
+    SERVICE_ACCOUNT_SUBJECT = "service-account-subject":
+        "Google does not know the subject as an active user of the Workspace domain. Send as the address of a real mailbox of the domain (not a group, an alias, or a suspended or deleted user) and check its spelling.";
+    SERVICE_ACCOUNT_KEY = "service-account-key":
+        "Google refused the signature of the service-account key: the key was deleted or disabled, or the key file belongs to another service account. Create a new JSON key for the service account (Google Cloud console > IAM & Admin > Service accounts > Keys > Add key), replace the file named in service_account_file and restart the program.";
+    SERVICE_ACCOUNT_CLOCK = "service-account-clock":
+        "Google refused the service-account request because its time is off: the system clock of this computer is wrong by more than a few minutes. Set the system clock right (Windows: Settings > Time & language > Date & time > Sync now; in a domain, check the Windows Time service), then try again.";
+    SERVICE_ACCOUNT_NOT_FOUND = "service-account-not-found":
+        "Google does not know the service account of the key file: it was deleted, or the file is damaged. Restore the service account (possible within 30 days of its deletion) or create a new one with a new key, and give its client ID domain-wide delegation again.";
+    SERVICE_ACCOUNT_NO_CONSENT = "service-account-no-consent":
+        "With service_account_file the library needs no consent and oauthmail_authorize is not used. Send and refresh with the token reference {\"subject\": \"user@your-domain\"} instead of a token document.";
+    SERVICE_ACCOUNT_NOT_CONFIGURED = "service-account-not-configured":
+        "The token reference {\"subject\": …} works only with a service-account key file: add service_account_file to the configuration, or pass a token document from oauthmail_authorize instead.";
 }
 
 /// The hint used when nothing more specific is known about a failure.

@@ -35,6 +35,7 @@ mod net;
 pub mod provider;
 pub mod secret;
 mod send;
+mod service_account;
 mod status;
 mod time;
 mod tls;

@@ -208,6 +208,22 @@ impl ProviderSpec {
         scopes
     }
 
+    /// The scopes a service account asks for on a user's behalf: `scopes` without the identity
+    /// scopes, which a JWT-bearer token does not carry (there is no id_token) and which the
+    /// domain-wide delegation would then have to list too.
+    pub(crate) fn delegated_scopes(&self, scopes: &[String]) -> Vec<String> {
+        let identity = |s: &str| {
+            self.identity_scopes.contains(&s)
+                || matches!(
+                    s,
+                    "profile"
+                        | "https://www.googleapis.com/auth/userinfo.email"
+                        | "https://www.googleapis.com/auth/userinfo.profile"
+                )
+        };
+        scopes.iter().filter(|s| !identity(s)).cloned().collect()
+    }
+
     /// Whether a granted scope string (space-separated) allows sending with `transport`.
     /// Providers without a scope table (custom) are trusted to know their own scopes.
     pub fn scope_allows(&self, granted: &str, transport: TransportKind) -> bool {

@@ -40,8 +40,9 @@ use crate::error::{Error, Result, Status};
 use crate::message::{self, MessageDocument, PreparedMessage};
 use crate::provider::TransportKind;
 use crate::secret::Secret;
+use crate::service_account::ServiceAccountKey;
 use crate::time::now_unix;
-use crate::token::{self, TokenDocument};
+use crate::token::{self, TokenDocument, TokenRef};
 use crate::transport::{gmail_api, graph, smtp, Failure, Sent};
 
 /// Refresh first when the access token expires within this many seconds (API.md).
@@ -90,29 +91,95 @@ impl Sender {
     }
 
     /// One send; see the module doc for its order.
-    pub(crate) fn send(&self, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
-        run(self, ctx, token, message)
+    pub(crate) fn send(&self, ctx: Ctx<'_>, token: &TokenRef, message: &MessageDocument) -> Result<SendResult> {
+        match token {
+            TokenRef::Document(doc) => run(self, ctx, Source::Document(doc), message),
+            TokenRef::Subject(subject) => {
+                let key = token::service_account_for(ctx.settings, subject)?;
+                run(self, ctx, Source::Subject { key, subject }, message)
+            }
+        }
+    }
+
+    /// The access token of `subject` for this client's service account: the one this client
+    /// holds while it is fresh, else one exchange (single-flight with concurrent sends).
+    pub(crate) fn subject_token(&self, ctx: Ctx<'_>, subject: &str) -> Result<TokenDocument> {
+        let key = token::service_account_for(ctx.settings, subject)?;
+        self.tokens.for_subject(ctx, key, subject, None).map(|(doc, _)| doc)
+    }
+
+    /// A usable token for `source`: `token` renewed (refresh token or a new assertion), avoiding
+    /// the access token the provider just `rejected`; and whether this call renewed it.
+    fn renew(
+        &self,
+        ctx: Ctx<'_>,
+        source: Source<'_>,
+        token: &TokenDocument,
+        rejected: Option<&Rejection>,
+    ) -> Result<(TokenDocument, bool)> {
+        match source {
+            Source::Document(_) => self.tokens.fresh(ctx, token, rejected),
+            Source::Subject { key, subject } => self.tokens.for_subject(ctx, key, subject, rejected),
+        }
+    }
+
+    /// Forgets the remembered token of `source` if it is `token`: the provider refused it.
+    fn forget(&self, source: Source<'_>, token: &TokenDocument) {
+        let key = match source {
+            Source::Document(_) => token
+                .refresh_token
+                .as_ref()
+                .filter(|t| !t.is_empty())
+                .map(|rt| self.tokens.grant_key(rt)),
+            Source::Subject { key, subject } => Some(self.tokens.subject_key(key, subject)),
+        };
+        if let Some(key) = key {
+            self.tokens.forget(key, token);
+        }
     }
 }
 
-fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+/// Where a send's token comes from: the host's token document (renewed with its refresh token,
+/// returned to the host when renewed), or a service account acting as `subject` (renewed with a
+/// new assertion; never returned: the host has nothing to store).
+#[derive(Clone, Copy)]
+enum Source<'a> {
+    Document(&'a TokenDocument),
+    Subject {
+        key: &'a ServiceAccountKey,
+        subject: &'a str,
+    },
+}
+
+fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocument) -> Result<SendResult> {
     let call = ctx.call;
     call.check()?;
     let started = Instant::now();
     let settings = ctx.settings;
     let transport = settings.transport;
     let prepared = message::prepare(message)?;
-    token::check_document(settings, token)?;
-    check_scope(settings, token)?;
 
-    let mut current = token.clone();
-    if needs_refresh(&current, now_unix()) {
-        call.check()?;
-        ctx.log
-            .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
-        current = sender.tokens.fresh(ctx, token, None)?.0;
-        check_scope(settings, &current)?;
-    }
+    let mut current = match source {
+        Source::Document(token) => {
+            token::check_document(settings, token)?;
+            check_scope(settings, token)?;
+            let mut current = token.clone();
+            if needs_refresh(&current, now_unix()) {
+                call.check()?;
+                ctx.log
+                    .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
+                current = sender.tokens.fresh(ctx, token, None)?.0;
+                check_scope(settings, &current)?;
+            }
+            current
+        }
+        Source::Subject { key, subject } => {
+            call.check()?;
+            let current = sender.tokens.for_subject(ctx, key, subject, None)?.0;
+            check_scope(settings, &current)?;
+            current
+        }
+    };
 
     call.check()?;
     let sent = match sender.attempt(ctx, &current, &prepared) {
@@ -132,9 +199,9 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
                     token: current.access_token.clone().unwrap_or_default(),
                     at: Instant::now(),
                 };
-                sender.tokens.forget(&current);
+                sender.forget(source, &current);
                 // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
-                let (fresh, refreshed_here) = sender.tokens.fresh(ctx, &current, Some(&rejected))?;
+                let (fresh, refreshed_here) = sender.renew(ctx, source, &current, Some(&rejected))?;
                 current = fresh;
                 check_scope(settings, &current)?;
                 call.check()?;
@@ -155,7 +222,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
             match sent {
                 Some(sent) => sent,
                 None => {
-                    sender.tokens.forget(&current);
+                    sender.forget(source, &current);
                     last.message = format!("{} (again, with a freshly refreshed token)", last.message);
                     return Err(last);
                 }
@@ -173,12 +240,15 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
     });
     // The host must store the token document we actually used when it is not the one it gave us
     // (refreshed by this call, or by a concurrent call on this client for the same grant).
-    let changed = current.access_token != token.access_token;
+    let token = match source {
+        Source::Document(token) => (current.access_token != token.access_token).then_some(current),
+        Source::Subject { .. } => None,
+    };
     Ok(SendResult {
         message_id: prepared.message_id,
         transport,
         provider_id: sent.provider_id,
-        token: changed.then_some(current),
+        token,
     })
 }
 
@@ -341,13 +411,20 @@ impl TokenFlights {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Forgets the remembered token of `token`'s grant if it is `token`'s access token: the
-    /// provider refused it.
-    fn forget(&self, token: &TokenDocument) {
-        let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
-            return;
-        };
-        let key = self.hasher.hash_one(refresh_token.expose());
+    /// The slot key of a grant: a keyed hash of its refresh token.
+    fn grant_key(&self, refresh_token: &Secret) -> u64 {
+        self.hasher.hash_one(("refresh_token", refresh_token.expose()))
+    }
+
+    /// The slot key of a service account acting as `subject` (case-insensitive, like addresses).
+    fn subject_key(&self, account: &ServiceAccountKey, subject: &str) -> u64 {
+        self.hasher
+            .hash_one(("subject", account.client_email.as_str(), subject.to_ascii_lowercase()))
+    }
+
+    /// Forgets the token remembered under `key` if it is `token`'s access token: the provider
+    /// refused it.
+    fn forget(&self, key: u64, token: &TokenDocument) {
         let mut slots = self.lock();
         if matches!(slots.get(&key), Some(Slot::Fresh(doc, _, _)) if doc.access_token == token.access_token) {
             slots.remove(&key);
@@ -369,12 +446,37 @@ impl TokenFlights {
         token: &TokenDocument,
         rejected: Option<&Rejection>,
     ) -> Result<(TokenDocument, bool)> {
-        let call = ctx.call;
         let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
             // Nothing to share; token::refresh explains (REAUTHORIZE, token.refresh_token).
             return token::refresh(ctx, token).map(|doc| (doc, true));
         };
-        let key = self.hasher.hash_one(refresh_token.expose());
+        let key = self.grant_key(refresh_token);
+        self.single_flight(ctx, key, rejected, || token::refresh(ctx, token))
+    }
+
+    /// The same for a service account acting as `subject`: one JWT-bearer exchange per subject
+    /// per access-token lifetime, whatever the threads.
+    fn for_subject(
+        &self,
+        ctx: Ctx<'_>,
+        account: &ServiceAccountKey,
+        subject: &str,
+        rejected: Option<&Rejection>,
+    ) -> Result<(TokenDocument, bool)> {
+        let key = self.subject_key(account, subject);
+        self.single_flight(ctx, key, rejected, || token::exchange_assertion(ctx, account, subject))
+    }
+
+    /// The single flight under `key`: a fresh result kept from an earlier call, the result of the
+    /// call in flight, or `produce()` run by this call as the leader; and whether this call ran it.
+    fn single_flight(
+        &self,
+        ctx: Ctx<'_>,
+        key: u64,
+        rejected: Option<&Rejection>,
+        produce: impl Fn() -> Result<TokenDocument>,
+    ) -> Result<(TokenDocument, bool)> {
+        let call = ctx.call;
         loop {
             call.check()?;
             let now = now_unix();
@@ -408,7 +510,7 @@ impl TokenFlights {
                             replaces: rejected.map(|r| self.token_key(&r.token)),
                             finished: false,
                         };
-                        let result = token::refresh(ctx, token);
+                        let result = produce();
                         lead.finish(&result);
                         return result.map(|doc| (doc, true));
                     }

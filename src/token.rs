@@ -21,6 +21,7 @@ use crate::hint::{self, Hint};
 use crate::http::Response;
 use crate::provider::{self, ProviderKind, TransportKind};
 use crate::secret::Secret;
+use crate::service_account::{self, Assertion, Refusal, ServiceAccountKey, MAX_LIFETIME_S};
 use crate::time::now_unix;
 
 /// The token document of `API.md`: the result of authorize and refresh, the input of refresh,
@@ -339,12 +340,144 @@ fn email_from_userinfo(ctx: Ctx<'_>, access_token: &Secret) -> Result<Option<Str
         .filter(|e| !e.is_empty()))
 }
 
+// ---------------------------------------------------------------------------------------------
+// Service accounts (issue 16)
+
+/// What `oauthmail_send`, `oauthmail_refresh` (and `oauthmail_revoke`) take as their token: a
+/// token document, or `{"subject": "user@domain"}` with a service account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TokenRef {
+    Document(TokenDocument),
+    Subject(String),
+}
+
+/// The field a subject reference's errors name.
+pub(crate) const SUBJECT_FIELD: &str = "token.subject";
+
+/// The service account of this client, for a `{"subject": …}` reference; the subject checked.
+pub(crate) fn service_account_for<'a>(settings: &'a Settings, subject: &str) -> Result<&'a ServiceAccountKey> {
+    let key = settings.service_account.as_deref().ok_or_else(|| {
+        Error::invalid(
+            SUBJECT_FIELD,
+            "a {\"subject\": …} token reference needs service_account_file in the configuration",
+        )
+        .with_hint(&hint::SERVICE_ACCOUNT_NOT_CONFIGURED)
+    })?;
+    let plausible = subject.len() <= 254
+        && subject
+            .split_once('@')
+            .is_some_and(|(l, d)| !l.is_empty() && d.contains('.'))
+        && !subject.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !plausible {
+        return Err(Error::invalid(
+            SUBJECT_FIELD,
+            "subject must be the e-mail address of a user of the Workspace domain",
+        ));
+    }
+    Ok(key)
+}
+
+/// The service account's assertion for `subject`, exchanged at its `token_uri` (RFC 7523) for
+/// an access token of that user. The token document has no refresh token: a new assertion is
+/// the way to a new access token.
+pub(crate) fn exchange_assertion(ctx: Ctx<'_>, key: &ServiceAccountKey, subject: &str) -> Result<TokenDocument> {
+    let settings = ctx.settings;
+    let scopes = settings.provider.delegated_scopes(&settings.scopes);
+    let scope_refs: Vec<&str> = scopes.iter().map(String::as_str).collect();
+    let issued_at = u64::try_from(now_unix()).unwrap_or(0);
+    let assertion = key.sign(&Assertion {
+        subject: Some(subject),
+        scopes: &scope_refs,
+        issued_at,
+        lifetime_s: MAX_LIFETIME_S,
+    })?;
+    let url = Url::parse(&key.token_uri)
+        .map_err(|_| Error::invalid(service_account::FIELD, "the key file's token_uri is not a URL"))?;
+    ctx.log.debug(|| {
+        format!(
+            "service account {} (key {}): asking {} for an access token for {subject} ({})",
+            key.client_email,
+            key.private_key_id,
+            key.token_uri,
+            scopes.join(" ")
+        )
+    });
+    let form = service_account::token_form(&assertion);
+    let response = post_form(ctx, &url, &form, Grant::JwtBearer).inspect_err(|_| {
+        ctx.log
+            .warn(|| format!("service account {}: no access token for {subject}", key.client_email));
+    })?;
+    let doc = TokenDocument {
+        provider: ProviderKind::Google,
+        email: Some(subject.to_string()),
+        scope: response.scope.clone().unwrap_or_else(|| scopes.join(" ")),
+        token_type: response.token_type.clone().unwrap_or_else(bearer),
+        access_token: Some(response.access_token),
+        expires_at: expires_at(response.expires_in, now_unix()),
+        refresh_token: None,
+    };
+    ctx.log.info(|| {
+        format!(
+            "service account {}: access token for {subject}{}",
+            key.client_email,
+            doc.expires_at
+                .map(|e| format!(", valid for {} s", e - now_unix()))
+                .unwrap_or_default()
+        )
+    });
+    Ok(doc)
+}
+
+/// A refused JWT-bearer exchange (tests/standin/README.md "Service accounts" has Google's bodies
+/// and their sources), or `None` for what the generic mapping handles (429, 5xx, …).
+fn jwt_bearer_error(error: Option<&str>, description: Option<&str>, msg: &dyn Fn(&str) -> String) -> Option<Error> {
+    let e = match Refusal::classify(error, description) {
+        Refusal::Delegation => Error::new(
+            Status::AuthFailed,
+            msg("the Workspace domain has not delegated these scopes to the service account"),
+        )
+        .with_hint(&hint::SERVICE_ACCOUNT_DELEGATION),
+        Refusal::UnknownSubject => Error::new(
+            Status::AccessDenied,
+            msg("the subject is not an active user of the Workspace domain"),
+        )
+        .with_field(SUBJECT_FIELD)
+        .with_hint(&hint::SERVICE_ACCOUNT_SUBJECT),
+        Refusal::BadSignature => Error::new(
+            Status::AuthFailed,
+            msg("Google refused the service-account key (deleted, disabled or another account's)"),
+        )
+        .with_hint(&hint::SERVICE_ACCOUNT_KEY),
+        Refusal::ClockSkew => Error::new(
+            Status::AuthFailed,
+            msg("Google refused the assertion's time: the system clock is off"),
+        )
+        .with_hint(&hint::SERVICE_ACCOUNT_CLOCK),
+        Refusal::AccountNotFound => Error::new(
+            Status::AuthFailed,
+            msg("Google does not know the service account of the key file"),
+        )
+        .with_hint(&hint::SERVICE_ACCOUNT_NOT_FOUND),
+        Refusal::Other if error == Some("invalid_grant") => {
+            Error::new(Status::AuthFailed, msg("Google refused the service-account assertion"))
+        }
+        Refusal::Other if error == Some("invalid_scope") => Error::invalid(
+            "config.scopes",
+            msg("Google refused the scopes asked for on the user's behalf"),
+        ),
+        Refusal::Other => return None,
+    };
+    Some(e)
+}
+
 /// What a token-endpoint request was for: it changes what some errors mean.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Grant {
     Code,
     Refresh,
     Revoke,
+    /// RFC 7523: a service account's signed assertion for a user (issue 16).
+    JwtBearer,
 }
 
 /// `expires_at` from the token endpoint's `expires_in`. Saturating: a server that sends an absurd
@@ -504,6 +637,11 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
         "token endpoint"
     };
     let msg = |what: &str| format!("{what} (the {endpoint} answered HTTP {status}, {said})");
+    if grant == Grant::JwtBearer && status != 429 {
+        if let Some(e) = jwt_bearer_error(error.as_deref(), description.as_deref(), &msg) {
+            return e.with_provider(reply);
+        }
+    }
     if let Some(code) = aadsts_code(response) {
         let mut reply = reply;
         reply.error_code = Some(code.to_string());

@@ -108,6 +108,21 @@ for name, transport in (("config-api.json", "gmail_api"), ("config-smtp.json", "
     if name == "config-extra-ca.json":
         config["tls"] = {"extra_ca_file": win_dir + "\\dosar ășț\\ca șț.pem"}
     json.dump(config, open(f"{run_dir}/{name}", "w", encoding="utf-8"), ensure_ascii=False)
+# A service account of the stand-in, delegated gmail.send, its key file beside the configs (token_uri
+# by name, as above) and config-sa.json naming it (issue 16).
+import hashlib, urllib.request
+def control(path, body):
+    req = urllib.request.Request(info["control"] + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=30))
+key = control("/service_accounts", {"name": "smoke-" + hashlib.sha256(run_dir.encode()).hexdigest()[:10]})
+control("/delegation", {"client_id": key["client_id"], "scope": "https://www.googleapis.com/auth/gmail.send"})
+key["token_uri"] = host(key["token_uri"])
+json.dump(key, open(f"{run_dir}/sa-key.json", "w"), separators=(",", ":"))  # smoke.c's json_str wants "k":"v"
+json.dump({"provider": "google", "service_account_file": win_dir + "\\sa-key.json", "transport": "gmail_api",
+           "endpoints": {"gmail_api": host(info["gmail_api"])},
+           "timeouts": {"connect_s": 15, "io_s": 30}},
+          open(f"{run_dir}/config-sa.json", "w", encoding="utf-8"), ensure_ascii=False)
 EOF
 }
 

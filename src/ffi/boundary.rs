@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use super::panic;
 use crate::error::{Error, Result, Status};
+use crate::token::{TokenDocument, TokenRef};
 
 /// Runs `body` inside the panic guard and reports its outcome through `out_json`: the result
 /// document on success (if `body` gave one; `None` leaves `*out_json` NULL), the error document
@@ -132,6 +133,26 @@ pub(super) fn parse_json<T: DeserializeOwned>(text: &str, root: &str) -> Result<
         )
     })?;
     Ok(value)
+}
+
+/// A token argument (`root` = `token`): a token document, or a `{"subject": "user@domain"}`
+/// reference (service accounts; recognised by a `subject` member and no `provider`).
+pub(super) fn parse_token_ref(text: &str) -> Result<TokenRef> {
+    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
+        if m.contains_key("subject") && !m.contains_key("provider") {
+            if let Some(extra) = m.keys().find(|k| k.as_str() != "subject") {
+                return Err(Error::invalid(
+                    format!("token.{extra}"),
+                    format!("a {{\"subject\": …}} token reference has no other fields (found \"{extra}\")"),
+                ));
+            }
+            return match &m["subject"] {
+                Value::String(s) => Ok(TokenRef::Subject(s.trim().to_string())),
+                _ => Err(Error::invalid("token.subject", "token.subject must be a string")),
+            };
+        }
+    }
+    parse_json::<TokenDocument>(text, "token").map(TokenRef::Document)
 }
 
 /// Joins the document root and serde's path (which, for an unknown field, ends with its name).

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use self::boundary::{free_c_string, guard, guard_void, opt_str_arg, parse_json, str_arg, UserData};
+use self::boundary::{free_c_string, guard, guard_void, opt_str_arg, parse_json, parse_token_ref, str_arg, UserData};
 use crate::authorize::AuthorizeOptions;
 use crate::client::{Client, UrlOpener};
 use crate::config::Config;
@@ -153,6 +153,8 @@ pub extern "C" fn oauthmail_status_name(status: u32) -> *const c_char {
 ///   `oauthmail_string_free`), on success is set to NULL.
 ///
 /// Unknown configuration fields are refused with `OAUTHMAIL_INVALID_ARGUMENT` naming the field.
+/// A `service_account_file` is read here, once: unreadable is `OAUTHMAIL_IO`, not a service-account
+/// key file `OAUTHMAIL_INVALID_ARGUMENT`, both with the field `config.service_account_file`.
 ///
 /// # Safety
 /// Pointers are NULL or valid as described above.
@@ -283,6 +285,9 @@ pub unsafe extern "C" fn oauthmail_client_set_logger(
 /// - `out_json`: may be NULL; receives the token document on success (it holds secrets: store it
 ///   protected), the error document on failure. Free it with `oauthmail_string_free`.
 ///
+/// A client configured with `service_account_file` needs no authorization: the call fails with
+/// `OAUTHMAIL_INVALID_ARGUMENT` (field `config.service_account_file`).
+///
 /// # Safety
 /// Pointers are NULL or valid as described above.
 #[no_mangle]
@@ -306,7 +311,8 @@ pub unsafe extern "C" fn oauthmail_authorize(
 
 /// Exchanges the refresh token in `token_json` for a fresh access token.
 ///
-/// - `token_json`: required, a token document.
+/// - `token_json`: required, a token document; or `{"subject": "user@your-domain"}` with a
+///   service account, which returns that user's access token (a document without a refresh token).
 /// - `out_json`: may be NULL; receives the full new token document on success (the refresh
 ///   token is kept unless the provider rotated it), the error document on failure.
 ///
@@ -324,8 +330,8 @@ pub unsafe extern "C" fn oauthmail_refresh(
         // SAFETY: the caller's promise.
         let client = unsafe { client_ref(client) }?;
         // SAFETY: the caller's promise.
-        let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
-        let fresh = client.refresh(&token)?;
+        let token = parse_token_ref(unsafe { str_arg(token_json, "token") }?)?;
+        let fresh = client.refresh_ref(&token)?;
         Ok(Some(to_value(&fresh)?))
     })
 }
@@ -333,10 +339,12 @@ pub unsafe extern "C" fn oauthmail_refresh(
 /// Sends one message with the configured transport. Refreshes the access token first when it
 /// expires within 60 seconds, and once more if the provider rejects it.
 ///
-/// - `token_json`: required, a token document.
+/// - `token_json`: required, a token document; or, with `service_account_file` in the
+///   configuration, `{"subject": "user@your-domain"}`: the service account sends as that user of
+///   the Workspace domain (its access token is kept in the client until shortly before it expires).
 /// - `message_json`: required, a message document (see docs/API.md, "Message document").
 /// - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
-///   when the call refreshed the token: store it in place of the old one.
+///   when the call refreshed the token: store it in place of the old one (never with a subject).
 ///
 /// All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`). The library
 /// never sends a message twice: when the connection fails or the call is cancelled after the
@@ -357,10 +365,10 @@ pub unsafe extern "C" fn oauthmail_send(
         // SAFETY: the caller's promise.
         let client = unsafe { client_ref(client) }?;
         // SAFETY: the caller's promise.
-        let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
+        let token = parse_token_ref(unsafe { str_arg(token_json, "token") }?)?;
         // SAFETY: the caller's promise.
         let message = parse_json::<MessageDocument>(unsafe { str_arg(message_json, "message") }?, "message")?;
-        let result = client.send(&token, &message)?;
+        let result = client.send_ref(&token, &message)?;
         Ok(Some(to_value(&result)?))
     })
 }

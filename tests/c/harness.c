@@ -1355,6 +1355,131 @@ static void capture_logger(void *user_data, uint32_t level, const char *message)
     pthread_mutex_unlock(&l->mu);
 }
 
+/* Issue 16: a Google Workspace service account with domain-wide delegation sends as a user of
+ * the domain, `{"subject": …}` in place of a token document; no consent, no token to store. */
+static void send_as_a_subject_with_a_service_account_key_file(void) {
+    reset_standin();
+    const char *subject = "facturi@firma.ro";
+    sb u = {0};
+    sb_printf(&u, "%s/service_accounts", json_str(S, "control"));
+    char *url = sb_take(&u);
+    http_response r = {0};
+    int rc = http_request("POST", url, "{\"name\": \"erp-mailer\"}", 30, &r);
+    free(url);
+    CHECK(rc == 0 && r.status == 200, "creating the service account: rc %d, HTTP %d", rc, r.status);
+    json *kf = rc == 0 && r.status == 200 ? json_parse(r.body) : NULL;
+    const char *client_id = json_str(kf, "client_id");
+    const char *pem = json_str(kf, "private_key");
+    CHECK(client_id && pem && strlen(pem) > 200, "the key file has client_id and private_key");
+    if (!client_id || !pem || strlen(pem) <= 200) {
+        json_free(kf);
+        http_response_free(&r);
+        return;
+    }
+    char chunk[49];
+    memcpy(chunk, pem + 100, 48); /* a piece of the key's base64, never to be seen again */
+    chunk[48] = 0;
+    remember_secret(chunk);
+    sb d = {0};
+    sb_puts(&d, "{\"client_id\": ");
+    sb_json(&d, client_id);
+    sb_puts(&d, ", \"scope\": [\"https://www.googleapis.com/auth/gmail.send\"]}");
+    char *delegation = sb_take(&d);
+    json_free(control("POST", "/delegation", delegation));
+    free(delegation);
+    sb p = {0};
+    sb_printf(&p, "%s/service-account.json", WORK);
+    char *path = sb_take(&p);
+    CHECK(write_file(path, r.body, r.body_len) == 0, "writing the key file");
+    http_response_free(&r);
+
+    sb c = {0};
+    sb_puts(&c, "{\"provider\": \"google\", \"service_account_file\": ");
+    sb_json(&c, path);
+    sb_puts(&c, ", \"transport\": \"gmail_api\", \"endpoints\": {\"gmail_api\": ");
+    sb_json(&c, json_str(S, "gmail_api"));
+    sb_puts(&c, "}, \"tls\": {\"extra_ca_file\": ");
+    sb_json(&c, CA);
+    sb_puts(&c, "}}");
+    char *conf = sb_take(&c);
+    oauthmail_client *client = NULL;
+    char *out = NULL;
+    oauthmail_status st = oauthmail_client_new(conf, &client, &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    oauthmail_string_free(out);
+    free(conf);
+    if (!client) {
+        free(path);
+        json_free(kf);
+        return;
+    }
+    out = NULL;
+    st = oauthmail_authorize(client, NULL, &out);
+    CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "config.service_account_file");
+    oauthmail_string_free(out);
+
+    const char *msg = "{\"from\": \"facturi@firma.ro\", \"to\": [\"client@example.ro\"], "
+                      "\"subject\": \"Factura 2026/017\", \"text\": \"Plată la termen.\"}";
+    for (int i = 0; i < 2; i++) {
+        out = NULL;
+        st = oauthmail_send(client, "{\"subject\": \"facturi@firma.ro\"}", msg, &out);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        json *res = json_parse(out);
+        CHECK(res && json_str(res, "message_id") && json_path(res, "token") == NULL,
+              "a subject's send result has a message_id and no token: %s", out ? out : "(null)");
+        json_free(res);
+        check_no_secret_in(out, "send result");
+        oauthmail_string_free(out);
+    }
+    json *m = control("GET", "/mailbox", NULL);
+    CHECK(json_len(m, "messages") == 2, "two messages arrived, not %zu", json_len(m, "messages"));
+    const char *account = json_str(m, "messages[1].account");
+    CHECK(account && strcmp(account, subject) == 0, "sent as %s, want %s", account ? account : "(null)", subject);
+    json_free(m);
+    CHECK(counter("token.jwt_bearer") == 1, "one JWT exchange for two sends, not %g", counter("token.jwt_bearer"));
+
+    out = NULL;
+    st = oauthmail_refresh(client, "{\"subject\": \"facturi@firma.ro\"}", &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    json *doc = json_parse(out);
+    const char *email = json_str(doc, "email");
+    CHECK(email && strcmp(email, subject) == 0 && json_str(doc, "access_token") &&
+              json_path(doc, "refresh_token") == NULL,
+          "refresh of a subject: that user's access token, no refresh token");
+    remember_secret(json_str(doc, "access_token"));
+    json_free(doc);
+    oauthmail_string_free(out);
+    CHECK(counter("token.jwt_bearer") == 1, "refresh used the cached token");
+
+    out = NULL;
+    st = oauthmail_send(client, "{\"subject\": \"nimeni@firma.ro\"}", msg, &out);
+    CHECK_STATUS(st, OAUTHMAIL_ACCESS_DENIED, out, "token.subject");
+    check_no_secret_in(out, "error document");
+    oauthmail_string_free(out);
+    out = NULL;
+    st = oauthmail_send(client, "{\"subject\": \"facturi@firma.ro\", \"x\": 1}", msg, &out);
+    CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token.x");
+    oauthmail_string_free(out);
+    oauthmail_client_free(client);
+
+    /* The key file is read at client_new: a missing one is OAUTHMAIL_IO naming the field. */
+    remove(path);
+    sb c2 = {0};
+    sb_puts(&c2, "{\"provider\": \"google\", \"service_account_file\": ");
+    sb_json(&c2, path);
+    sb_puts(&c2, "}");
+    conf = sb_take(&c2);
+    client = NULL;
+    out = NULL;
+    st = oauthmail_client_new(conf, &client, &out);
+    CHECK_STATUS(st, OAUTHMAIL_IO, out, "config.service_account_file");
+    CHECK(client == NULL, "no client on failure");
+    oauthmail_string_free(out);
+    free(conf);
+    free(path);
+    json_free(kf);
+}
+
 static void logger_at_trace_level_never_receives_a_secret(void) {
     reset_standin();
     remember_secret(json_str(S, "client_secret"));
@@ -1468,6 +1593,7 @@ int main(int argc, char **argv) {
     RUN(status_provider_when_the_token_endpoint_fails_with_5xx);
     RUN(status_io_when_an_attachment_cannot_be_read);
     RUN(status_internal_when_the_library_panics_and_the_host_survives);
+    RUN(send_as_a_subject_with_a_service_account_key_file);
     RUN(logger_at_trace_level_never_receives_a_secret);
 
     int rc = t_summary();

@@ -325,7 +325,11 @@ pub fn invoice(dir: &std::path::Path) -> (oauthmail::message::MessageDocument, V
 }
 
 pub fn temp_dir(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("oauthmail-{name}-{}-{}", std::process::id(), now()));
+    // A sequence number too: two tests of one binary asking for the same name within one second
+    // (send_smtp's smtps and STARTTLS invoices) must not share, and delete, one directory.
+    static SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seq = SEQ.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let d = std::env::temp_dir().join(format!("oauthmail-{name}-{}-{}-{seq}", std::process::id(), now()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }

@@ -8,15 +8,16 @@
  *                                    (check_untrusted) against the local stand-in (HTTPS)
  *   smoke.exe --flow EMAIL --trust-ca ca.pem
  *                                    authorize -> refresh -> send over the Gmail API and SMTP
- *                                    against the stand-in (--auto-approve); see check_flow
+ *                                    against the stand-in (--auto-approve), and one send as a
+ *                                    Workspace user with a service account; see check_flow
  *   smoke.exe --panic                a DLL built with the test-hooks feature turns a panic into
  *                                    OAUTHMAIL_INTERNAL; see check_panic
  *   smoke.exe --system-browser EMAIL --trust-ca ca.pem
  *                                    authorize with no url_opener: the DLL's ShellExecuteW starts
  *                                    fakebrowser.exe; see check_system_browser
  *
- * They read config-api.json, config-smtp.json and config-extra-ca.json from the working
- * directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
+ * They read config-api.json, config-smtp.json, config-extra-ca.json and config-sa.json (with
+ * the service-account key file sa-key.json) from the working directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
  * and "dosar ășț\ca șț.pem" there; the url_opener hands the authorization URL to the script's
  * "browser" through authorize-url.txt. --trust-ca puts the stand-in's CA into the current user's
  * Root certificate store and removes it at the end: a TEST-ONLY step for Wine prefixes.
@@ -358,20 +359,21 @@ static oauthmail_client *new_client(const char *config_file) {
     return c;
 }
 
-/* Sends the test message through `client`; `transport` is what the result must say. */
+/* Sends the test message through `client`; `transport` is what the result must say, `label` goes
+ * into the subject (tests/windows/check_mailbox.py looks for it). */
 static void send_one(oauthmail_client *client, const char *token, const char *email, const char *transport,
-                     const char *attachment) {
+                     const char *label, const char *attachment) {
     char message[4096], *result = NULL, name[64];
     snprintf(message, sizeof message,
              "{\"from\":\"Firma SRL <%s>\",\"to\":[\"Ion Popescu <ion@example.ro>\"],"
              "\"subject\":\"Factur\xc4\x83 smoke %s %s \xe2\x80\x94 \xc8\x99\xc8\x9b\xc4\x83\","
              "\"text\":\"Trimis din smoke.exe sub Wine.\","
              "\"attachments\":[{\"path\":\"%s\"}]}",
-             email, ARCH_TAG, transport, attachment);
+             email, ARCH_TAG, label, attachment);
     oauthmail_status rc = oauthmail_send(client, token, message, &result);
     char *message_id = rc == OAUTHMAIL_OK ? json_str(result, "message_id") : NULL;
     char *got_transport = rc == OAUTHMAIL_OK ? json_str(result, "transport") : NULL;
-    snprintf(name, sizeof name, "send via %s", transport);
+    snprintf(name, sizeof name, "send via %s (%s)", transport, label);
     check(rc == OAUTHMAIL_OK && message_id && got_transport && strcmp(got_transport, transport) == 0, name,
           "status %u, message_id %s%s%s", rc, or_empty(message_id), rc ? ", " : "", rc ? or_empty(result) : "");
     free(message_id);
@@ -458,10 +460,22 @@ static void check_flow(const char *email, const char *ca_pem) {
                   "refresh", "status %u: new access token, same refresh token%s%s", rc, rc ? ", " : "",
                   rc ? or_empty(refreshed) : "");
             const char *current = rc == OAUTHMAIL_OK ? refreshed : token;
-            send_one(api, current, email, "gmail_api", attachment);
-            send_one(smtp, current, email, "smtp", attachment);
+            send_one(api, current, email, "gmail_api", "gmail_api", attachment);
+            send_one(smtp, current, email, "smtp", "smtp", attachment);
         }
+        /* Issue 16: a Workspace service account (config-sa.json names its key file) sends once
+         * as a user of the domain; there is no token document. */
+        oauthmail_client *sa = new_client("config-sa.json");
+        if (sa) send_one(sa, "{\"subject\":\"facturi@firma.ro\"}", "facturi@firma.ro", "gmail_api", "subject", attachment);
+        oauthmail_client_free(sa);
     }
+    /* A piece of the service account's private key (base64 of its first line). */
+    char *key_file = read_file("sa-key.json"), *pem = key_file ? json_str(key_file, "private_key") : NULL;
+    char key_piece[33] = {0};
+    if (pem && strlen(pem) > 80) memcpy(key_piece, pem + 40, 32);
+    check(key_piece[0] != 0, "the service-account key file is readable", "");
+    free(pem);
+    free(key_file);
     check(root_store(ca_pem, 0), "stand-in CA removed from the Root certificate store", "");
 
     /* no secret in any log line */
@@ -471,6 +485,8 @@ static void check_flow(const char *email, const char *ca_pem) {
     for (int i = 0; i < 4; i++)
         if (secrets[i] && log_text && strstr(log_text, secrets[i])) leaked++;
     check(!leaked, "no token in the log", "%d log lines", log_lines);
+    check(key_piece[0] && log_text && !strstr(log_text, key_piece) && !strstr(log_text, "PRIVATE KEY"),
+          "no piece of the service-account key in the log", "");
     LeaveCriticalSection(&log_lock);
 
     free(old_access);

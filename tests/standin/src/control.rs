@@ -48,6 +48,9 @@ pub fn reset(shared: &Shared) {
 }
 
 pub fn handle(shared: &Shared, req: &Request) -> Response {
+    if let Some(r) = crate::service_account::control(shared, req) {
+        return r;
+    }
     match handle_inner(shared, req) {
         Ok(r) | Err(r) => r,
     }

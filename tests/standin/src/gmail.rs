@@ -169,6 +169,15 @@ fn authenticate(shared: &Shared, req: &Request, accepted: &[&str]) -> Result<Acc
     if !at.scopes.iter().any(|s| accepted.contains(&s.as_str())) {
         return Err(insufficient_scope(accepted));
     }
+    // A service account's own token (no `sub`): it has no mailbox (issue 16).
+    if st.service_accounts.is_service_account(&at.user) {
+        return Err(global_error(
+            400,
+            "Precondition check failed.",
+            "failedPrecondition",
+            "FAILED_PRECONDITION",
+        ));
+    }
     Ok(at)
 }
 

@@ -21,6 +21,7 @@ mod mime;
 mod oauth;
 mod pages;
 mod routes;
+mod service_account;
 mod smtp;
 mod state;
 mod tls;

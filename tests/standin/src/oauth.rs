@@ -465,6 +465,7 @@ pub fn token(shared: &Shared, req: &Request) -> Response {
         match grant_type.as_deref() {
             Some("authorization_code") => st.counters.token.authorization_code += 1,
             Some("refresh_token") => st.counters.token.refresh_token += 1,
+            Some(crate::service_account::JWT_BEARER) => crate::service_account::count(&mut st, &form),
             _ => st.counters.token.other += 1,
         }
     }
@@ -478,6 +479,9 @@ pub fn token(shared: &Shared, req: &Request) -> Response {
     let Some(grant_type) = grant_type else {
         return oauth_error(400, "unsupported_grant_type", "Invalid grant_type: ");
     };
+    if grant_type == crate::service_account::JWT_BEARER {
+        return crate::service_account::token(shared, &form);
+    }
     if grant_type != "authorization_code" && grant_type != "refresh_token" {
         return oauth_error(
             400,

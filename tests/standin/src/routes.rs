@@ -92,11 +92,13 @@ pub fn handle(shared: &Shared, req: &Request) -> Response {
 }
 
 fn count_token(shared: &Shared, req: &Request) -> Option<()> {
-    let gt = req.form().into_iter().find(|(k, _)| k == "grant_type")?.1;
+    let form = req.form();
+    let gt = form.iter().find(|(k, _)| k == "grant_type")?.1.clone();
     let mut st = shared.lock();
     match gt.as_str() {
         "authorization_code" => st.counters.token.authorization_code += 1,
         "refresh_token" => st.counters.token.refresh_token += 1,
+        crate::service_account::JWT_BEARER => crate::service_account::count(&mut st, &form),
         _ => st.counters.token.other += 1,
     }
     Some(())

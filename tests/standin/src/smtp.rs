@@ -676,7 +676,11 @@ impl Session<'_> {
     fn check_token(&self, user: &str, token: &str) -> Option<String> {
         let st = self.shared.lock();
         let at = st.live_access(token)?;
-        (at.scopes.iter().any(|s| s == MAIL_SCOPE) && at.user.eq_ignore_ascii_case(user)).then_some(at.user)
+        // A service account's own token (no `sub`) has no mailbox (issue 16).
+        (at.scopes.iter().any(|s| s == MAIL_SCOPE)
+            && at.user.eq_ignore_ascii_case(user)
+            && !st.service_accounts.is_service_account(&at.user))
+        .then_some(at.user)
     }
 }
 

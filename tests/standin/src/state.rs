@@ -245,6 +245,7 @@ impl Fault {
 pub struct TokenCounters {
     pub authorization_code: u64,
     pub refresh_token: u64,
+    pub jwt_bearer: u64,
     pub other: u64,
 }
 
@@ -259,6 +260,8 @@ pub struct Counters {
     pub smtp_auth_ok: u64,
     pub smtp_auth_failed: u64,
     pub smtp_messages: u64,
+    /// JWT-bearer requests per subject (service accounts, issue 16).
+    pub jwt_bearer_by_subject: BTreeMap<String, u64>,
 }
 
 /// A resumable upload session (Gmail API `uploadType=resumable`).
@@ -288,6 +291,7 @@ pub struct Inner {
     pub uploads: HashMap<String, Upload>,
     /// Microsoft 365 / Outlook.com (src/microsoft).
     pub ms: crate::microsoft::MsState,
+    pub service_accounts: crate::service_account::Registry,
 }
 
 impl Inner {
@@ -308,6 +312,7 @@ impl Inner {
             mail_seq: 0,
             uploads: HashMap::new(),
             ms: Default::default(),
+            service_accounts: Default::default(),
         }
     }
 
