@@ -64,6 +64,8 @@ struct Session<'a> {
     /// Replies were flushed since the last read: the next read that must wait for the socket
     /// starts a new flight.
     wrote: bool,
+    /// The next command noted opens a new flight (the client was read after a flush).
+    new_flight: bool,
 }
 
 fn session_id() -> String {
@@ -107,6 +109,7 @@ fn session(shared: &Shared, tcp: TcpStream, implicit: bool) -> io::Result<()> {
         peer,
         record: 0,
         wrote: false,
+        new_flight: false,
     };
     {
         let mut st = shared.lock();
@@ -160,22 +163,25 @@ impl Session<'_> {
 
     /// Called before every read from the socket: after a flush of replies, this read waits for
     /// the client's next flight.
+    /// (A flight is recorded when its first command is complete, so a client that goes away
+    /// instead of sending makes none.)
     fn reading(&mut self) {
-        if !std::mem::replace(&mut self.wrote, false) {
-            return;
-        }
-        if let Some(r) = self.shared.lock().smtp_sessions.get_mut(&self.record) {
-            r.flights += 1;
-            r.recent_flights.push(Vec::new());
-            if r.recent_flights.len() > SMTP_FLIGHTS_KEPT {
-                r.recent_flights.remove(0);
-            }
+        if std::mem::replace(&mut self.wrote, false) {
+            self.new_flight = true;
         }
     }
 
     /// Counts a command (or `<data>`) in the current flight.
     fn note(&mut self, what: &str) {
+        let new_flight = std::mem::replace(&mut self.new_flight, false);
         if let Some(r) = self.shared.lock().smtp_sessions.get_mut(&self.record) {
+            if new_flight {
+                r.flights += 1;
+                r.recent_flights.push(Vec::new());
+                if r.recent_flights.len() > SMTP_FLIGHTS_KEPT {
+                    r.recent_flights.remove(0);
+                }
+            }
             r.commands += 1;
             if let Some(f) = r.recent_flights.last_mut() {
                 f.push(what.to_string());
