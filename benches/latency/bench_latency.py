@@ -243,14 +243,17 @@ def xoauth2(user, token):
 # The clients; each returns a list of per-send latencies (seconds) and the wall time
 # ---------------------------------------------------------------------------------------------
 
-def timed(n, one):
+def timed(env, n, one):
     lat = []
+    env.mark()
     t0 = time.perf_counter()
     for _ in range(n):
         t = time.perf_counter()
         one()
         lat.append(time.perf_counter() - t)
-    return lat, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    env.mark()
+    return lat, wall
 
 
 class Env:
@@ -259,6 +262,16 @@ class Env:
     def __init__(self, standin, rtt_ms, https_port, smtps_port, token):
         self.s, self.rtt_ms, self.https, self.smtps, self.token = standin, rtt_ms, https_port, smtps_port, token
         self.ctx = ssl.create_default_context(cafile=standin.info["ca_file"])
+        self.count_flights = False
+        self.marks = []
+
+    def mark(self):
+        """Called right before and right after the timed sends: the stand-in's flight count."""
+        if self.count_flights:
+            self.marks.append(self.s.flights())
+
+    def flights(self):
+        return self.marks[-1] - self.marks[0] if len(self.marks) >= 2 else None
 
 
 def lib_warm(env, n, transport):
@@ -267,7 +280,7 @@ def lib_warm(env, n, transport):
     msg = library_message(env.s.user)
     for _ in range(2):
         c.send(env.token, msg)
-    lat, wall = timed(n, lambda: c.send(env.token, msg))
+    lat, wall = timed(env, n, lambda: c.send(env.token, msg))
     c.close()
     return lat, wall
 
@@ -277,6 +290,7 @@ def lib_first(env, n, transport):
     cfg = library_config(env.s.info, transport, env.https, env.smtps)
     msg = library_message(env.s.user)
     lat = []
+    env.mark()
     t0 = time.perf_counter()
     for _ in range(n):
         c = oauthmail.Client(cfg)
@@ -284,7 +298,9 @@ def lib_first(env, n, transport):
         c.send(env.token, msg)
         lat.append(time.perf_counter() - t)
         c.close()
-    return lat, time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    env.mark()
+    return lat, wall
 
 
 def lib_threads(env, n, transport, threads=8):
@@ -316,7 +332,9 @@ def lib_threads(env, n, transport, threads=8):
 
     run(1)  # warm-up: every thread's first send (connections, TLS)
     lat.clear()
+    env.mark()
     wall = run(per)
+    env.mark()
     c.close()
     if errors:
         raise errors[0]
@@ -331,7 +349,7 @@ def smtplib_kept(env, n):
     msg = python_message(env.s.user)
     for _ in range(2):
         c.send_message(msg)
-    lat, wall = timed(n, lambda: c.send_message(msg))
+    lat, wall = timed(env, n, lambda: c.send_message(msg))
     c.quit()
     return lat, wall
 
@@ -347,7 +365,7 @@ def smtplib_per_message(env, n):
         c.send_message(msg)
         c.quit()
 
-    return timed(n, one)
+    return timed(env, n, one)
 
 
 def curl_per_message(env, n):
@@ -361,7 +379,7 @@ def curl_per_message(env, n):
         if r.returncode != 0:
             raise RuntimeError(f"curl exited {r.returncode}")
 
-    return timed(n, one)
+    return timed(env, n, one)
 
 
 def http_client_kept(env, n):
@@ -378,7 +396,7 @@ def http_client_kept(env, n):
 
     for _ in range(2):
         one()
-    lat, wall = timed(n, one)
+    lat, wall = timed(env, n, one)
     c.close()
     return lat, wall
 
@@ -540,9 +558,9 @@ def main():
                 if a.quick:
                     n = 16 if key.endswith("8t") else max(2, n // 10)
                 env = Env(standin, rtt, ports[rtt][0], ports[rtt][1], token)
-                f0 = standin.flights() if smtp else 0
+                env.count_flights = smtp
                 lat, wall = fn(env, n)
-                fl = (standin.flights() - f0) if smtp else None
+                fl = env.flights()
                 standin.clear_mailbox()
                 sends = len(lat)
                 results.setdefault((key, rtt), []).append(
