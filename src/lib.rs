@@ -23,6 +23,9 @@ mod context;
 pub mod error;
 pub mod ffi;
 mod file;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hint;
 mod http;
 pub mod log;

@@ -200,3 +200,58 @@ fn a_fifo_as_a_ca_file_or_attachment_is_refused_not_waited_on() {
     assert_eq!(e.status, Status::Io, "{e:?}");
     let _ = std::fs::remove_file(&fifo);
 }
+
+/// Defect 5: statuses and messages that say what happened and nothing else.
+#[test]
+fn a_refused_gmail_api_connection_does_not_say_the_message_may_have_been_delivered() {
+    let s = standin();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = oauthmail::Client::new(config(
+        &s,
+        Via::GmailApi,
+        json!({"endpoints": {
+            "authorization": s.info().authorization_endpoint,
+            "token": s.info().token_endpoint,
+            "gmail_api": format!("https://127.0.0.1:{closed}"),
+        }}),
+    ))
+    .unwrap();
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{e:?}");
+    assert!(!e.message.contains("may have"), "{}", e.message);
+}
+
+#[test]
+fn a_454_starttls_refusal_is_not_rate_limited() {
+    let s = standin();
+    let c = client(&s, Via::StartTls);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "starttls", "kind": "reply", "code": 454,
+               "text": "4.7.0 TLS not available due to temporary reason"}),
+    );
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_ne!(e.status, Status::RateLimited, "{e:?}");
+    assert_eq!(e.status, Status::Provider, "{e:?}");
+    assert_ne!(e.hint, oauthmail::hint::RATE_LIMITED.text);
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn an_smtp_connection_cut_without_close_notify_says_so_without_tls_library_text() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    fault(&s, json!({"endpoint": "smtp", "stage": "mail", "kind": "drop"}));
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{e:?}");
+    assert!(
+        !e.message.contains("docs.rs") && !e.message.contains("close_notify"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("closed the connection"), "{}", e.message);
+}

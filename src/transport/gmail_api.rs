@@ -48,8 +48,14 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     // (the http layer does not retry a POST either).
     let response = ctx
         .http
-        .request(call, "POST", &url, &headers, Some(&body))
-        .map_err(maybe_delivered)?;
+        .request_once(call, "POST", &url, &headers, Some(&body))
+        .map_err(|f| {
+            if f.may_have_reached {
+                maybe_delivered(f.error)
+            } else {
+                f.error
+            }
+        })?;
     drop(authorization);
     if (200..300).contains(&response.status) {
         let provider_id = response
@@ -73,8 +79,9 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     Err(Failure::Other(error))
 }
 
-/// A request that failed without an answer (timeout, reset, cancel) may have failed after Gmail
-/// had the whole message: the host must hear that before it thinks of sending again.
+/// A request that failed without an answer (timeout, reset, cancel) after it may have reached
+/// Gmail may have failed after Gmail had the whole message: the host must hear that before it
+/// thinks of sending again. (One that failed connecting or in the handshake is returned as it is.)
 fn maybe_delivered(mut error: Error) -> Error {
     if matches!(
         error.status,
