@@ -671,19 +671,25 @@ fn pipelined_envelope(
             _ => return Err(Tx::Stale),
         }
     }
-    let mut refusal = None;
-    let reply = conn.read_reply(call, io).map_err(|b| failed(b, Stage::Mail))?;
+    // The first refusal is the answer; a server that closes after it (421) leaves the later
+    // replies unread, and that is not the failure to report.
+    let mut refusal: Option<Tx> = None;
+    let next = |conn: &mut Session, refusal: &mut Option<Tx>, stage: Stage<'_>| {
+        conn.read_reply(call, io)
+            .map_err(|b| refusal.take().unwrap_or_else(|| failed(b, stage)))
+    };
+    let reply = next(conn, &mut refusal, Stage::Mail)?;
     if reply.code != 250 {
         refusal = Some(refused(&reply, Stage::Mail));
     }
     for r in &envelope.to {
         let stage = Stage::Rcpt(&r.field);
-        let reply = conn.read_reply(call, io).map_err(|b| failed(b, stage))?;
+        let reply = next(conn, &mut refusal, stage)?;
         if refusal.is_none() && !matches!(reply.code, 250 | 251) {
             refusal = Some(refused(&reply, stage));
         }
     }
-    let reply = conn.read_reply(call, io).map_err(|b| failed(b, Stage::Data))?;
+    let reply = next(conn, &mut refusal, Stage::Data)?;
     match (refusal, reply.code) {
         (None, 354) => Ok(()),
         (None, _) => Err(refused(&reply, Stage::Data)),
