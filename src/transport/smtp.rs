@@ -13,7 +13,15 @@
 //!   with `RSET` and nothing is sent to anybody.
 //! - Authenticated connections are kept per account and access token in the transport's own
 //!   [`Pool`] ([`Smtp`] owns it) and reused by later sends on the same client; a stale one is
-//!   replaced, but only before `DATA`.
+//!   replaced, but only before `DATA`. A send takes an idle connection or opens its own, so the
+//!   pool grows to the number of sends running at once; at most [`MAX_POOLED`] idle connections
+//!   are kept per client (the oldest is closed with `QUIT` beyond that).
+//! - Round trips (issue 17): when the server offers PIPELINING (RFC 2920; Gmail does), a send on
+//!   a kept connection is two round trips: one flight of `RSET` (the kept connection's probe),
+//!   `MAIL`, every `RCPT` and `DATA`, whose replies are read in order, then the data. Without
+//!   PIPELINING, one command at a time. New connections resume the client's TLS session when
+//!   the server allows it (rustls' session cache in the one TLS configuration of the client,
+//!   shared with HTTPS).
 //! - Timeouts and cancel: `timeouts.connect_s` bounds TCP connect, TLS, greeting and EHLO (and
 //!   STARTTLS) together (DNS is the OS resolver's, as for HTTPS); `timeouts.io_s` each read or
 //!   write after that. Every wait looks at the cancel flag at least every
