@@ -13,8 +13,8 @@ cd "$(dirname "$0")/.."
 out=target/bench
 mkdir -p "$out"
 echo "building (release profile, LTO)..." >&2
-cargo build --release --lib -p oauthmail >&2
-cargo build --release -p oauthmail-standin --bin oauthmail-standin >&2
+# One invocation for both, so the dependencies are resolved (and cached) once.
+cargo build --release --lib --bins -p oauthmail -p oauthmail-standin >&2
 # Copies, so a rebuild in this tree during the run cannot mix versions.
 cp target/release/liboauthmail.so "$out/liboauthmail.so"
 cp target/release/oauthmail-standin "$out/oauthmail-standin"
