@@ -198,10 +198,12 @@ fn smtp_refused_recipient_is_rejected_naming_it_and_nobody_gets_the_mail() {
     assert!(e.provider.clone().unwrap().smtp_reply.unwrap().starts_with("550 5.1.1"));
     assert!(s.messages().is_empty());
     assert_eq!(counter(&s, "smtp_messages"), 0);
-    // The connection was reset and is reused for the next send.
+    // The next send works. (With PIPELINING the server had answered the DATA in the same
+    // flight with 354, so the refused connection was dropped without the final dot and the next
+    // send opened a new one; tests/smtp_pipelining.rs pins that.)
     c.send(&t, &simple()).unwrap();
     assert_eq!(s.messages().len(), 1);
-    assert_eq!(counter(&s, "smtp_connections"), 1);
+    assert_eq!(counter(&s, "smtp_connections"), 2);
 }
 
 #[test]

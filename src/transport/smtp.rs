@@ -13,7 +13,15 @@
 //!   with `RSET` and nothing is sent to anybody.
 //! - Authenticated connections are kept per account and access token in the transport's own
 //!   [`Pool`] ([`Smtp`] owns it) and reused by later sends on the same client; a stale one is
-//!   replaced, but only before `DATA`.
+//!   replaced, but only before `DATA`. A send takes an idle connection or opens its own, so the
+//!   pool grows to the number of sends running at once; at most [`MAX_POOLED`] idle connections
+//!   are kept per client (the oldest is closed with `QUIT` beyond that).
+//! - Round trips (issue 17): when the server offers PIPELINING (RFC 2920; Gmail does), a send on
+//!   a kept connection is two round trips: one flight of `RSET` (the kept connection's probe),
+//!   `MAIL`, every `RCPT` and `DATA`, whose replies are read in order, then the data. Without
+//!   PIPELINING, one command at a time. New connections resume the client's TLS session when
+//!   the server allows it (rustls' session cache in the one TLS configuration of the client,
+//!   shared with HTTPS).
 //! - Timeouts and cancel: `timeouts.connect_s` bounds TCP connect, TLS, greeting and EHLO (and
 //!   STARTTLS) together (DNS is the OS resolver's, as for HTTPS); `timeouts.io_s` each read or
 //!   write after that. Every wait looks at the cancel flag at least every
@@ -235,6 +243,9 @@ fn send(
         call.check()?;
         let pooled = if attempt == 0 { pool.take(key) } else { None };
         let (mut conn, reused) = match pooled {
+            // With PIPELINING the RSET that checks a kept connection goes out in the
+            // transaction's one flight (`transaction`, `Tx::Stale`).
+            Some(conn) if conn.supports("PIPELINING") => (conn, true),
             Some(mut conn) => match conn.command(call, "RSET\r\n", probe) {
                 Ok(r) if r.code == 250 => {
                     ctx.log.debug(|| "SMTP: reusing an authenticated connection".into());
@@ -250,10 +261,28 @@ fn send(
             },
             None => (open(ctx, tls, endpoint, account, access_token)?, false),
         };
-        match transaction(&mut conn, call, message, io) {
+        let rset = (reused && conn.supports("PIPELINING")).then_some(probe);
+        match transaction(&mut conn, call, message, io, rset) {
             Ok(()) => {
                 pool.put(account, key, conn);
                 return Ok(Sent::default());
+            }
+            // The kept connection did not answer its RSET well: nothing was sent (the data goes
+            // out only after every reply of the flight); a new connection takes over.
+            Err(Tx::Stale) if attempt == 0 => {
+                ctx.log
+                    .debug(|| "SMTP: a kept connection went stale; opening a new one".into());
+                drop(conn);
+                continue;
+            }
+            Err(Tx::Stale) => {
+                return Err(Error::internal("SMTP: a new connection was asked to probe itself").into());
+            }
+            Err(Tx::Abandon(error)) => {
+                // The server said 354 to a transaction that must not go on: the connection is
+                // dropped without the final `.`, so nothing is delivered (RFC 5321 §4.1.1.4).
+                drop(conn);
+                return Err(error.into());
             }
             // A kept connection that fails in transport (no SMTP reply) before DATA was closed by
             // the server while idle: nothing was sent; try once more on a new connection. A reply
@@ -400,6 +429,11 @@ fn connect(ctx: Ctx<'_>, tls: &Arc<ClientConfig>, endpoint: &SmtpEndpoint) -> Re
     if !conn.is_encrypted() {
         return Err(Error::new(Status::Tls, "the SMTP connection is not encrypted"));
     }
+    if conn.tls_resumed() {
+        ctx.log.debug(|| "SMTP: TLS session resumed".into());
+    } else {
+        ctx.log.debug(|| "SMTP: full TLS handshake".into());
+    }
     ctx.log.debug(|| {
         format!(
             "SMTP: connected to {}:{} ({}) in {} ms",
@@ -514,12 +548,28 @@ fn auth_failure(r: &Reply, mechanism: &str, challenge: Option<&str>) -> Failure 
 /// connection is still usable), while the data went out (cut short: nothing delivered, but not
 /// retried either), or after the final `.` went out (may have been delivered; never retried).
 enum Tx {
+    /// A kept connection's pipelined `RSET` got no reply or not 250: replace the connection.
+    Stale,
+    /// Refused before the data, but the server already answered `DATA` with 354 (pipelined):
+    /// the connection must be dropped without the final `.`.
+    Abandon(Error),
     Before(Error),
     DataCut(Error),
     After(Error),
 }
 
-fn transaction(conn: &mut Session, call: &Call, message: &PreparedMessage, io: Limit) -> Result<(), Tx> {
+/// One message on an authenticated connection. When the server offers PIPELINING (RFC 2920)
+/// the commands go out in one flight: `RSET` (only with `rset`, the probe of a kept connection,
+/// answered within that limit), `MAIL`, every `RCPT` and `DATA`; the replies are read in order and
+/// the data follows only when every one of them is good. Without PIPELINING, one command at a
+/// time.
+fn transaction(
+    conn: &mut Session,
+    call: &Call,
+    message: &PreparedMessage,
+    io: Limit,
+    rset: Option<Limit>,
+) -> Result<(), Tx> {
     let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
     let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
     call.check().map_err(Tx::Before)?;
@@ -542,23 +592,27 @@ fn transaction(conn: &mut Session, call: &Call, message: &PreparedMessage, io: L
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let mail = Mail::new(Some(envelope.from.clone()), params).to_string();
-    let reply = conn.command(call, &mail, io).map_err(|b| failed(b, Stage::Mail))?;
-    if reply.code != 250 {
-        return Err(refused(&reply, Stage::Mail));
-    }
-
-    // All or nothing: every recipient must be accepted before DATA.
-    for r in &envelope.to {
-        let rcpt = Rcpt::new(r.address.clone(), vec![]).to_string();
-        let stage = Stage::Rcpt(&r.field);
-        let reply = conn.command(call, &rcpt, io).map_err(|b| failed(b, stage))?;
-        if !matches!(reply.code, 250 | 251) {
-            return Err(refused(&reply, stage));
+    if conn.supports("PIPELINING") {
+        pipelined_envelope(conn, call, envelope, &mail, io, rset)?;
+    } else {
+        let reply = conn.command(call, &mail, io).map_err(|b| failed(b, Stage::Mail))?;
+        if reply.code != 250 {
+            return Err(refused(&reply, Stage::Mail));
         }
-    }
-    let reply = conn.command(call, "DATA\r\n", io).map_err(|b| failed(b, Stage::Data))?;
-    if reply.code != 354 {
-        return Err(refused(&reply, Stage::Data));
+
+        // All or nothing: every recipient must be accepted before DATA.
+        for r in &envelope.to {
+            let rcpt = Rcpt::new(r.address.clone(), vec![]).to_string();
+            let stage = Stage::Rcpt(&r.field);
+            let reply = conn.command(call, &rcpt, io).map_err(|b| failed(b, stage))?;
+            if !matches!(reply.code, 250 | 251) {
+                return Err(refused(&reply, stage));
+            }
+        }
+        let reply = conn.command(call, "DATA\r\n", io).map_err(|b| failed(b, Stage::Data))?;
+        if reply.code != 354 {
+            return Err(refused(&reply, Stage::Data));
+        }
     }
 
     // Until the final "." has gone out the server must not deliver (RFC 5321 §4.1.1.4): a
@@ -583,6 +637,72 @@ fn transaction(conn: &mut Session, call: &Call, message: &PreparedMessage, io: L
             "the send was cancelled while waiting for the server's answer to the message data",
         ))),
         Err(b) => Err(not_resent(map_broken(b, Stage::DataEnd, "timeouts.io_s"))),
+    }
+}
+
+/// The envelope in one flight (RFC 2920): [`RSET`], `MAIL`, every `RCPT`, `DATA`, then every
+/// reply in order. `Ok` when the server is waiting for the data (354 after every command was
+/// accepted). All or nothing: a refused `MAIL` or `RCPT` fails the transaction even if the server
+/// went on to accept `DATA` (it does when some recipient passed); then the connection is
+/// abandoned without the final `.`, so nothing is delivered.
+fn pipelined_envelope(
+    conn: &mut Session,
+    call: &Call,
+    envelope: &crate::message::Envelope,
+    mail: &str,
+    io: Limit,
+    rset: Option<Limit>,
+) -> Result<(), Tx> {
+    let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
+    let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
+    let mut flight = String::with_capacity(64 + mail.len() + envelope.to.len() * 48);
+    if rset.is_some() {
+        flight.push_str("RSET\r\n");
+    }
+    flight.push_str(mail);
+    for r in &envelope.to {
+        flight.push_str(&Rcpt::new(r.address.clone(), vec![]).to_string());
+    }
+    flight.push_str("DATA\r\n");
+    if let Err(b) = conn.write_commands(call, &flight, io) {
+        return Err(match (b, rset) {
+            (Broken::Cancelled, _) => Tx::Before(Error::cancelled()),
+            // A kept connection that cannot even take the flight is stale.
+            (_, Some(_)) => Tx::Stale,
+            (b, None) => failed(b, Stage::Mail),
+        });
+    }
+    if let Some(probe) = rset {
+        match conn.read_reply(call, probe) {
+            Ok(r) if r.code == 250 => {}
+            Err(Broken::Cancelled) => return Err(Tx::Before(Error::cancelled())),
+            _ => return Err(Tx::Stale),
+        }
+    }
+    // The first refusal is the answer; a server that closes after it (421) leaves the later
+    // replies unread, and that is not the failure to report.
+    let mut refusal: Option<Tx> = None;
+    let next = |conn: &mut Session, refusal: &mut Option<Tx>, stage: Stage<'_>| {
+        conn.read_reply(call, io)
+            .map_err(|b| refusal.take().unwrap_or_else(|| failed(b, stage)))
+    };
+    let reply = next(conn, &mut refusal, Stage::Mail)?;
+    if reply.code != 250 {
+        refusal = Some(refused(&reply, Stage::Mail));
+    }
+    for r in &envelope.to {
+        let stage = Stage::Rcpt(&r.field);
+        let reply = next(conn, &mut refusal, stage)?;
+        if refusal.is_none() && !matches!(reply.code, 250 | 251) {
+            refusal = Some(refused(&reply, stage));
+        }
+    }
+    let reply = next(conn, &mut refusal, Stage::Data)?;
+    match (refusal, reply.code) {
+        (None, 354) => Ok(()),
+        (None, _) => Err(refused(&reply, Stage::Data)),
+        (Some(Tx::Before(error)), 354) => Err(Tx::Abandon(error)),
+        (Some(tx), _) => Err(tx),
     }
 }
 

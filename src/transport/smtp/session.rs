@@ -25,6 +25,8 @@ use crate::tls;
 /// EHLO replies run longer in practice). A server that sends more is not speaking SMTP.
 const MAX_LINE: usize = 8 * 1024;
 const MAX_REPLY: usize = 64 * 1024;
+/// The message data goes out through a buffer of this size (dots doubled on the way).
+const DATA_CHUNK: usize = 64 * 1024;
 
 /// A server reply: its code and the text of each line, without the code.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,6 +221,16 @@ impl Session {
         self.fail_on_error(result)
     }
 
+    /// Whether the TLS handshake resumed a session from the client's TLS configuration's cache
+    /// (rustls' in-memory session store, shared by every connection of the client, HTTPS and
+    /// SMTP alike): no certificate chain was sent or verified.
+    pub fn tls_resumed(&self) -> bool {
+        match &self.stream {
+            Some(Stream::Tls(t)) => t.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed),
+            _ => false,
+        }
+    }
+
     /// Whether the connection is encrypted.
     pub fn is_encrypted(&self) -> bool {
         matches!(self.stream, Some(Stream::Tls(_)))
@@ -255,10 +267,17 @@ impl Session {
         self.read_reply(call, limit)
     }
 
+    /// Writes command lines (each with its CRLF) in one go, without reading: a pipelined group
+    /// (RFC 2920) whose replies the caller then reads with [`Session::read_reply`].
+    pub fn write_commands(&mut self, call: &Call, lines: &str, limit: Limit) -> Result<(), Broken> {
+        self.write_all(call, lines.as_bytes(), limit)
+    }
+
     /// Writes the message data, dots doubled at line starts, and the final `.`: once this returns
-    /// `Ok`, the server may deliver the message. `data` has CRLF line endings.
+    /// `Ok`, the server may deliver the message. `data` has CRLF line endings. The data goes out
+    /// in pieces of [`DATA_CHUNK`] through one buffer, never as a second copy of the message.
     pub fn send_data(&mut self, call: &Call, data: &[u8], limit: Limit) -> Result<(), Broken> {
-        let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 5);
+        let mut out = Vec::with_capacity(DATA_CHUNK + 8);
         let mut line_start = true;
         for &b in data {
             if line_start && b == b'.' {
@@ -266,6 +285,10 @@ impl Session {
             }
             out.push(b);
             line_start = b == b'\n';
+            if out.len() >= DATA_CHUNK {
+                self.write_some(call, &out, limit)?;
+                out.clear();
+            }
         }
         if !data.is_empty() && !data.ends_with(b"\r\n") {
             out.extend_from_slice(b"\r\n");
@@ -341,13 +364,13 @@ impl Session {
         }
     }
 
-    fn write_all(&mut self, call: &Call, mut data: &[u8], limit: Limit) -> Result<(), Broken> {
+    /// Writes all of `data` without the final flush (more follows).
+    fn write_some(&mut self, call: &Call, mut data: &[u8], limit: Limit) -> Result<(), Broken> {
         let Some(stream) = self.stream.as_mut() else {
             return Err(self.garbage("no connection"));
         };
         let mut result = Ok(());
         while !data.is_empty() {
-            // Each write that makes progress gets the whole per-write budget again.
             match when_ready(stream, Interest::Writable, call, limit.deadline(), |s| s.write(data)) {
                 Ok(0) => result = Err(Broken::Io(io::ErrorKind::WriteZero.into())),
                 Ok(n) => data = &data[n..],
@@ -357,9 +380,15 @@ impl Session {
                 break;
             }
         }
-        if result.is_ok() {
-            result = when_ready(stream, Interest::Writable, call, limit.deadline(), |s| s.flush());
-        }
+        self.fail_on_error(result)
+    }
+
+    fn write_all(&mut self, call: &Call, data: &[u8], limit: Limit) -> Result<(), Broken> {
+        self.write_some(call, data, limit)?;
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(self.garbage("no connection"));
+        };
+        let result = when_ready(stream, Interest::Writable, call, limit.deadline(), |s| s.flush());
         self.fail_on_error(result)
     }
 }

@@ -265,6 +265,15 @@ fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
             shared.lock().faults.clear();
             ok(json!({}))
         }
+        ("GET", "/smtp/sessions") => {
+            let st = shared.lock();
+            let sessions: Vec<Value> = st
+                .smtp_sessions
+                .values()
+                .map(|r| serde_json::to_value(r).unwrap_or_default())
+                .collect();
+            ok(json!({ "sessions": sessions }))
+        }
         ("GET", "/counters") => ok(serde_json::to_value(&shared.lock().counters).unwrap_or_default()),
         ("GET", "/mailbox") => ok(json!({ "messages": mailbox::list(&shared.mailbox_dir) })),
         ("DELETE", "/mailbox") => {

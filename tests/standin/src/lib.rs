@@ -338,6 +338,16 @@ impl Standin {
         serde_json::to_value(&self.shared.lock().counters).unwrap_or_default()
     }
 
+    /// The SMTP session records in start order (`GET /smtp/sessions`): flights (the client's
+    /// round trips as the server saw them) and the commands each flight carried.
+    pub fn smtp_sessions(&self) -> Vec<Value> {
+        let st = self.shared.lock();
+        st.smtp_sessions
+            .values()
+            .map(|r| serde_json::to_value(r).unwrap_or_default())
+            .collect()
+    }
+
     /// Forgets everything (`POST /reset`).
     pub fn reset(&self) {
         control::reset(&self.shared);

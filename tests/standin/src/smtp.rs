@@ -16,7 +16,10 @@ use serde_json::json;
 use crate::http::Stream;
 use crate::mailbox::{self, Delivery};
 use crate::mime;
-use crate::state::{random_string, Fault, Shared, HEX, MAIL_SCOPE};
+use crate::state::{random_string, Fault, Shared, SmtpSessionRecord, HEX, MAIL_SCOPE, SMTP_FLIGHTS_KEPT};
+
+/// How many session records the stand-in keeps (the oldest go first).
+const SESSIONS_KEPT: usize = 1000;
 
 const HOST: &str = "smtp.gmail.com";
 const MAX_COMMAND: usize = 64 * 1024;
@@ -56,6 +59,13 @@ struct Session<'a> {
     bdat_too_big: bool,
     id: String,
     peer: String,
+    /// This session's entry in `Inner::smtp_sessions`.
+    record: u64,
+    /// Replies were flushed since the last read: the next read that must wait for the socket
+    /// starts a new flight.
+    wrote: bool,
+    /// The next command noted opens a new flight (the client was read after a flush).
+    new_flight: bool,
 }
 
 fn session_id() -> String {
@@ -97,13 +107,37 @@ fn session(shared: &Shared, tcp: TcpStream, implicit: bool) -> io::Result<()> {
         bdat_too_big: false,
         id: session_id(),
         peer,
+        record: 0,
+        wrote: false,
+        new_flight: false,
     };
+    {
+        let mut st = shared.lock();
+        st.smtp_session_seq += 1;
+        let seq = st.smtp_session_seq;
+        st.smtp_sessions.insert(
+            seq,
+            SmtpSessionRecord {
+                seq,
+                id: s.id.clone(),
+                port: if implicit { "smtps" } else { "starttls" },
+                ..Default::default()
+            },
+        );
+        while st.smtp_sessions.len() > SESSIONS_KEPT {
+            st.smtp_sessions.pop_first();
+        }
+        s.record = seq;
+    }
     match s.fault("connect")? {
         Next::Continue => {}
         Next::Replied | Next::Close => return Ok(()),
     }
     s.send(&format!("220 {HOST} ESMTP {} - gsmtp", s.id))?;
     let result = s.run();
+    if let Some(r) = shared.lock().smtp_sessions.get_mut(&s.record) {
+        r.closed = true;
+    }
     // A clean TLS close (clients that read to EOF after QUIT see no truncation error).
     if let Some(Stream::Tls(t)) = s.stream.as_mut() {
         t.conn.send_close_notify();
@@ -122,7 +156,37 @@ impl Session<'_> {
         out.push_str("\r\n");
         let s = self.stream();
         s.write_all(out.as_bytes())?;
-        s.flush()
+        s.flush()?;
+        self.wrote = true;
+        Ok(())
+    }
+
+    /// Called before every read from the socket: after a flush of replies, this read waits for
+    /// the client's next flight.
+    /// (A flight is recorded when its first command is complete, so a client that goes away
+    /// instead of sending makes none.)
+    fn reading(&mut self) {
+        if std::mem::replace(&mut self.wrote, false) {
+            self.new_flight = true;
+        }
+    }
+
+    /// Counts a command (or `<data>`) in the current flight.
+    fn note(&mut self, what: &str) {
+        let new_flight = std::mem::replace(&mut self.new_flight, false);
+        if let Some(r) = self.shared.lock().smtp_sessions.get_mut(&self.record) {
+            if new_flight {
+                r.flights += 1;
+                r.recent_flights.push(Vec::new());
+                if r.recent_flights.len() > SMTP_FLIGHTS_KEPT {
+                    r.recent_flights.remove(0);
+                }
+            }
+            r.commands += 1;
+            if let Some(f) = r.recent_flights.last_mut() {
+                f.push(what.to_string());
+            }
+        }
     }
 
     fn more_info(&self) -> String {
@@ -144,6 +208,7 @@ impl Session<'_> {
                 return Err(io::Error::new(io::ErrorKind::InvalidData, "line too long"));
             }
             let mut chunk = [0u8; 16 * 1024];
+            self.reading();
             let n = self.stream().read(&mut chunk)?;
             if n == 0 {
                 return Ok(None);
@@ -155,6 +220,7 @@ impl Session<'_> {
     fn read_exact_n(&mut self, n: usize) -> io::Result<Vec<u8>> {
         while self.buf.len() < n {
             let mut chunk = [0u8; 64 * 1024];
+            self.reading();
             let got = self.stream().read(&mut chunk)?;
             if got == 0 {
                 return Err(io::ErrorKind::UnexpectedEof.into());
@@ -166,7 +232,12 @@ impl Session<'_> {
     }
 
     fn fault(&mut self, stage: &str) -> io::Result<Next> {
-        let Some(f) = self.shared.lock().take_fault("smtp", Some(stage)) else {
+        self.fault_for(stage, None)
+    }
+
+    /// [`Session::fault`] for one recipient (`address` faults match only theirs).
+    fn fault_for(&mut self, stage: &str, address: Option<&str>) -> io::Result<Next> {
+        let Some(f) = self.shared.lock().take_fault_for("smtp", Some(stage), address) else {
             return Ok(Next::Continue);
         };
         self.shared.log(&format!("smtp fault {} at stage {stage}", f.kind));
@@ -185,7 +256,7 @@ impl Session<'_> {
             }
             _ => {
                 let code = f.code.unwrap_or(451);
-                self.send(&self.fault_text(&f, code))?;
+                self.send(&self.fault_text(&f, code, stage))?;
                 if code == 421 {
                     return Ok(Next::Close);
                 }
@@ -194,10 +265,15 @@ impl Session<'_> {
         }
     }
 
-    fn fault_text(&self, f: &Fault, code: u16) -> String {
+    fn fault_text(&self, f: &Fault, code: u16, stage: &str) -> String {
         let g = self.gsmtp();
         let text = match &f.text {
             Some(t) => t.clone(),
+            // Gmail's answer to a recipient that does not exist.
+            None if code == 550 && stage == "rcpt" => format!(
+                "5.1.1 The email account that you tried to reach does not exist. Please try\n5.1.1 double-checking the recipient's email address for typos or\n5.1.1 unnecessary spaces. {}\n5.1.1  https://support.google.com/mail/?p=NoSuchUser {g}",
+                self.more_info()
+            ),
             None => match code {
                 421 => format!("4.7.0 Temporary System Problem.  Try again later (10). {g}"),
                 451 => format!("4.3.0 Mail server temporarily rejected message. {g}"),
@@ -269,6 +345,7 @@ impl Session<'_> {
                 Some((v, a)) => (v.to_ascii_uppercase(), a.trim().to_string()),
                 None => (line.to_ascii_uppercase(), String::new()),
             };
+            self.note(&verb);
             let g = self.gsmtp();
             let needs_tls = matches!(verb.as_str(), "AUTH" | "MAIL" | "RCPT" | "DATA" | "BDAT");
             if needs_tls && !self.tls {
@@ -304,7 +381,9 @@ impl Session<'_> {
                         lines.push("STARTTLS".into());
                     }
                     lines.push("ENHANCEDSTATUSCODES".into());
-                    lines.push("PIPELINING".into());
+                    if self.shared.lock().settings.smtp_pipelining {
+                        lines.push("PIPELINING".into());
+                    }
                     if self.tls {
                         lines.push("CHUNKING".into());
                     }
@@ -409,7 +488,7 @@ impl Session<'_> {
                         self.send(&format!("555 5.5.2 Syntax error. {g}"))?;
                         continue;
                     };
-                    match self.fault("rcpt")? {
+                    match self.fault_for("rcpt", Some(&addr))? {
                         Next::Continue => {}
                         Next::Replied => continue,
                         Next::Close => return Ok(()),
@@ -446,10 +525,15 @@ impl Session<'_> {
                     let max = self.shared.lock().settings.smtp_max_message_bytes;
                     let mut msg = Vec::new();
                     let mut too_big = false;
+                    let mut noted = false;
                     loop {
                         let Some(l) = self.read_line(max + MAX_COMMAND)? else {
                             return Ok(());
                         };
+                        if !noted {
+                            self.note("<data>");
+                            noted = true;
+                        }
                         if l == b".\r\n" || l == b".\n" {
                             break;
                         }
@@ -478,6 +562,7 @@ impl Session<'_> {
                         continue;
                     };
                     let chunk = self.read_exact_n(n)?;
+                    self.note("<bdat>");
                     if self.from.is_none() || self.rcpts.is_empty() {
                         self.send(&format!("503 5.5.1 RCPT first. {g}"))?;
                         continue;
@@ -566,7 +651,11 @@ impl Session<'_> {
 
     /// Reads a SASL continuation line (trimmed); `None` at EOF.
     fn sasl_line(&mut self) -> io::Result<Option<String>> {
-        Ok(self.read_line(MAX_COMMAND)?.map(|l| {
+        let line = self.read_line(MAX_COMMAND)?;
+        if line.is_some() {
+            self.note("<sasl>");
+        }
+        Ok(line.map(|l| {
             String::from_utf8_lossy(&l)
                 .trim_end_matches(['\r', '\n'])
                 .trim()

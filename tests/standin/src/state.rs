@@ -38,6 +38,13 @@ pub struct Settings {
     pub api_json_limit_bytes: usize,
     pub api_upload_limit_bytes: usize,
     pub max_recipients: usize,
+    /// Whether the SMTP EHLO reply offers `PIPELINING` (RFC 2920); Gmail does.
+    #[serde(default = "yes")]
+    pub smtp_pipelining: bool,
+}
+
+fn yes() -> bool {
+    true
 }
 
 impl Settings {
@@ -61,6 +68,7 @@ impl Settings {
             api_json_limit_bytes: 1_048_576,
             api_upload_limit_bytes: 36_700_160,
             max_recipients: 100,
+            smtp_pipelining: true,
         }
     }
 
@@ -194,6 +202,9 @@ pub struct Fault {
     pub code: Option<u16>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// Stage `rcpt` only: the fault fires for this recipient address alone (case-insensitive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
     #[serde(default = "one")]
     pub count: u32,
 }
@@ -220,7 +231,13 @@ impl Fault {
             if self.kind == "reply" && self.code.is_none() {
                 return Err("a reply fault needs \"code\"".into());
             }
+            if self.address.is_some() && stage != "rcpt" {
+                return Err("\"address\" is for stage rcpt only".into());
+            }
         } else {
+            if self.address.is_some() {
+                return Err("\"address\" is for smtp faults at stage rcpt only".into());
+            }
             if !HTTP_ENDPOINTS.contains(&self.endpoint.as_str()) {
                 return Err(format!(
                     "unknown endpoint {:?}: one of {HTTP_ENDPOINTS:?} or \"smtp\"",
@@ -264,6 +281,28 @@ pub struct Counters {
     pub jwt_bearer_by_subject: BTreeMap<String, u64>,
 }
 
+/// What one SMTP session looked like on the wire (README "SMTP sessions"): how often the server
+/// had to wait for new client input after it had flushed its replies (a flight, one round trip
+/// of the client), and which commands each flight carried.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct SmtpSessionRecord {
+    pub seq: u64,
+    pub id: String,
+    pub port: &'static str,
+    /// Flights so far (the first is the one carrying the first command after the greeting).
+    pub flights: u64,
+    /// Commands so far (a message's data counts as one `"<data>"` entry).
+    pub commands: u64,
+    /// The commands of the last [`SMTP_FLIGHTS_KEPT`] flights, oldest first: verbs in upper case
+    /// (`"RSET"`, `"MAIL"`, ...), `"<data>"` for the lines after `354` up to the final `.`,
+    /// `"<bdat>"` for a `BDAT` chunk's bytes (the `BDAT` verb itself is listed too).
+    pub recent_flights: Vec<Vec<String>>,
+    pub closed: bool,
+}
+
+/// How many flights a session record keeps in detail (the counts cover all of them).
+pub const SMTP_FLIGHTS_KEPT: usize = 64;
+
 /// A resumable upload session (Gmail API `uploadType=resumable`).
 pub struct Upload {
     /// The bearer token of the initiating request; it must still be live when the bytes arrive.
@@ -292,6 +331,9 @@ pub struct Inner {
     /// Microsoft 365 / Outlook.com (src/microsoft).
     pub ms: crate::microsoft::MsState,
     pub service_accounts: crate::service_account::Registry,
+    /// SMTP sessions since the start or the last reset, by `seq` (the last 1000 are kept).
+    pub smtp_sessions: BTreeMap<u64, SmtpSessionRecord>,
+    pub smtp_session_seq: u64,
 }
 
 impl Inner {
@@ -313,6 +355,8 @@ impl Inner {
             uploads: HashMap::new(),
             ms: Default::default(),
             service_accounts: Default::default(),
+            smtp_sessions: BTreeMap::new(),
+            smtp_session_seq: 0,
         }
     }
 
@@ -322,9 +366,18 @@ impl Inner {
 
     /// Takes one use of the first fault that matches `endpoint` (and `stage` for SMTP).
     pub fn take_fault(&mut self, endpoint: &str, stage: Option<&str>) -> Option<Fault> {
+        self.take_fault_for(endpoint, stage, None)
+    }
+
+    /// [`Inner::take_fault`] for a recipient: a fault with an `address` matches only that
+    /// address; one without matches every recipient.
+    pub fn take_fault_for(&mut self, endpoint: &str, stage: Option<&str>, address: Option<&str>) -> Option<Fault> {
         let pos = self.faults.iter().position(|f| {
             (f.endpoint == endpoint || (f.endpoint == "any_http" && endpoint != "smtp"))
                 && (stage.is_none() || f.stage.as_deref() == stage)
+                && f.address
+                    .as_deref()
+                    .is_none_or(|a| address.is_some_and(|x| x.eq_ignore_ascii_case(a)))
         })?;
         let f = self.faults[pos].clone();
         self.faults[pos].count -= 1;
