@@ -142,6 +142,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                 }
                 ("PUT", ["upload", "gmail", "v1", "users", _, "messages", "send"]) => gmail::put_resumable(shared, req),
                 ("GET", ["gmail", "v1", "users", user, "profile"]) => gmail::profile(shared, req, user),
+                ("GET", ["gmail", "v1", "users", user, "settings", "sendAs"]) => gmail::send_as_list(shared, req, user),
                 _ => not_found(req),
             }
         }
