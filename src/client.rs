@@ -37,11 +37,13 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
-        let settings = config.resolve()?;
+        let lang = config.ui_language.unwrap_or_default().hints();
+        let localized = |e: crate::error::Error| e.in_language(lang);
+        let settings = config.resolve().map_err(localized)?;
         let log = Log::default();
         // One TLS configuration for HTTPS and SMTP alike.
-        let tls = tls::client_config(settings.extra_ca_file.as_deref())?;
-        let http = Http::new(&settings, Arc::clone(&tls), log.clone())?;
+        let tls = tls::client_config(settings.extra_ca_file.as_deref()).map_err(localized)?;
+        let http = Http::new(&settings, Arc::clone(&tls), log.clone()).map_err(localized)?;
         let sender = Sender::new(&settings, tls);
         Ok(Client {
             settings,
@@ -70,27 +72,34 @@ impl Client {
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<TokenDocument> {
         let call = self.canceller.begin();
         let opener = self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone();
-        authorize::run(self.ctx(&call), opener, options)
+        authorize::run(self.ctx(&call), opener, options).map_err(|e| self.localized(e))
     }
 
     pub fn refresh(&self, token: &TokenDocument) -> Result<TokenDocument> {
         let call = self.canceller.begin();
-        token::refresh(self.ctx(&call), token)
+        token::refresh(self.ctx(&call), token).map_err(|e| self.localized(e))
     }
 
     pub fn send(&self, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
-        self.sender.send(self.ctx(&call), token, message)
+        self.sender
+            .send(self.ctx(&call), token, message)
+            .map_err(|e| self.localized(e))
     }
 
     pub fn revoke(&self, token: &TokenDocument) -> Result<()> {
         let call = self.canceller.begin();
-        token::revoke(self.ctx(&call), token)
+        token::revoke(self.ctx(&call), token).map_err(|e| self.localized(e))
     }
 
     /// Cancels every call in flight on this client; calls started later are unaffected.
     pub fn cancel(&self) {
         self.canceller.cancel();
+    }
+
+    /// Errors leave the client with their hint in the configured `ui_language`.
+    fn localized(&self, e: crate::error::Error) -> crate::error::Error {
+        e.in_language(self.settings.ui_language.hints())
     }
 
     fn ctx<'a>(&'a self, call: &'a Call) -> Ctx<'a> {

@@ -7,16 +7,42 @@
 
 use crate::status::Status;
 
-/// One hint: a stable id (used as the anchor in the troubleshooting guides) and its text.
+/// One hint: a stable id (used as the anchor in the troubleshooting guides) and its text in
+/// English (`text`, quoted word for word by `docs/troubleshooting.en.md`) and Romanian (`ro`,
+/// quoted by `docs/troubleshooting.ro.md`).
 #[derive(Debug, PartialEq, Eq)]
 pub struct Hint {
     pub id: &'static str,
     pub text: &'static str,
+    pub ro: &'static str,
+}
+
+/// The language a hint is shown in (`ui_language`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Lang {
+    #[default]
+    En,
+    Ro,
+}
+
+impl Hint {
+    /// The text in `lang`.
+    pub fn text_in(&self, lang: Lang) -> &'static str {
+        match lang {
+            Lang::En => self.text,
+            Lang::Ro => self.ro,
+        }
+    }
+}
+
+/// The hint whose id is `id`.
+pub fn by_id(id: &str) -> Option<&'static Hint> {
+    ALL.iter().copied().find(|h| h.id == id)
 }
 
 macro_rules! hints {
-    ($($name:ident = $id:literal : $text:literal;)*) => {
-        $(pub const $name: Hint = Hint { id: $id, text: $text };)*
+    ($($name:ident = $id:literal : $text:literal / $ro:literal;)*) => {
+        $(pub const $name: Hint = Hint { id: $id, text: $text, ro: $ro };)*
         /// Every hint, for the documentation check.
         pub const ALL: &[&Hint] = &[$(&$name),*];
     };
@@ -24,71 +50,119 @@ macro_rules! hints {
 
 hints! {
     // Defaults, one per status: used when nothing more specific is known.
-    OK = "ok": "No action needed.";
+    OK = "ok":
+        "No action needed."
+        / "Nu este nevoie de nicio acțiune.";
     INVALID_ARGUMENT = "invalid-argument":
-        "Correct the input named in 'field' (see the API reference for its format) and call again.";
-    CANCELLED = "cancelled": "The call was cancelled by the application; start it again when the user asks.";
+        "Correct the input named in 'field' (see the API reference for its format) and call again."
+        / "Corectați valoarea numită în 'field' (formatul ei este descris în documentația API) și apelați din nou.";
+    CANCELLED = "cancelled":
+        "The call was cancelled by the application; start it again when the user asks."
+        / "Apelul a fost anulat de aplicație; porniți-l din nou când utilizatorul o cere.";
     TIMEOUT = "timeout":
-        "The server or the user did not answer in time. Check the network connection and try again; raise timeouts.io_s or timeouts.authorize_s if this happens often.";
+        "The server or the user did not answer in time. Check the network connection and try again; raise timeouts.io_s or timeouts.authorize_s if this happens often."
+        / "Serverul sau utilizatorul nu a răspuns la timp. Verificați conexiunea la rețea și încercați din nou; dacă se întâmplă des, măriți 'timeouts.io_s' sau 'timeouts.authorize_s'.";
     ACCESS_DENIED = "access-denied":
-        "The user declined access or the provider refused this account. Authorize again and choose Allow; if the app is in Testing status, add the account as a test user (Google Cloud console, Audience).";
+        "The user declined access or the provider refused this account. Authorize again and choose Allow; if the app is in Testing status, add the account as a test user (Google Cloud console, Audience)."
+        / "Utilizatorul a refuzat accesul sau furnizorul a respins acest cont. Autorizați din nou și alegeți Allow (Permiteți); dacă aplicația e în starea Testing, adăugați contul ca utilizator de test (consola Google Cloud, Audience).";
     REAUTHORIZE = "reauthorize":
-        "The saved authorization is no longer valid. Call oauthmail_authorize again so the user can sign in and consent, then store the new token document.";
+        "The saved authorization is no longer valid. Call oauthmail_authorize again so the user can sign in and consent, then store the new token document."
+        / "Autorizarea păstrată nu mai este valabilă. Apelați din nou 'oauthmail_authorize', ca utilizatorul să se autentifice și să își dea consimțământul, apoi păstrați noul document cu tokenuri.";
     INSUFFICIENT_SCOPE = "insufficient-scope":
-        "The token does not carry the permission this transport needs. Authorize again with the scopes the transport requires (the library's defaults are right for each transport).";
+        "The token does not carry the permission this transport needs. Authorize again with the scopes the transport requires (the library's defaults are right for each transport)."
+        / "Tokenul nu are permisiunea de care are nevoie acest transport. Autorizați din nou cu permisiunile cerute de transport (valorile implicite ale bibliotecii sunt corecte pentru fiecare transport).";
     AUTH_FAILED = "auth-failed":
-        "The provider rejected the client or the token. Check client_id and client_secret against the OAuth client in the provider's console, then authorize again.";
+        "The provider rejected the client or the token. Check client_id and client_secret against the OAuth client in the provider's console, then authorize again."
+        / "Furnizorul a respins clientul sau tokenul. Comparați 'client_id' și 'client_secret' cu clientul OAuth din consola furnizorului, apoi autorizați din nou.";
     NETWORK = "network":
-        "The provider could not be reached. Check the internet connection, the firewall and the proxy setting, then try again.";
+        "The provider could not be reached. Check the internet connection, the firewall and the proxy setting, then try again."
+        / "Furnizorul nu a putut fi contactat. Verificați conexiunea la internet, firewallul și setarea de proxy, apoi încercați din nou.";
     TLS = "tls":
-        "The secure connection could not be verified. If your network inspects TLS (a corporate proxy or antivirus), install its root certificate in the system store or set tls.extra_ca_file.";
+        "The secure connection could not be verified. If your network inspects TLS (a corporate proxy or antivirus), install its root certificate in the system store or set tls.extra_ca_file."
+        / "Conexiunea securizată nu a putut fi verificată. Dacă rețeaua dumneavoastră inspectează TLS (un proxy de firmă sau un antivirus), instalați certificatul lui rădăcină în depozitul de certificate al sistemului sau completați 'tls.extra_ca_file'.";
     RATE_LIMITED = "rate-limited":
-        "The provider is limiting how much this account sends. Wait for retry_after_s seconds (or a few minutes) before sending again; daily sending limits reset within 24 hours.";
+        "The provider is limiting how much this account sends. Wait for retry_after_s seconds (or a few minutes) before sending again; daily sending limits reset within 24 hours."
+        / "Furnizorul limitează cât trimite acest cont. Așteptați 'retry_after_s' secunde (sau câteva minute) înainte de a trimite din nou; limitele zilnice de trimitere se resetează în cel mult 24 de ore.";
     REJECTED = "rejected":
-        "The provider refused the message or a recipient permanently. Check the addresses and the message size; nothing was sent.";
+        "The provider refused the message or a recipient permanently. Check the addresses and the message size; nothing was sent."
+        / "Furnizorul a refuzat definitiv mesajul sau un destinatar. Verificați adresele și dimensiunea mesajului; nu s-a trimis nimic.";
     PROVIDER = "provider":
-        "The provider failed or answered unexpectedly. Try again later; if it persists, check the provider's status page.";
-    IO = "io": "A local file could not be read or written. Check that the path exists and that the program may read it.";
+        "The provider failed or answered unexpectedly. Try again later; if it persists, check the provider's status page."
+        / "Furnizorul a avut o eroare sau a răspuns neașteptat. Încercați din nou mai târziu; dacă problema persistă, verificați pagina de stare a furnizorului.";
+    IO = "io":
+        "A local file could not be read or written. Check that the path exists and that the program may read it."
+        / "Un fișier local nu a putut fi citit sau scris. Verificați că fișierul există și că programul are dreptul să îl citească.";
     INTERNAL = "internal":
-        "This is a bug in liboauthmail. Please report it with the log (set a logger at level 5); no secrets are logged.";
+        "This is a bug in liboauthmail. Please report it with the log (set a logger at level 5); no secrets are logged."
+        / "Este o eroare în liboauthmail. Raportați-o împreună cu jurnalul (setați un logger la nivelul 5); jurnalul nu conține niciun secret.";
 
     // Specific causes.
     REAUTHORIZE_TESTING_EXPIRY = "reauthorize-testing-expiry":
-        "The refresh token has expired or was revoked. Call oauthmail_authorize again. If this happens about 7 days after each authorization, the Google Cloud app is in Testing status: publish it (Audience > Publish app) to stop refresh tokens from expiring.";
+        "The refresh token has expired or was revoked. Call oauthmail_authorize again. If this happens about 7 days after each authorization, the Google Cloud app is in Testing status: publish it (Audience > Publish app) to stop refresh tokens from expiring."
+        / "Tokenul de reîmprospătare a expirat sau a fost revocat. Apelați din nou 'oauthmail_authorize'. Dacă se întâmplă la aproximativ 7 zile după fiecare autorizare, aplicația Google Cloud este în starea Testing: publicați-o (Audience > Publish app) ca tokenurile de reîmprospătare să nu mai expire.";
     REAUTHORIZE_NO_REFRESH_TOKEN = "reauthorize-no-refresh-token":
-        "The token document holds no refresh token, so the access token cannot be renewed. Call oauthmail_authorize again and store the whole token document it returns.";
+        "The token document holds no refresh token, so the access token cannot be renewed. Call oauthmail_authorize again and store the whole token document it returns."
+        / "Documentul cu tokenuri nu conține niciun token de reîmprospătare, deci tokenul de acces nu poate fi reînnoit. Apelați din nou 'oauthmail_authorize' și păstrați întreg documentul pe care îl întoarce.";
     INSUFFICIENT_SCOPE_SMTP = "insufficient-scope-smtp":
-        "Gmail SMTP accepts only tokens with the scope https://mail.google.com/. Add that scope to the consent screen (Data Access), use the library's default scopes for the smtp transport, and authorize again; or use the gmail_api transport with gmail.send.";
+        "Gmail SMTP accepts only tokens with the scope https://mail.google.com/. Add that scope to the consent screen (Data Access), use the library's default scopes for the smtp transport, and authorize again; or use the gmail_api transport with gmail.send."
+        / "Gmail SMTP acceptă doar tokenuri cu permisiunea 'https://mail.google.com/'. Adăugați această permisiune pe ecranul de consimțământ (Data Access), folosiți permisiunile implicite ale bibliotecii pentru transportul 'smtp' și autorizați din nou; sau folosiți transportul 'gmail_api' cu 'gmail.send'.";
     INSUFFICIENT_SCOPE_API = "insufficient-scope-api":
-        "The Gmail API needs the scope https://www.googleapis.com/auth/gmail.send (or https://mail.google.com/). Add it on the consent screen (Data Access), authorize again and make sure the user leaves the Gmail permission ticked.";
+        "The Gmail API needs the scope https://www.googleapis.com/auth/gmail.send (or https://mail.google.com/). Add it on the consent screen (Data Access), authorize again and make sure the user leaves the Gmail permission ticked."
+        / "Gmail API are nevoie de permisiunea 'https://www.googleapis.com/auth/gmail.send' (sau 'https://mail.google.com/'). Adăugați-o pe ecranul de consimțământ (Data Access), autorizați din nou și asigurați-vă că utilizatorul lasă bifată permisiunea Gmail.";
     GMAIL_API_DISABLED = "gmail-api-disabled":
-        "The Gmail API is not enabled in the Google Cloud project of this OAuth client. Enable it (APIs & Services > Library > Gmail API > Enable), wait a few minutes and try again.";
+        "The Gmail API is not enabled in the Google Cloud project of this OAuth client. Enable it (APIs & Services > Library > Gmail API > Enable), wait a few minutes and try again."
+        / "Gmail API nu este activat în proiectul Google Cloud al acestui client OAuth. Activați-l (APIs & Services > Library > Gmail API > Enable), așteptați câteva minute și încercați din nou.";
     INVALID_CLIENT = "invalid-client":
-        "The provider does not recognise this OAuth client or its secret. Copy the client ID and client secret again from the Google Cloud console (Clients > your Desktop app client) into the configuration.";
+        "The provider does not recognise this OAuth client or its secret. Check the client ID against the Google Cloud console (Clients > your Desktop app client). Google shows a client secret only when it is created, so do not copy it again: add a new secret to the client (Add secret), put it into the configuration (or download the client file again), then disable the old secret."
+        / "Furnizorul nu recunoaște acest client OAuth sau secretul lui. Comparați ID-ul clientului cu cel din consola Google Cloud (Clients > clientul dumneavoastră Desktop app). Google arată secretul unui client doar la creare, așa că nu încercați să îl copiați din nou: adăugați clientului un secret nou (Add secret), treceți-l în configurație (sau descărcați din nou fișierul clientului), apoi dezactivați secretul vechi.";
     UNAUTHORIZED_CLIENT = "unauthorized-client":
-        "The refresh token belongs to a different OAuth client than the one configured. Use the client it was issued to, or authorize again with this client.";
+        "The refresh token belongs to a different OAuth client than the one configured. Use the client it was issued to, or authorize again with this client."
+        / "Tokenul de reîmprospătare aparține altui client OAuth decât cel configurat. Folosiți clientul căruia i-a fost emis sau autorizați din nou cu acest client.";
     CLIENT_SECRET_MISSING = "client-secret-missing":
-        "Google requires the client secret for Desktop app clients. Put the client secret of the OAuth client into the configuration (client_secret).";
+        "Google requires the client secret for Desktop app clients. Put the client secret of the OAuth client into the configuration (client_secret)."
+        / "Google cere secretul clientului pentru clienții de tip Desktop app. Treceți secretul clientului OAuth în configurație ('client_secret').";
     REDIRECT_URI_MISMATCH = "redirect-uri-mismatch":
-        "The provider refused the redirect address. Use an OAuth client of type Desktop app (it allows any loopback port), and keep redirect.host 127.0.0.1 or localhost.";
+        "The provider refused the redirect address. Use an OAuth client of type Desktop app (it allows any loopback port), and keep redirect.host 127.0.0.1 or localhost."
+        / "Furnizorul a refuzat adresa de redirecționare. Folosiți un client OAuth de tip Desktop app (acceptă orice port local) și lăsați 'redirect.host' pe '127.0.0.1' sau 'localhost'.";
     NO_BROWSER = "no-browser":
-        "No web browser could be started. Install or set a default browser, or give the library a url_opener callback that shows the authorization URL to the user.";
+        "No web browser could be started. Install or set a default browser, or give the library a url_opener callback that shows the authorization URL to the user."
+        / "Nu a putut fi pornit niciun browser web. Instalați sau setați un browser implicit ori dați bibliotecii o funcție 'url_opener' care îi arată utilizatorului adresa de autorizare.";
     STATE_MISMATCH = "state-mismatch":
-        "The browser returned an answer that does not belong to this sign-in. Close old sign-in tabs and authorize again.";
+        "The browser returned an answer that does not belong to this sign-in. Close old sign-in tabs and authorize again."
+        / "Browserul a trimis un răspuns care nu aparține acestei autentificări. Închideți filele vechi de autentificare și autorizați din nou.";
     NO_REFRESH_TOKEN_ISSUED = "no-refresh-token-issued":
-        "The provider did not issue a refresh token. Authorize again; the library asks for offline access and forces the consent screen, so make sure the user completes it.";
+        "The provider did not issue a refresh token. Authorize again; the library asks for offline access and forces the consent screen, so make sure the user completes it."
+        / "Furnizorul nu a emis niciun token de reîmprospătare. Autorizați din nou; biblioteca cere acces offline și impune ecranul de consimțământ, așa că asigurați-vă că utilizatorul îl parcurge până la capăt.";
     TLS_INSPECTION = "tls-inspection":
-        "The certificate was issued by an authority that is not trusted here, which usually means TLS inspection by a proxy or antivirus. Install its root certificate in the system store or set tls.extra_ca_file to it.";
+        "The certificate was issued by an authority that is not trusted here, which usually means TLS inspection by a proxy or antivirus. Install its root certificate in the system store or set tls.extra_ca_file to it."
+        / "Certificatul a fost emis de o autoritate care nu este de încredere pe acest calculator, ceea ce înseamnă de obicei că un proxy sau un antivirus inspectează TLS. Instalați certificatul lui rădăcină în depozitul de certificate al sistemului sau indicați-l în 'tls.extra_ca_file'.";
     MESSAGE_TOO_LARGE = "message-too-large":
-        "The message is larger than the provider accepts (Gmail: 25 MB of attachments, 35 MB encoded). Send fewer or smaller attachments, or share large files by link.";
+        "The message is larger than the provider accepts (Gmail: 25 MB of attachments, 35 MB encoded). Send fewer or smaller attachments, or share large files by link."
+        / "Mesajul este mai mare decât acceptă furnizorul (Gmail: 25 MB de atașamente, 35 MB după codificare). Trimiteți mai puține atașamente sau mai mici ori partajați fișierele mari printr-un link.";
     RECIPIENT_REFUSED = "recipient-refused":
-        "A recipient address was refused permanently; nothing was sent. Correct or remove the address named in the error and send again.";
+        "A recipient address was refused permanently; nothing was sent. Correct or remove the address named in the error and send again."
+        / "O adresă de destinatar a fost refuzată definitiv; nu s-a trimis nimic. Corectați sau eliminați adresa numită în eroare și trimiteți din nou.";
     DAILY_LIMIT = "daily-limit":
-        "The account reached its daily sending limit. Sending resumes within 24 hours; spread large mailings over several days or accounts.";
+        "The account reached its daily sending limit. Sending resumes within 24 hours; spread large mailings over several days or accounts."
+        / "Contul a atins limita zilnică de trimitere. Trimiterea se reia în cel mult 24 de ore; împărțiți trimiterile mari pe mai multe zile sau pe mai multe conturi.";
     SMTP_AUTH_DISABLED = "smtp-auth-disabled":
-        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP).";
+        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP)."
+        / "SMTP AUTH este dezactivat pentru această cutie poștală sau acest tenant Microsoft 365. Un administrator trebuie să activeze Authenticated SMTP pentru cutia poștală (Microsoft 365 admin center > Users > cutia poștală > Mail > Manage email apps > Authenticated SMTP).";
+    DESKTOP_CLIENT_FILE = "desktop-client-file":
+        "Use the client file of an OAuth client of type Desktop app: in the Google Cloud console open Clients, create a client of type Desktop app, download its JSON file and set client_secrets_file to it."
+        / "Folosiți fișierul unui client OAuth de tip Desktop app: în consola Google Cloud deschideți Clients, creați un client de tip Desktop app, descărcați fișierul lui JSON și indicați-l în client_secrets_file.";
+    AUTHORIZE_TIMEOUT = "authorize-timeout":
+        "No answer came back from the browser in time. If the browser reached Google, the sign-in was usually not finished: the account is not a test user of the app (Google shows Error 403: access_denied; add it under Audience > Test users), or the consent page was left open. Otherwise check the network connection; then authorize again."
+        / "Din browser nu a venit niciun răspuns la timp. Dacă browserul a ajuns la Google, de obicei autentificarea nu a fost dusă la capăt: contul nu este utilizator de test al aplicației (Google afișează Error 403: access_denied; adăugați-l la Audience > Test users) sau pagina de consimțământ a rămas deschisă. Altfel verificați conexiunea la rețea; apoi autorizați din nou.";
+    SMTP_PORT_BLOCKED = "smtp-port-blocked":
+        "The SMTP server could not be reached on its port. A firewall often blocks outgoing SMTP (ports 465 and 587): ask for the port to be opened, or use the gmail_api transport, which uses the HTTPS port 443. SMTP never goes through the HTTP proxy."
+        / "Serverul SMTP nu a putut fi contactat pe portul lui. Un firewall blochează adesea SMTP-ul spre exterior (porturile 465 și 587): cereți deschiderea portului sau folosiți transportul gmail_api, care folosește portul HTTPS 443. SMTP nu trece niciodată prin proxy-ul HTTP.";
+    CONNECT_DROPPED = "connect-dropped":
+        "The server did not answer at all, which usually means a firewall drops the traffic. Check that this computer may connect to the provider (HTTPS port 443; for SMTP port 465 or 587, or use the gmail_api transport); raise timeouts.connect_s only if the network is merely slow."
+        / "Serverul nu a răspuns deloc, ceea ce înseamnă de obicei că un firewall aruncă traficul. Verificați că acest calculator se poate conecta la furnizor (portul HTTPS 443; pentru SMTP portul 465 sau 587, ori folosiți transportul gmail_api); măriți timeouts.connect_s doar dacă rețeaua este doar lentă.";
     PROXY = "proxy":
-        "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider.";
+        "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider."
+        / "Proxyul HTTP nu a putut fi folosit. Verificați adresa proxyului din configurație și că proxyul permite HTTPS (CONNECT) către furnizor.";
 }
 
 /// The hint used when nothing more specific is known about a failure.

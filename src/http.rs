@@ -221,17 +221,24 @@ impl Http {
         let via_proxy = self.proxy.is_some();
         match e {
             ureq::Error::Timeout(reason) => {
-                let message = match reason {
-                    ureq::Timeout::Resolve | ureq::Timeout::Connect => format!(
-                        "connecting to {host} took longer than timeouts.connect_s ({} s)",
-                        self.timeouts.connect.as_secs()
+                match reason {
+                    // No answer at all to the connection attempt: a firewall dropping it, first.
+                    ureq::Timeout::Resolve | ureq::Timeout::Connect => Error::new(
+                        Status::Timeout,
+                        format!(
+                            "connecting to {host} took longer than timeouts.connect_s ({} s)",
+                            self.timeouts.connect.as_secs()
+                        ),
+                    )
+                    .with_hint(&hint::CONNECT_DROPPED),
+                    _ => Error::new(
+                        Status::Timeout,
+                        format!(
+                            "{host} did not answer within timeouts.io_s ({} s)",
+                            self.timeouts.io.as_secs()
+                        ),
                     ),
-                    _ => format!(
-                        "{host} did not answer within timeouts.io_s ({} s)",
-                        self.timeouts.io.as_secs()
-                    ),
-                };
-                Error::new(Status::Timeout, message)
+                }
             }
             _ if io_kind == Some(io::ErrorKind::TimedOut) => Error::new(
                 Status::Timeout,

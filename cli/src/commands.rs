@@ -103,7 +103,7 @@ pub fn authorize(g: &Global, out: &Out, a: &AuthorizeArgs) -> Result<(), Failure
         } else {
             eprintln!("{}", lang.open_browser(url));
             // The address is on the screen: if no browser starts, the user opens it by hand.
-            let _ = oauthmail::authorize::browser::open(url);
+            let _ = oauthmail::authorize::open_browser(url);
         }
         eprintln!("{}", lang.waiting());
         true

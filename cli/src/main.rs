@@ -156,7 +156,7 @@ impl From<oauthmail::Error> for Failure {
         Failure(Box::new(FailureDetail {
             status: e.status,
             message: e.message.clone(),
-            hint: e.hint.to_string(),
+            hint: e.hint_text().to_string(),
             document: e.to_document(),
         }))
     }

@@ -21,7 +21,7 @@ pub struct Sources<'a> {
 }
 
 /// The configuration document: `--config` (the library's `config_json`), then `--client`
-/// (Google's downloaded file), then `--transport`; `ui_language` follows the tool's language
+/// (Google's downloaded file, as `client_secrets_file`), then `--transport`; `ui_language` follows the tool's language
 /// unless the document sets it.
 pub fn config(src: &Sources) -> Result<Config, Failure> {
     let lang = src.lang;
@@ -39,8 +39,8 @@ pub fn config(src: &Sources) -> Result<Config, Failure> {
     map.entry("provider").or_insert_with(|| json!("google"));
     map.entry("ui_language").or_insert_with(|| json!(lang.code()));
     if let Some(path) = src.client {
-        let file = read_json(path, "client file", lang)?;
-        apply_client_file(map, &file, path, lang)?;
+        // The library reads Google's file (installed client; a web client is refused).
+        map.insert("client_secrets_file".into(), json!(path.to_string_lossy()));
     }
     if let Some(t) = src.transport {
         map.insert("transport".into(), json!(t));
@@ -148,37 +148,4 @@ pub fn default_token_file() -> PathBuf {
         Some(b) => b.join("oauthmail").join("token.json"),
         None => PathBuf::from("token.json"),
     }
-}
-
-/// Google's downloaded client file (`client_secret_….json`): its `installed` object supplies
-/// `client_id`, `client_secret` and the authorization and token endpoints; what the configuration
-/// document already sets wins. A `web` client cannot use a loopback redirect, so it is refused.
-fn apply_client_file(
-    map: &mut serde_json::Map<String, Value>,
-    file: &Value,
-    path: &Path,
-    lang: Lang,
-) -> Result<(), Failure> {
-    let Some(installed) = file.get("installed").and_then(Value::as_object) else {
-        let msg = if file.get("web").is_some() {
-            lang.web_client(path.display())
-        } else {
-            lang.not_json("client file", path.display(), "no \"installed\" object")
-        };
-        return Err(Failure::invalid(msg).hint(lang.desktop_client_hint()));
-    };
-    for (ours, theirs) in [("client_id", "client_id"), ("client_secret", "client_secret")] {
-        if let Some(v) = installed.get(theirs).and_then(Value::as_str) {
-            map.entry(ours).or_insert_with(|| json!(v));
-        }
-    }
-    let endpoints = map.entry("endpoints").or_insert_with(|| json!({}));
-    if let Value::Object(e) = endpoints {
-        for (ours, theirs) in [("authorization", "auth_uri"), ("token", "token_uri")] {
-            if let Some(v) = installed.get(theirs).and_then(Value::as_str) {
-                e.entry(ours).or_insert_with(|| json!(v));
-            }
-        }
-    }
-    Ok(())
 }

@@ -185,20 +185,6 @@ impl Lang {
         )
     }
 
-    pub fn web_client(self, path: impl Display) -> String {
-        self.pick(
-            format!("{path} belongs to a \"Web application\" OAuth client, which cannot use the loopback redirect of a desktop program"),
-            format!("{path} aparține unui client OAuth de tip \"Web application\", care nu poate folosi redirecționarea locală a unui program desktop"),
-        )
-    }
-
-    pub fn desktop_client_hint(self) -> String {
-        self.pick(
-            "Create an OAuth client of type Desktop app (Google Cloud console > Clients > Create client > Desktop app), download its JSON file and pass that one.".into(),
-            "Creați un client OAuth de tip Desktop app (consola Google Cloud > Clients > Create client > Desktop app), descărcați fișierul JSON al acestuia și folosiți-l pe acela.".into(),
-        )
-    }
-
     fn what_ro(self, what: &str) -> &'static str {
         match what {
             "client file" => "fișierul clientului",

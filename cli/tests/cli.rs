@@ -208,8 +208,19 @@ fn library_errors_exit_with_their_status_and_show_the_hint() {
     let doc: Value = j.json();
     assert_eq!(doc["error"]["status"], "auth_failed");
     assert_eq!(doc["error"]["provider"]["http_status"], 403);
+    assert_eq!(doc["error"]["hint_id"], "gmail-api-disabled");
     assert!(e.s.messages().is_empty());
     j.assert_no_secret(&e.secrets());
+
+    // In Romanian the library's hint is the Romanian text of the same entry; the message stays English.
+    let ro = e.run(&["send", "--to", "ion@example.ro", "--text", "x", "--lang", "ro"]);
+    assert_eq!(ro.code, 7);
+    assert!(ro.stderr.starts_with("Eroare: the Gmail API is not enabled"), "{ro:?}");
+    assert!(
+        ro.stderr
+            .contains(&format!("Ce puteți face: {}", oauthmail::hint::GMAIL_API_DISABLED.ro)),
+        "{ro:?}"
+    );
 }
 
 #[test]

@@ -358,7 +358,17 @@ fn connect(ctx: Ctx<'_>, tls: &Arc<ClientConfig>, endpoint: &SmtpEndpoint) -> Re
     };
 
     let mut conn = Session::connect(call, host, endpoint.port, deadline).map_err(|b| {
+        // No TCP connection: a silent drop or a refusal is most often a firewall on the SMTP
+        // port (a name that does not resolve keeps the network hint).
+        let port_hint = match &b {
+            Broken::Timeout => Some(&hint::CONNECT_DROPPED),
+            Broken::Io(e) if e.kind() != io::ErrorKind::NotFound => Some(&hint::SMTP_PORT_BLOCKED),
+            _ => None,
+        };
         let mut error = failed(b, Stage::Connect);
+        if let Some(h) = port_hint {
+            error = error.with_hint(h);
+        }
         if settings.proxy.is_some() && matches!(error.status, Status::Network | Status::Timeout) {
             // Behind a proxy the direct connection is often what the firewall blocks.
             error.message = format!(
