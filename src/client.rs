@@ -25,6 +25,8 @@ pub struct Client {
     canceller: Canceller,
     url_opener: RwLock<Option<Arc<UrlOpener>>>,
     sender: Sender,
+    /// The TLS configuration HTTPS and SMTP share, for the check's own handshakes.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for Client {
@@ -44,7 +46,7 @@ impl Client {
         // One TLS configuration for HTTPS and SMTP alike.
         let tls = tls::client_config(settings.extra_ca_file.as_deref()).map_err(localized)?;
         let http = Http::new(&settings, Arc::clone(&tls), log.clone()).map_err(localized)?;
-        let sender = Sender::new(&settings, tls);
+        let sender = Sender::new(&settings, Arc::clone(&tls));
         Ok(Client {
             settings,
             http,
@@ -52,6 +54,7 @@ impl Client {
             canceller: Canceller::default(),
             url_opener: RwLock::new(None),
             sender,
+            tls,
         })
     }
 
@@ -90,6 +93,20 @@ impl Client {
     pub fn revoke(&self, token: &TokenDocument) -> Result<()> {
         let call = self.canceller.begin();
         token::revoke(self.ctx(&call), token).map_err(|e| self.localized(e))
+    }
+
+    /// The pre-flight check ([`crate::check`]): every step a send needs, without sending; with a
+    /// token, also its refresh, scopes and the transport's login. Errors in the steps carry their
+    /// hint in `ui_language`.
+    pub fn check(&self, token: Option<&TokenDocument>) -> crate::check::Report {
+        let call = self.canceller.begin();
+        let mut report = crate::check::run(self.ctx(&call), &self.tls, token);
+        for step in &mut report.steps {
+            if let Some(e) = step.error.take() {
+                step.error = Some(self.localized(e));
+            }
+        }
+        report
     }
 
     /// Cancels every call in flight on this client; calls started later are unaffected.

@@ -17,6 +17,7 @@
 
 pub mod authorize;
 mod cancel;
+pub mod check;
 mod client;
 pub mod config;
 mod context;

@@ -44,6 +44,9 @@ impl Out {
     }
 
     pub fn failure(&self, f: &Failure) {
+        if f.silent {
+            return;
+        }
         if self.json {
             println!("{}", serde_json::to_string_pretty(&f.document).unwrap_or_default());
             return;
@@ -55,11 +58,11 @@ impl Out {
     }
 }
 
-fn token_path(g: &Global) -> PathBuf {
+pub(crate) fn token_path(g: &Global) -> PathBuf {
     g.token_file.clone().unwrap_or_else(setup::default_token_file)
 }
 
-fn client(g: &Global, out: &Out, transport: Option<Transport>) -> Result<Client, Failure> {
+pub(crate) fn client(g: &Global, out: &Out, transport: Option<Transport>) -> Result<Client, Failure> {
     let config = setup::config(&Sources {
         config: g.config.as_deref(),
         client: g.client.as_deref(),

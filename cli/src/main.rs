@@ -8,6 +8,7 @@
 //! `--show-secrets` is given.
 
 mod commands;
+mod doctor;
 mod setup;
 mod text;
 
@@ -106,6 +107,10 @@ enum Command {
     Send(Box<commands::SendArgs>),
     /// Revoke the saved authorization at Google and delete the token document.
     Revoke,
+    /// Check the whole set-up without sending a message: configuration, DNS, TCP and TLS to each
+    /// host, the OAuth client, and with the token document its refresh, scopes and the
+    /// transport's login. Prints ✓/✗ per step; the exit status is the first failed step's.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// A failure as the tool reports it: the library's error document, or one of the tool's own
@@ -120,6 +125,8 @@ pub struct FailureDetail {
     pub hint: String,
     /// The `{"error": {...}}` document printed with `--json`.
     pub document: Value,
+    /// Already reported in full (doctor's checklist): only the exit status is left.
+    pub silent: bool,
 }
 
 impl std::ops::Deref for Failure {
@@ -137,11 +144,19 @@ impl Failure {
             document: json!({"error": {"status": status.name(), "code": status.code(), "message": message}}),
             hint: String::new(),
             message,
+            silent: false,
         }))
     }
 
     pub fn invalid(message: impl Into<String>) -> Failure {
         Failure::new(Status::InvalidArgument, message)
+    }
+
+    /// Exits with `status` and prints nothing more.
+    pub fn silent(status: Status) -> Failure {
+        let mut f = Failure::new(status, String::new());
+        f.0.silent = true;
+        f
     }
 
     pub fn hint(mut self, hint: String) -> Failure {
@@ -158,6 +173,7 @@ impl From<oauthmail::Error> for Failure {
             message: e.message.clone(),
             hint: e.hint_text().to_string(),
             document: e.to_document(),
+            silent: false,
         }))
     }
 }
@@ -185,6 +201,7 @@ fn main() {
         Command::Authorize(a) => commands::authorize(&cli.global, &out, a),
         Command::Send(a) => commands::send(&cli.global, &out, a),
         Command::Revoke => commands::revoke(&cli.global, &out),
+        Command::Doctor(a) => doctor::doctor(&cli.global, &out, a),
     };
     match result {
         Ok(()) => {}

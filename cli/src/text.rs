@@ -185,6 +185,37 @@ impl Lang {
         )
     }
 
+    pub fn doctor_no_token(self, path: impl Display) -> String {
+        self.pick(
+            format!("No token document at {path}: checking the configuration and the network only (run `oauthmail authorize` to check the account too)."),
+            format!("Nu există un document de token la {path}: se verifică doar configurația și rețeaua (rulați `oauthmail authorize` pentru a verifica și contul)."),
+        )
+    }
+
+    pub fn doctor_ok(self, steps: usize, email: Option<&str>, transport: &str) -> String {
+        match email {
+            Some(e) => self.pick(
+                format!("All {steps} checks passed: this computer can send mail as {e} through {transport}."),
+                format!("Toate cele {steps} verificări au trecut: acest calculator poate trimite e-mail ca {e} prin {transport}."),
+            ),
+            None => self.pick(
+                format!("All {steps} checks passed (without a token document: the account was not checked)."),
+                format!("Toate cele {steps} verificări au trecut (fără document de token: contul nu a fost verificat)."),
+            ),
+        }
+    }
+
+    pub fn doctor_failed(self, step: &str, constant: &str, code: u32) -> String {
+        self.pick(
+            format!("Not ready: the {step} check failed ({constant}, {code})."),
+            format!("Nu este gata: verificarea {step} a eșuat ({constant}, {code})."),
+        )
+    }
+
+    pub fn more(self, guide: &str) -> String {
+        self.pick(format!("More: {guide}"), format!("Detalii: {guide}"))
+    }
+
     fn what_ro(self, what: &str) -> &'static str {
         match what {
             "client file" => "fișierul clientului",

@@ -327,6 +327,56 @@ fn open(
     }
 }
 
+/// For the pre-flight check: TCP, TLS (at once or after STARTTLS), greeting and EHLO; the detail
+/// says how the connection is secured and whether the server offers AUTH.
+pub(crate) fn check_connect(
+    ctx: Ctx<'_>,
+    tls: &Arc<ClientConfig>,
+    endpoint: &SmtpEndpoint,
+) -> Result<(CheckSession, String)> {
+    let conn = connect(ctx, tls, endpoint)?;
+    let detail = format!(
+        "{} and EHLO answered{}",
+        if endpoint.implicit_tls { "TLS" } else { "STARTTLS" },
+        if conn.supports("AUTH") {
+            "; AUTH offered"
+        } else {
+            "; no AUTH offered"
+        }
+    );
+    Ok((CheckSession(conn), detail))
+}
+
+/// An SMTP connection after EHLO, held by the check between its two SMTP steps.
+pub(crate) struct CheckSession(Session);
+
+/// For the pre-flight check: AUTH with the access token, then QUIT before any MAIL FROM.
+pub(crate) fn check_auth(
+    ctx: Ctx<'_>,
+    conn: CheckSession,
+    endpoint: &SmtpEndpoint,
+    account: &str,
+    access_token: &Secret,
+) -> Result<()> {
+    let mut conn = conn.0;
+    let io = Limit::Each(ctx.settings.timeouts.io);
+    let result = authenticate(
+        &mut conn,
+        ctx.call,
+        io,
+        ctx.settings.smtp_auth,
+        endpoint,
+        account,
+        access_token,
+    );
+    if !conn.has_broken() {
+        conn.quit(Instant::now() + QUIT_WITHIN);
+    }
+    result.map_err(|f| match f {
+        Failure::TokenRejected(e) | Failure::Other(e) => e,
+    })
+}
+
 /// The EHLO name: the host name when it is a plain DNS name, else `[127.0.0.1]`.
 fn hello_name() -> String {
     match ClientId::default() {

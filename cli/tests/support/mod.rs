@@ -150,6 +150,15 @@ impl Env {
         v
     }
 
+    /// POSTs `body` to the stand-in's control plane; the JSON answer.
+    pub fn control(&self, path: &str, body: &Value) -> Value {
+        let mut r = ureq::post(format!("{}{path}", self.s.control_url()))
+            .header("Content-Type", "application/json")
+            .send(body.to_string().as_bytes())
+            .expect("control plane");
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    }
+
     pub fn token_doc(&self) -> Value {
         serde_json::from_slice(&std::fs::read(&self.token).unwrap()).unwrap()
     }
