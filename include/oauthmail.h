@@ -267,6 +267,35 @@ oauthmail_status oauthmail_send(struct oauthmail_client *client,
                                 char **out_json);
 
 /**
+ * A pre-flight check that never sends a message: everything a send needs, step by step.
+ *
+ * - `token_json`: may be NULL; a token document. Without it the check covers the configuration,
+ *   the network and the OAuth client; with it also the refresh, the granted scopes and the
+ *   transport (the Gmail API is enabled for the project; SMTP EHLO and AUTH, then QUIT).
+ * - `out_json`: may be NULL; receives the report (also when a step failed), or the error
+ *   document when the arguments are wrong. Free it with `oauthmail_string_free`.
+ *
+ * The report: `{"ok": bool, "steps": [{"step", "target", "ok", "ms", "detail", "error"?}]}`.
+ * Steps, in order, as they apply to the configuration: `config`; `dns`, `tcp` and `tls` for each
+ * host (the token endpoint, the Gmail API on 443 or the SMTP server; `tls` names the certificate's
+ * issuer and says when the chain does not end at a public root: TLS inspection); `client` (the
+ * token endpoint accepts the client ID and secret); with a token `refresh`, `scopes`, then
+ * `gmail_api` or `smtp_ehlo` and `smtp_auth`. The check stops at the first failed step; its
+ * `error` is the inner object of the error document a send would have returned (with `hint` and
+ * `hint_id`). `detail` is one English line; the report holds no secret.
+ *
+ * Returns `OAUTHMAIL_OK` when every step passed, else the status of the first failed step. Each
+ * step is bounded by the configured timeouts; `oauthmail_cancel` ends the check with
+ * `OAUTHMAIL_CANCELLED`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described above.
+ */
+oauthmail_status oauthmail_check(struct oauthmail_client *client,
+                                 const char *token_json,
+                                 char **out_json);
+
+/**
  * Revokes the grant at the provider (disconnects the account). Revoking a token the provider no
  * longer knows is also success.
  *

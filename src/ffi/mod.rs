@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use self::boundary::{free_c_string, guard, guard_void, opt_str_arg, parse_json, str_arg, UserData};
+use self::boundary::{free_c_string, guard, guard_void, guard_with_status, opt_str_arg, parse_json, str_arg, UserData};
 use crate::authorize::AuthorizeOptions;
 use crate::client::{Client, UrlOpener};
 use crate::config::Config;
@@ -362,6 +362,48 @@ pub unsafe extern "C" fn oauthmail_send(
         let message = parse_json::<MessageDocument>(unsafe { str_arg(message_json, "message") }?, "message")?;
         let result = client.send(&token, &message)?;
         Ok(Some(to_value(&result)?))
+    })
+}
+
+/// A pre-flight check that never sends a message: everything a send needs, step by step.
+///
+/// - `token_json`: may be NULL; a token document. Without it the check covers the configuration,
+///   the network and the OAuth client; with it also the refresh, the granted scopes and the
+///   transport (the Gmail API is enabled for the project; SMTP EHLO and AUTH, then QUIT).
+/// - `out_json`: may be NULL; receives the report (also when a step failed), or the error
+///   document when the arguments are wrong. Free it with `oauthmail_string_free`.
+///
+/// The report: `{"ok": bool, "steps": [{"step", "target", "ok", "ms", "detail", "error"?}]}`.
+/// Steps, in order, as they apply to the configuration: `config`; `dns`, `tcp` and `tls` for each
+/// host (the token endpoint, the Gmail API on 443 or the SMTP server; `tls` names the certificate's
+/// issuer and says when the chain does not end at a public root: TLS inspection); `client` (the
+/// token endpoint accepts the client ID and secret); with a token `refresh`, `scopes`, then
+/// `gmail_api` or `smtp_ehlo` and `smtp_auth`. The check stops at the first failed step; its
+/// `error` is the inner object of the error document a send would have returned (with `hint` and
+/// `hint_id`). `detail` is one English line; the report holds no secret.
+///
+/// Returns `OAUTHMAIL_OK` when every step passed, else the status of the first failed step. Each
+/// step is bounded by the configured timeouts; `oauthmail_cancel` ends the check with
+/// `OAUTHMAIL_CANCELLED`.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_check(
+    client: *mut oauthmail_client,
+    token_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard_with_status("oauthmail_check", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let token = match unsafe { opt_str_arg(token_json, "token") }? {
+            Some(text) => Some(parse_json::<TokenDocument>(text, "token")?),
+            None => None,
+        };
+        let report = client.check(token.as_ref());
+        Ok((report.status(), Some(report.to_json())))
     })
 }
 

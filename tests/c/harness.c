@@ -1279,6 +1279,47 @@ static void logger_at_trace_level_never_receives_a_secret(void) {
 }
 
 /* ==================================== main =============================================== */
+static void check_reports_every_step_sends_nothing_and_returns_the_first_failure(void) {
+    reset_standin();
+    oauthmail_client *c = new_client((cfg){0});
+    if (!c) return;
+    char *tok = mint_token(USER, SEND_SCOPE, 1);
+    size_t before = mailbox_count();
+    char *out = NULL;
+    oauthmail_status st = oauthmail_check(c, tok, &out);
+    CHECK(st == OAUTHMAIL_OK, "check = %u: %s", st, out ? out : "(none)");
+    json *r = json_parse(out);
+    CHECK(r && json_path(r, "ok") && json_path(r, "ok")->type == J_BOOL && json_path(r, "ok")->boolean, "report: %s", out);
+    CHECK(r && json_str(r, "steps[0].step") && strcmp(json_str(r, "steps[0].step"), "config") == 0, "first step: %s", out);
+    CHECK(r && json_str(r, "steps[7].step") && strcmp(json_str(r, "steps[7].step"), "gmail_api") == 0, "last step: %s", out);
+    CHECK(mailbox_count() == before, "the check delivered a message");
+    check_no_secret_in(out, "check report");
+    json_free(r);
+    oauthmail_string_free(out);
+
+    /* Without a token: the network and the client only, still OK. */
+    out = NULL;
+    st = oauthmail_check(c, NULL, &out);
+    CHECK(st == OAUTHMAIL_OK, "check(c, NULL) = %u: %s", st, out ? out : "(none)");
+    oauthmail_string_free(out);
+
+    /* The Gmail API switched off: the probe step fails, its error has the hint id; the return value is its status. */
+    settings("{\"gmail_api_enabled\": false}");
+    out = NULL;
+    st = oauthmail_check(c, tok, &out);
+    CHECK(st == OAUTHMAIL_AUTH_FAILED, "check with the API off = %u: %s", st, out ? out : "(none)");
+    r = json_parse(out);
+    CHECK(r && json_path(r, "ok") && !json_path(r, "ok")->boolean, "report: %s", out);
+    const char *id = r ? json_str(r, "steps[7].error.hint_id") : NULL;
+    CHECK(id && strcmp(id, "gmail-api-disabled") == 0, "hint_id: %s", out);
+    json_free(r);
+    oauthmail_string_free(out);
+    st = oauthmail_check(NULL, tok, NULL);
+    CHECK(st == OAUTHMAIL_INVALID_ARGUMENT, "check(NULL) = %u", st);
+    free(tok);
+    oauthmail_client_free(c);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s STANDIN_JSON WORK_DIR\n", argv[0]);
@@ -1325,6 +1366,7 @@ int main(int argc, char **argv) {
     RUN(send_refreshes_once_and_retries_when_the_provider_rejects_the_token);
     RUN(parallel_sends_on_one_client_share_a_single_refresh);
     RUN(revoke_succeeds_and_then_refresh_says_reauthorize);
+    RUN(check_reports_every_step_sends_nothing_and_returns_the_first_failure);
     RUN(status_cancelled_when_the_url_opener_declines);
     RUN(cancel_from_another_thread_ends_a_blocked_authorize_and_later_calls_work);
     RUN(cancel_from_another_thread_ends_a_hanging_send);
