@@ -418,6 +418,16 @@ fn resolve_endpoints(
             if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
                 return Err(Error::invalid(field, "must be an https:// URL"));
             }
+            // Secrets, codes and tokens travel to these endpoints: clear text only on this machine.
+            if url.scheme() == "http" && !is_loopback(&url) {
+                return Err(Error::invalid(
+                    field,
+                    format!(
+                        "endpoints.{name} is http:// to a host that is not this machine: use https:// \
+                         (http:// is accepted only for 127.0.0.0/8, ::1 and localhost)"
+                    ),
+                ));
+            }
             Ok(Some(url))
         };
     let required = |t: TransportKind| transport == t;
@@ -464,6 +474,16 @@ fn resolve_endpoints(
         gmail_api,
         smtp,
     })
+}
+
+/// 127.0.0.0/8, ::1 or `localhost` (the name, not a name that starts with it).
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(a)) => a.is_loopback(),
+        Some(url::Host::Ipv6(a)) => a.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
 }
 
 fn parse_smtp(text: &str) -> Result<SmtpEndpoint> {

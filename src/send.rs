@@ -8,7 +8,11 @@
 //!    access token or expires within [`REFRESH_MARGIN_S`].
 //! 3. One attempt. If the provider rejects the access token (HTTP 401, SMTP 535), nothing was
 //!    sent: refresh once and try once more; a second rejection is AUTH_FAILED, a refresh that
-//!    fails with `invalid_grant` is REAUTHORIZE (from [`token::refresh`]).
+//!    fails with `invalid_grant` is REAUTHORIZE (from [`token::refresh`]). The retry uses only a
+//!    token refreshed after the rejection (by this call, or by a refresh on this client that
+//!    ended after it), never one remembered from before: when the provider invalidates tokens
+//!    or the user revokes the app, a remembered token is as dead as the host's. A rejected token
+//!    is forgotten at once.
 //! 4. Once the provider may have received the message data, a failure is returned, never retried.
 //!
 //! Many sends on one client ([`Sender`]): refreshes are single-flight per refresh token (when
@@ -95,7 +99,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
     let settings = ctx.settings;
     let transport = settings.transport;
     let prepared = message::prepare(message)?;
-    token::check_provider(settings, token)?;
+    token::check_document(settings, token)?;
     check_scope(settings, token)?;
 
     let mut current = token.clone();
@@ -115,14 +119,19 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
             ctx.log
                 .info(|| format!("send: {}; refreshing once and retrying once", first.message));
             call.check()?;
-            let rejected = current.access_token.clone();
+            let rejected = Rejection {
+                token: current.access_token.clone().unwrap_or_default(),
+                at: Instant::now(),
+            };
+            sender.tokens.forget(&current);
             // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
-            current = sender.tokens.fresh(ctx, &current, rejected.as_ref())?;
+            current = sender.tokens.fresh(ctx, &current, Some(&rejected))?;
             check_scope(settings, &current)?;
             call.check()?;
             match sender.attempt(ctx, &current, &prepared) {
                 Ok(sent) => sent,
                 Err(Failure::TokenRejected(mut e)) => {
+                    sender.tokens.forget(&current);
                     e.message = format!("{} (again, with a freshly refreshed token)", e.message);
                     return Err(e);
                 }
@@ -213,7 +222,14 @@ impl std::fmt::Debug for TokenFlights {
 
 enum Slot {
     Refreshing(Arc<Flight>),
-    Fresh(TokenDocument),
+    /// A refresh's result and when it arrived.
+    Fresh(TokenDocument, Instant),
+}
+
+/// An access token the provider just refused, and when this call learnt it.
+struct Rejection {
+    token: Secret,
+    at: Instant,
 }
 
 #[derive(Default)]
@@ -259,7 +275,7 @@ impl Lead<'_> {
             let mut slots = self.flights.lock();
             match result {
                 Ok(doc) => {
-                    slots.insert(self.key, Slot::Fresh(doc.clone()));
+                    slots.insert(self.key, Slot::Fresh(doc.clone(), Instant::now()));
                 }
                 Err(_) => {
                     slots.remove(&self.key);
@@ -299,10 +315,24 @@ impl TokenFlights {
         self.slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Forgets the remembered token of `token`'s grant if it is `token`'s access token: the
+    /// provider refused it.
+    fn forget(&self, token: &TokenDocument) {
+        let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
+            return;
+        };
+        let key = self.hasher.hash_one(refresh_token.expose());
+        let mut slots = self.lock();
+        if matches!(slots.get(&key), Some(Slot::Fresh(doc, _)) if doc.access_token == token.access_token) {
+            slots.remove(&key);
+        }
+    }
+
     /// A token document with a usable access token for the grant of `token`: one somebody on
     /// this client refreshed a moment ago, the result of a refresh in flight, or a new refresh.
-    /// `rejected` is an access token the provider just refused; it is never handed out again.
-    fn fresh(&self, ctx: Ctx<'_>, token: &TokenDocument, rejected: Option<&Secret>) -> Result<TokenDocument> {
+    /// `rejected` is an access token the provider just refused: it is never handed out again,
+    /// and neither is a token refreshed before the rejection was seen.
+    fn fresh(&self, ctx: Ctx<'_>, token: &TokenDocument, rejected: Option<&Rejection>) -> Result<TokenDocument> {
         let call = ctx.call;
         let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
             // Nothing to share; token::refresh explains (REAUTHORIZE, token.refresh_token).
@@ -316,11 +346,14 @@ impl TokenFlights {
                 let mut slots = self.lock();
                 // Forget fresh tokens that are no longer fresh: keep secrets no longer than useful.
                 slots.retain(|_, s| match s {
-                    Slot::Fresh(doc) => usable(doc, None, now),
+                    Slot::Fresh(doc, _) => usable(doc, None, now),
                     Slot::Refreshing(_) => true,
                 });
                 match slots.get(&key) {
-                    Some(Slot::Fresh(doc)) if usable(doc, rejected, now) => {
+                    // After a rejection, only a refresh that ended after it counts as fresh.
+                    Some(Slot::Fresh(doc, at))
+                        if usable(doc, rejected.map(|r| &r.token), now) && rejected.is_none_or(|r| *at > r.at) =>
+                    {
                         ctx.log
                             .debug(|| "send: using the access token refreshed by an earlier call".into());
                         return Ok(doc.clone());
@@ -345,7 +378,7 @@ impl TokenFlights {
             ctx.log
                 .debug(|| "send: waiting for the token refresh another call started".into());
             match flight.wait(call)? {
-                Ok(doc) if usable(&doc, rejected, now_unix()) => return Ok(doc),
+                Ok(doc) if usable(&doc, rejected.map(|r| &r.token), now_unix()) => return Ok(doc),
                 // The leader was cancelled (its call, not ours) or got a token we must not
                 // use: try again, as the leader if need be.
                 Ok(_) => continue,

@@ -25,24 +25,56 @@ use crate::time::now_unix;
 
 /// The token document of `API.md`: the result of authorize and refresh, the input of refresh,
 /// send and revoke. Unknown fields are ignored on input, so documents written by a newer version
-/// of the library still load.
+/// of the library still load. The tokens and the email go into HTTP headers and SASL lines, so
+/// a control character in them (CR, LF, NUL, ...) is refused when the document is read
+/// (INVALID_ARGUMENT naming the field), and again by [`check_document`] for Rust callers.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenDocument {
     pub provider: ProviderKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "printable_text"
+    )]
     pub email: Option<String>,
     /// Granted scopes, space-separated.
     #[serde(default)]
     pub scope: String,
     #[serde(default = "bearer")]
     pub token_type: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "printable_secret"
+    )]
     pub access_token: Option<Secret>,
     /// Unix seconds when the access token expires.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "printable_secret"
+    )]
     pub refresh_token: Option<Secret>,
+}
+
+const CONTROL_CHARACTER: &str = "must not contain a control character (CR, LF, NUL or another)";
+
+fn printable_secret<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<Secret>, D::Error> {
+    let value = Option::<Secret>::deserialize(d)?;
+    match &value {
+        Some(s) if s.expose().chars().any(char::is_control) => Err(serde::de::Error::custom(CONTROL_CHARACTER)),
+        _ => Ok(value),
+    }
+}
+
+fn printable_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    let value = Option::<String>::deserialize(d)?;
+    match &value {
+        Some(s) if s.chars().any(char::is_control) => Err(serde::de::Error::custom(CONTROL_CHARACTER)),
+        _ => Ok(value),
+    }
 }
 
 fn bearer() -> String {
@@ -59,7 +91,7 @@ const RETRY_BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from
 /// provider rotates it.
 pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocument> {
     let settings = ctx.settings;
-    check_provider(settings, token)?;
+    check_document(settings, token)?;
     let refresh_token = match &token.refresh_token {
         Some(t) if !t.is_empty() => t,
         _ => {
@@ -132,7 +164,7 @@ pub(crate) fn check_client(ctx: Ctx<'_>) -> Result<()> {
 
 pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<()> {
     let settings = ctx.settings;
-    check_provider(settings, token)?;
+    check_document(settings, token)?;
     let Some(endpoint) = &settings.endpoints.revocation else {
         return Err(Error::invalid(
             "config.endpoints.revocation",
@@ -177,8 +209,20 @@ fn is_unknown_token(e: &Error) -> bool {
         .is_some_and(|p| p.http_status == Some(400) && p.error.as_deref() == Some("invalid_token"))
 }
 
-/// A token document issued by another provider than the client's is refused, naming `token.provider`.
-pub(crate) fn check_provider(settings: &Settings, token: &TokenDocument) -> Result<()> {
+/// A token document the client can use: issued by the client's provider (else INVALID_ARGUMENT
+/// naming `token.provider`), and no control character in the fields that go into headers and
+/// SASL lines (documents read from JSON were checked already; this covers Rust callers).
+pub(crate) fn check_document(settings: &Settings, token: &TokenDocument) -> Result<()> {
+    let fields = [
+        ("token.access_token", token.access_token.as_ref().map(Secret::expose)),
+        ("token.refresh_token", token.refresh_token.as_ref().map(Secret::expose)),
+        ("token.email", token.email.as_deref()),
+    ];
+    for (field, value) in fields {
+        if value.is_some_and(|v| v.chars().any(char::is_control)) {
+            return Err(Error::invalid(field, format!("{field} {CONTROL_CHARACTER}")));
+        }
+    }
     let configured = settings.provider.kind;
     if token.provider != configured {
         return Err(Error::invalid(
