@@ -224,7 +224,7 @@ pub(crate) fn run(ctx: Ctx<'_>, tls_config: &Arc<ClientConfig>, token: Option<&T
     let mut current = original.clone();
     let has_refresh = original.refresh_token.as_ref().is_some_and(|t| !t.is_empty());
     if !c.step("refresh", &account, |ctx| {
-        token::check_provider(ctx.settings, original)?;
+        token::check_document(ctx.settings, original)?;
         if !has_refresh {
             return Err(Error::new(
                 Status::Reauthorize,
