@@ -58,6 +58,18 @@ typedef int32_t (*oauthmail_url_opener)(void *user_data, const char *url);
 typedef void (*oauthmail_logger)(void *user_data, uint32_t level, const char *message);
 
 /**
+ * Receives upload progress during `oauthmail_send`: `bytes_done` of `bytes_total` bytes of the
+ * message data (the Gmail API upload body, or the SMTP data) have gone out.
+ *
+ * Called on the thread that called `oauthmail_send`, at most about ten times a second, with
+ * `bytes_done` never decreasing, once more just before the last piece of the data, and finally
+ * with `bytes_done == bytes_total` when everything went out. Return 0 to go on; any other value
+ * cancels the send before its final data (the send returns `OAUTHMAIL_CANCELLED` and nothing is
+ * delivered). It must not call back into the library with the same client.
+ */
+typedef int32_t (*oauthmail_progress)(void *user_data, uint64_t bytes_done, uint64_t bytes_total);
+
+/**
  * Success.
  */
 #define OAUTHMAIL_OK 0
@@ -209,6 +221,20 @@ oauthmail_status oauthmail_client_set_logger(struct oauthmail_client *client,
                                              oauthmail_logger logger,
                                              void *user_data,
                                              uint32_t max_level);
+
+/**
+ * Sets the upload progress callback of sends (see `oauthmail_progress`). A NULL `progress`
+ * removes it. `user_data` is passed back unchanged and must stay valid until the client is freed
+ * (a send already running may still use a replaced callback).
+ *
+ * Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
+ *
+ * # Safety
+ * `client` is NULL or a live handle.
+ */
+oauthmail_status oauthmail_client_set_progress(struct oauthmail_client *client,
+                                               oauthmail_progress progress,
+                                               void *user_data);
 
 /**
  * Authorizes an account interactively: opens the provider's consent page (through the

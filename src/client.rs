@@ -14,6 +14,7 @@ use crate::error::Result;
 use crate::http::Http;
 use crate::log::{Level, Log, Sink};
 use crate::message::MessageDocument;
+use crate::progress::Progress;
 use crate::send::{SendResult, Sender};
 use crate::tls;
 use crate::token::{self, TokenDocument};
@@ -24,6 +25,7 @@ pub struct Client {
     log: Log,
     canceller: Canceller,
     url_opener: RwLock<Option<Arc<UrlOpener>>>,
+    progress: RwLock<Option<Arc<Progress>>>,
     sender: Sender,
     /// The TLS configuration HTTPS and SMTP share, for the check's own handshakes.
     tls: Arc<rustls::ClientConfig>,
@@ -53,6 +55,7 @@ impl Client {
             log,
             canceller: Canceller::default(),
             url_opener: RwLock::new(None),
+            progress: RwLock::new(None),
             sender,
             tls,
         })
@@ -65,6 +68,13 @@ impl Client {
     /// Replaces the system browser with `opener` (or goes back to the browser with `None`).
     pub fn set_url_opener(&self, opener: Option<Arc<UrlOpener>>) {
         *self.url_opener.write().unwrap_or_else(|e| e.into_inner()) = opener;
+    }
+
+    /// Sets (or with `None` removes) the upload progress callback of sends: `(bytes_done,
+    /// bytes_total)` of the message data, at most about ten times a second, on the sending
+    /// thread; returning `false` cancels the send before its final data (nothing is delivered).
+    pub fn set_progress(&self, progress: Option<Arc<Progress>>) {
+        *self.progress.write().unwrap_or_else(|e| e.into_inner()) = progress;
     }
 
     pub fn set_logger(&self, sink: Option<Arc<Sink>>, max: Level) {
@@ -85,9 +95,12 @@ impl Client {
 
     pub fn send(&self, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
-        self.sender
-            .send(self.ctx(&call), token, message)
-            .map_err(|e| self.localized(e))
+        let progress = self.progress.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let ctx = Ctx {
+            progress: progress.as_deref(),
+            ..self.ctx(&call)
+        };
+        self.sender.send(ctx, token, message).map_err(|e| self.localized(e))
     }
 
     pub fn revoke(&self, token: &TokenDocument) -> Result<()> {
@@ -125,6 +138,7 @@ impl Client {
             http: &self.http,
             log: &self.log,
             call,
+            progress: None,
         }
     }
 }

@@ -38,6 +38,7 @@ use crate::error::{Error, Result, Status};
 use crate::hint;
 use crate::log::Log;
 use crate::net::{self, Interest, Waited};
+use crate::progress::{ProgressReader, Reporter};
 use crate::tls;
 
 /// An HTTP response. Any status (also 4xx/5xx) is a response; only transport failures are errors.
@@ -67,6 +68,12 @@ impl Response {
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// The HTTP client of one [`crate::Client`].
+/// A request body: bytes at once, or read piece by piece (an upload with progress).
+enum Body<'b> {
+    Bytes(&'b [u8]),
+    Reader(&'b mut dyn Read),
+}
+
 pub struct Http {
     agent: ureq::Agent,
     timeouts: crate::config::Timeouts,
@@ -135,6 +142,44 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Response> {
+        self.request_body(call, method, url, headers, body.map(Body::Bytes))
+    }
+
+    /// Like [`Http::request`] with `body` read piece by piece through `reporter` (upload
+    /// progress). When the progress callback asks to stop, the request is abandoned before its
+    /// last piece and the error is CANCELLED: the server never had the whole body.
+    pub(crate) fn upload(
+        &self,
+        call: &Call,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        reporter: &mut Reporter<'_>,
+    ) -> Result<Response> {
+        let result = {
+            let mut reader = ProgressReader::new(body, reporter);
+            self.request_body(call, "POST", url, headers, Some(Body::Reader(&mut reader)))
+        };
+        if reporter.stopped() {
+            return Err(Error::new(
+                Status::Cancelled,
+                "the progress callback cancelled the send before the end of the upload; nothing was delivered",
+            ));
+        }
+        if result.is_ok() {
+            reporter.finished();
+        }
+        result
+    }
+
+    fn request_body(
+        &self,
+        call: &Call,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Option<Body<'_>>,
+    ) -> Result<Response> {
         call.check()?;
         let started = Instant::now();
         let _scope = CallScope::enter(call);
@@ -174,14 +219,15 @@ impl Http {
         method: &str,
         url: &Url,
         headers: &[(&str, &str)],
-        body: Option<&[u8]>,
+        body: Option<Body<'_>>,
     ) -> Result<Response, ureq::Error> {
         let mut builder = ureq::http::Request::builder().method(method).uri(url.as_str());
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
         let response = match body {
-            Some(body) => self.agent.run(builder.body(body)?)?,
+            Some(Body::Bytes(body)) => self.agent.run(builder.body(body)?)?,
+            Some(Body::Reader(reader)) => self.agent.run(builder.body(ureq::SendBody::from_reader(reader))?)?,
             None => self.agent.run(builder.body(())?)?,
         };
         let status = response.status().as_u16();

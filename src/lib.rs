@@ -28,6 +28,7 @@ mod http;
 pub mod log;
 pub mod message;
 mod net;
+pub mod progress;
 pub mod provider;
 pub mod secret;
 mod send;

@@ -217,13 +217,29 @@ pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
     let message: MessageDocument =
         serde_json::from_value(doc).map_err(|e| Failure::invalid(format!("message: {e}")))?;
 
-    let spinner = (!out.json).then(|| {
+    // A spinner until the upload starts, then a byte bar fed by the library's progress callback
+    // (indicatif draws only when stderr is a terminal).
+    let bar = (!out.json).then(|| {
         let bar = indicatif::ProgressBar::new_spinner().with_message(out.lang.sending());
         bar.enable_steady_tick(Duration::from_millis(120));
         bar
     });
+    if let Some(bar) = &bar {
+        let bar = bar.clone();
+        let style = indicatif::ProgressStyle::with_template("{msg} [{bar:30}] {bytes}/{total_bytes}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
+            .progress_chars("=> ");
+        client.set_progress(Some(Arc::new(move |done: u64, total: u64| {
+            if bar.length() != Some(total) {
+                bar.set_style(style.clone());
+                bar.set_length(total);
+            }
+            bar.set_position(done);
+            true
+        })));
+    }
     let result = client.send(&token, &message);
-    if let Some(bar) = spinner {
+    if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let result = result?;

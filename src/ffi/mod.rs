@@ -24,6 +24,7 @@ use crate::config::Config;
 use crate::error::{Error, Status};
 use crate::log::{Level, Sink};
 use crate::message::MessageDocument;
+use crate::progress::Progress;
 use crate::token::TokenDocument;
 
 /// A status code: 0 (`OAUTHMAIL_OK`) on success, one of the `OAUTHMAIL_*` constants otherwise.
@@ -125,6 +126,17 @@ pub type oauthmail_url_opener = Option<unsafe extern "C" fn(user_data: *mut c_vo
 pub type oauthmail_logger = Option<unsafe extern "C" fn(user_data: *mut c_void, level: u32, message: *const c_char)>;
 
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// Receives upload progress during `oauthmail_send`: `bytes_done` of `bytes_total` bytes of the
+/// message data (the Gmail API upload body, or the SMTP data) have gone out.
+///
+/// Called on the thread that called `oauthmail_send`, at most about ten times a second, with
+/// `bytes_done` never decreasing, once more just before the last piece of the data, and finally
+/// with `bytes_done == bytes_total` when everything went out. Return 0 to go on; any other value
+/// cancels the send before its final data (the send returns `OAUTHMAIL_CANCELLED` and nothing is
+/// delivered). It must not call back into the library with the same client.
+pub type oauthmail_progress =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, bytes_done: u64, bytes_total: u64) -> i32>;
 
 /// The library's version, such as "0.1.0".
 ///
@@ -270,6 +282,35 @@ pub unsafe extern "C" fn oauthmail_client_set_logger(
             }
             _ => client.set_logger(None, Level::Error),
         }
+        Ok(None)
+    })
+}
+
+/// Sets the upload progress callback of sends (see `oauthmail_progress`). A NULL `progress`
+/// removes it. `user_data` is passed back unchanged and must stay valid until the client is freed
+/// (a send already running may still use a replaced callback).
+///
+/// Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_client_set_progress(
+    client: *mut oauthmail_client,
+    progress: oauthmail_progress,
+    user_data: *mut c_void,
+) -> oauthmail_status {
+    guard("oauthmail_client_set_progress", std::ptr::null_mut(), || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        let user_data = UserData::new(user_data);
+        let progress: Option<Arc<Progress>> = progress.map(|f| {
+            Arc::new(move |done: u64, total: u64| {
+                // SAFETY: the host registered `f` with this `user_data`.
+                unsafe { f(user_data.get(), done, total) == 0 }
+            }) as Arc<Progress>
+        });
+        client.set_progress(progress);
         Ok(None)
     })
 }

@@ -13,6 +13,7 @@ use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::http::Response;
 use crate::message::PreparedMessage;
+use crate::progress::Reporter;
 use crate::secret::Secret;
 use crate::time::{now_unix, retry_after_s};
 use crate::transport::{Failure, Sent};
@@ -46,10 +47,17 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     call.check()?;
     // From here on the provider may receive the message: whatever fails is returned, never retried
     // (the http layer does not retry a POST either).
-    let response = ctx
-        .http
-        .request(call, "POST", &url, &headers, Some(&body))
-        .map_err(maybe_delivered)?;
+    let mut reporter = Reporter::new(ctx.progress, body.len() as u64);
+    let response = match ctx.progress {
+        Some(_) => ctx.http.upload(call, &url, &headers, &body, &mut reporter),
+        None => ctx.http.request(call, "POST", &url, &headers, Some(&body)),
+    };
+    // Stopped by the progress callback before the last piece: nothing can have been delivered.
+    let response = if reporter.stopped() {
+        response
+    } else {
+        response.map_err(maybe_delivered)
+    }?;
     drop(authorization);
     if (200..300).contains(&response.status) {
         let provider_id = response

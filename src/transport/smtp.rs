@@ -250,7 +250,7 @@ fn send(
             },
             None => (open(ctx, tls, endpoint, account, access_token)?, false),
         };
-        match transaction(&mut conn, call, message, io) {
+        match transaction(&mut conn, call, message, io, ctx.progress) {
             Ok(()) => {
                 pool.put(account, key, conn);
                 return Ok(Sent::default());
@@ -579,7 +579,13 @@ enum Tx {
     After(Error),
 }
 
-fn transaction(conn: &mut Session, call: &Call, message: &PreparedMessage, io: Limit) -> Result<(), Tx> {
+fn transaction(
+    conn: &mut Session,
+    call: &Call,
+    message: &PreparedMessage,
+    io: Limit,
+    progress: Option<&crate::progress::Progress>,
+) -> Result<(), Tx> {
     let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
     let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
     call.check().map_err(Tx::Before)?;
@@ -623,7 +629,7 @@ fn transaction(conn: &mut Session, call: &Call, message: &PreparedMessage, io: L
 
     // Until the final "." has gone out the server must not deliver (RFC 5321 §4.1.1.4): a
     // failure here, a cancel included, leaves nothing delivered.
-    conn.send_data(call, data, io)
+    conn.send_data(call, data, io, progress)
         .map_err(|b| Tx::DataCut(map_broken(b, Stage::DataEnd, "timeouts.io_s")))?;
 
     // The point of no return: from here on, a failure is reported, never retried.
@@ -668,6 +674,10 @@ fn map_broken(b: Broken, stage: Stage<'_>, setting: &str) -> Error {
             format!("the SMTP server answered garbage at {stage}: {what}"),
         ),
         Broken::Certificate(named) => named,
+        Broken::Stopped => Error::new(
+            Status::Cancelled,
+            "the progress callback cancelled the send before the end of the message data; nothing was delivered",
+        ),
         Broken::Io(e) => map_io(&e, stage),
     }
 }

@@ -59,6 +59,8 @@ pub(crate) enum Broken {
     Io(io::Error),
     /// The server's certificate was rejected; the error names its subject and issuer.
     Certificate(crate::error::Error),
+    /// The progress callback stopped the data before its final `.`.
+    Stopped,
 }
 
 impl From<Waited> for Broken {
@@ -257,7 +259,17 @@ impl Session {
 
     /// Writes the message data, dots doubled at line starts, and the final `.`: once this returns
     /// `Ok`, the server may deliver the message. `data` has CRLF line endings.
-    pub fn send_data(&mut self, call: &Call, data: &[u8], limit: Limit) -> Result<(), Broken> {
+    ///
+    /// With `progress`, the data goes out in pieces, the callback told how far (at most about ten
+    /// times a second) and asked once more before the last piece, the one with the final `.`; a
+    /// stop then ends the data there ([`Broken::Stopped`]) and the server never delivers it.
+    pub fn send_data(
+        &mut self,
+        call: &Call,
+        data: &[u8],
+        limit: Limit,
+        progress: Option<&crate::progress::Progress>,
+    ) -> Result<(), Broken> {
         let mut out = Vec::with_capacity(data.len() + data.len() / 64 + 5);
         let mut line_start = true;
         for &b in data {
@@ -271,7 +283,21 @@ impl Session {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
-        self.write_all(call, &out, limit)
+        let Some(progress) = progress else {
+            return self.write_all(call, &out, limit);
+        };
+        let mut reporter = crate::progress::Reporter::new(Some(progress), out.len() as u64);
+        let mut done = 0;
+        for piece in out.chunks(crate::progress::PIECE) {
+            if !reporter.before(done as u64, done + piece.len() == out.len()) {
+                self.broken = true;
+                return Err(Broken::Stopped);
+            }
+            self.write_all(call, piece, limit)?;
+            done += piece.len();
+        }
+        reporter.finished();
+        Ok(())
     }
 
     /// Reads one (possibly multi-line) reply.
@@ -463,7 +489,7 @@ mod tests {
             }
             assert_eq!(got, b"..one\r\ntwo.\r\n...three\r\nlast\r\n.\r\n");
         });
-        s.send_data(&Call::detached(), b".one\r\ntwo.\r\n..three\r\nlast", SHORT)
+        s.send_data(&Call::detached(), b".one\r\ntwo.\r\n..three\r\nlast", SHORT, None)
             .unwrap();
         server.join().unwrap();
     }
