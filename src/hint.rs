@@ -160,6 +160,9 @@ hints! {
     CONNECT_DROPPED = "connect-dropped":
         "The server did not answer at all, which usually means a firewall drops the traffic. Check that this computer may connect to the provider (HTTPS port 443; for SMTP port 465 or 587, or use the gmail_api transport); raise timeouts.connect_s only if the network is merely slow."
         / "Serverul nu a răspuns deloc, ceea ce înseamnă de obicei că un firewall aruncă traficul. Verificați că acest calculator se poate conecta la furnizor (portul HTTPS 443; pentru SMTP portul 465 sau 587, ori folosiți transportul gmail_api); măriți timeouts.connect_s doar dacă rețeaua este doar lentă.";
+    FROM_REWRITTEN = "from-rewritten":
+        "Gmail sends only from the account's own address or one of its verified Send mail as addresses, and silently replaces any other sender. To send as this address, add it in Gmail (Settings > Accounts > Send mail as > Add another email address) and confirm it; or send from the account's own address."
+        / "Gmail trimite doar de la adresa contului sau de la una dintre adresele lui verificate din Send mail as și înlocuiește fără avertisment orice alt expeditor. Pentru a trimite de la această adresă, adăugați-o în Gmail (Settings > Accounts > Send mail as > Add another email address) și confirmați-o; sau trimiteți de la adresa contului.";
     PROXY = "proxy":
         "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider."
         / "Proxyul HTTP nu a putut fi folosit. Verificați adresa proxyului din configurație și că proxyul permite HTTPS (CONNECT) către furnizor.";

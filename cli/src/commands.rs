@@ -248,6 +248,10 @@ pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
         setup::write_token(&path, t, out.lang)?;
     }
     out.say(out.lang.sent(&result.message_id));
+    for w in &result.warnings {
+        out.note(out.lang.warning(&w.message));
+        out.note(out.lang.hint(w.hint));
+    }
     if refreshed {
         out.note(out.lang.token_updated(path.display()));
     }
@@ -256,6 +260,7 @@ pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
         "transport": result.transport.name(),
         "provider_id": result.provider_id,
         "token_refreshed": refreshed,
+        "warnings": result.warnings,
     }));
     Ok(())
 }

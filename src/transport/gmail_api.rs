@@ -27,6 +27,34 @@ pub fn upload_url(base: &Url) -> Result<Url> {
     Url::parse(&text).map_err(|e| Error::invalid("config.endpoints.gmail_api", format!("not a URL: {e}")))
 }
 
+/// The account's verified sender addresses (`users.settings.sendAs.list`): the primary address
+/// and every alias whose verification is accepted.
+pub(crate) fn send_as_addresses(ctx: Ctx<'_>, base: &Url, access_token: &Secret) -> Result<Vec<String>> {
+    let url = Url::parse(&format!(
+        "{}/gmail/v1/users/me/settings/sendAs",
+        base.as_str().trim_end_matches('/')
+    ))
+    .map_err(|e| Error::invalid("config.endpoints.gmail_api", format!("not a URL: {e}")))?;
+    let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
+    let headers = [
+        ("Authorization", authorization.expose()),
+        ("Accept", "application/json"),
+    ];
+    let response = ctx.http.request(ctx.call, "GET", &url, &headers, None)?;
+    if response.status != 200 {
+        return Err(map_error(&response));
+    }
+    let list = response.json().unwrap_or_default();
+    Ok(list["sendAs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a["isPrimary"] == true || a["verificationStatus"].as_str().is_none_or(|v| v == "accepted"))
+        .filter_map(|a| a["sendAsEmail"].as_str().map(str::to_string))
+        .collect())
+}
+
 /// One attempt with one access token.
 pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessage) -> Result<Sent, Failure> {
     let call = ctx.call;
