@@ -1279,6 +1279,59 @@ static void logger_at_trace_level_never_receives_a_secret(void) {
 }
 
 /* ==================================== main =============================================== */
+typedef struct {
+    int calls;
+    uint64_t last_done, total;
+    int decreased;
+    int stop; /* non-zero: answer 1 (stop) */
+} progress_seen;
+
+static int32_t on_progress(void *user_data, uint64_t done, uint64_t total) {
+    progress_seen *p = user_data;
+    if (p->calls && done < p->last_done) p->decreased = 1;
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+    return p->stop;
+}
+
+static void progress_reaches_the_total_and_a_stop_delivers_nothing_on_both_transports(void) {
+    const char *transports[] = {"gmail_api", "smtp"};
+    for (int i = 0; i < 2; i++) {
+        reset_standin();
+        oauthmail_client *c = new_client((cfg){.transport = transports[i]});
+        if (!c) return;
+        char *tok = mint_token(USER, "openid email https://mail.google.com/", 1);
+        sb m = {0};
+        sb_printf(&m, "{\"from\": \"%s\", \"to\": [\"a@example.ro\"], \"subject\": \"p\", \"text\": \"t\", "
+                      "\"attachments\": [{\"path\": \"%s\"}]}", USER, ATTACH_PATH);
+        char *msg = sb_take(&m);
+        progress_seen seen = {0};
+        oauthmail_status st = oauthmail_client_set_progress(c, on_progress, &seen);
+        CHECK(st == OAUTHMAIL_OK, "set_progress = %u", st);
+        char *out = NULL;
+        st = oauthmail_send(c, tok, msg, &out);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        oauthmail_string_free(out);
+        CHECK(seen.calls >= 2 && !seen.decreased && seen.total > sizeof ATTACH && seen.last_done == seen.total,
+              "%s: %d calls, last %llu of %llu, decreased %d", transports[i], seen.calls,
+              (unsigned long long)seen.last_done, (unsigned long long)seen.total, seen.decreased);
+        size_t before = mailbox_count();
+        progress_seen stop = {.stop = 1};
+        oauthmail_client_set_progress(c, on_progress, &stop);
+        out = NULL;
+        st = oauthmail_send(c, tok, msg, &out);
+        CHECK_STATUS(st, OAUTHMAIL_CANCELLED, out, NULL);
+        CHECK(mailbox_count() == before, "%s: a stopped send was delivered", transports[i]);
+        oauthmail_string_free(out);
+        CHECK(oauthmail_client_set_progress(c, NULL, NULL) == OAUTHMAIL_OK, "set_progress(NULL)");
+        CHECK(oauthmail_client_set_progress(NULL, on_progress, NULL) == OAUTHMAIL_INVALID_ARGUMENT, "set_progress on NULL");
+        free(msg);
+        free(tok);
+        oauthmail_client_free(c);
+    }
+}
+
 static void check_reports_every_step_sends_nothing_and_returns_the_first_failure(void) {
     reset_standin();
     oauthmail_client *c = new_client((cfg){0});
@@ -1367,6 +1420,7 @@ int main(int argc, char **argv) {
     RUN(parallel_sends_on_one_client_share_a_single_refresh);
     RUN(revoke_succeeds_and_then_refresh_says_reauthorize);
     RUN(check_reports_every_step_sends_nothing_and_returns_the_first_failure);
+    RUN(progress_reaches_the_total_and_a_stop_delivers_nothing_on_both_transports);
     RUN(status_cancelled_when_the_url_opener_declines);
     RUN(cancel_from_another_thread_ends_a_blocked_authorize_and_later_calls_work);
     RUN(cancel_from_another_thread_ends_a_hanging_send);
