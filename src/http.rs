@@ -142,10 +142,10 @@ impl Http {
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
     ) -> Result<Response> {
-        self.request_body(call, method, url, headers, body.map(Body::Bytes))
+        self.request_once(call, method, url, headers, body).map_err(|f| f.error)
     }
 
-    /// Like [`Http::request`] with `body` read piece by piece through `reporter` (upload
+    /// Like [`Http::request_once`] with `body` read piece by piece through `reporter` (upload
     /// progress). When the progress callback asks to stop, the request is abandoned before its
     /// last piece and the error is CANCELLED: the server never had the whole body.
     pub(crate) fn upload(
@@ -155,16 +155,19 @@ impl Http {
         headers: &[(&str, &str)],
         body: &[u8],
         reporter: &mut Reporter<'_>,
-    ) -> Result<Response> {
+    ) -> std::result::Result<Response, Failed> {
         let result = {
             let mut reader = ProgressReader::new(body, reporter);
-            self.request_body(call, "POST", url, headers, Some(Body::Reader(&mut reader)))
+            self.request_once_body(call, "POST", url, headers, Some(Body::Reader(&mut reader)))
         };
         if reporter.stopped() {
-            return Err(Error::new(
-                Status::Cancelled,
-                "the progress callback cancelled the send before the end of the upload; nothing was delivered",
-            ));
+            return Err(Failed {
+                error: Error::new(
+                    Status::Cancelled,
+                    "the progress callback cancelled the send before the end of the upload; nothing was delivered",
+                ),
+                may_have_reached: false,
+            });
         }
         if result.is_ok() {
             reporter.finished();
@@ -172,15 +175,32 @@ impl Http {
         result
     }
 
-    fn request_body(
+    /// [`Http::request`], and when it fails, whether the request may have reached the server:
+    /// not when it failed resolving, connecting, at the proxy, in the TLS handshake or before
+    /// it was built. The Gmail API transport says "may have been delivered" only when it may.
+    pub(crate) fn request_once(
+        &self,
+        call: &Call,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Option<&[u8]>,
+    ) -> std::result::Result<Response, Failed> {
+        self.request_once_body(call, method, url, headers, body.map(Body::Bytes))
+    }
+
+    fn request_once_body(
         &self,
         call: &Call,
         method: &str,
         url: &Url,
         headers: &[(&str, &str)],
         body: Option<Body<'_>>,
-    ) -> Result<Response> {
-        call.check()?;
+    ) -> std::result::Result<Response, Failed> {
+        call.check().map_err(|error| Failed {
+            error,
+            may_have_reached: false,
+        })?;
         let started = Instant::now();
         let _scope = CallScope::enter(call);
         let result = self.run(method, url, headers, body);
@@ -199,7 +219,9 @@ impl Http {
                 Ok(response)
             }
             Err(e) => {
+                let may_have_reached = may_have_reached(&e);
                 let error = self.map_error(call, &host, e);
+                let may_have_reached = may_have_reached && !call_failed_in_handshake(&error);
                 self.log.debug(|| {
                     format!(
                         "HTTP {method} {}{} failed after {} ms: {}",
@@ -209,7 +231,10 @@ impl Http {
                         error.message
                     )
                 });
-                Err(error)
+                Err(Failed {
+                    error,
+                    may_have_reached,
+                })
             }
         }
     }
@@ -338,6 +363,44 @@ impl Http {
             other => Error::new(Status::Network, format!("the request to {host} failed: {other}")),
         }
     }
+}
+
+/// A failed request: the error, and whether the server may have received the request.
+#[derive(Debug)]
+pub(crate) struct Failed {
+    pub error: Error,
+    pub may_have_reached: bool,
+}
+
+/// Whether a request that failed with `e` may have been received: everything but failures
+/// while resolving, connecting, tunnelling, shaking hands or building it.
+fn may_have_reached(e: &ureq::Error) -> bool {
+    match e {
+        ureq::Error::Timeout(ureq::Timeout::Resolve | ureq::Timeout::Connect) => false,
+        ureq::Error::HostNotFound
+        | ureq::Error::ConnectProxyFailed(_)
+        | ureq::Error::Http(_)
+        | ureq::Error::BadUri(_)
+        | ureq::Error::Tls(_)
+        | ureq::Error::Rustls(_) => false,
+        ureq::Error::Io(io) => {
+            let handshake = io.get_ref().is_some_and(|i| i.is::<TlsFailure>());
+            let connect = matches!(
+                io.kind(),
+                io::ErrorKind::ConnectionRefused
+                    | io::ErrorKind::HostUnreachable
+                    | io::ErrorKind::NetworkUnreachable
+                    | io::ErrorKind::AddrNotAvailable
+            );
+            !(handshake || connect)
+        }
+        _ => true,
+    }
+}
+
+/// A certificate rejected in the handshake (the error names its issuer): nothing was sent.
+fn call_failed_in_handshake(error: &Error) -> bool {
+    error.status == Status::Tls
 }
 
 /// The proxy URL for messages: without a user name or password.

@@ -11,7 +11,8 @@
 //!   scope policy; [`config`] turns `config_json` into settings;
 //! - below them: `http` (the HTTPS agent), `tls` (rustls configuration, platform verifier plus
 //!   extra roots, issuer capture; for HTTPS and SMTP), `net` (TCP that can be cancelled), `time`
-//!   (clock, Retry-After), `cancel`, [`log`], [`secret`], [`error`] with [`hint`] and [`Status`];
+//!   (clock, Retry-After), `file` (bounded reads of the files a host names), `cancel`, [`log`],
+//!   [`secret`], [`error`] with [`hint`] and [`Status`];
 //! - the C API: [`ffi`], which only checks pointers, decodes UTF-8 and JSON, calls the core,
 //!   catches panics and encodes results.
 
@@ -23,6 +24,10 @@ pub mod config;
 mod context;
 pub mod error;
 pub mod ffi;
+mod file;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hint;
 mod http;
 pub mod log;

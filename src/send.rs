@@ -8,11 +8,12 @@
 //!    access token or expires within [`REFRESH_MARGIN_S`].
 //! 3. One attempt. If the provider rejects the access token (HTTP 401, SMTP 535), nothing was
 //!    sent: refresh once and try once more; a second rejection is AUTH_FAILED, a refresh that
-//!    fails with `invalid_grant` is REAUTHORIZE (from [`token::refresh`]). The retry uses only a
-//!    token refreshed after the rejection (by this call, or by a refresh on this client that
-//!    ended after it), never one remembered from before: when the provider invalidates tokens
-//!    or the user revokes the app, a remembered token is as dead as the host's. A rejected token
-//!    is forgotten at once.
+//!    fails with `invalid_grant` is REAUTHORIZE (from [`token::refresh`]). The retry never uses a
+//!    token remembered from before the rejection (when the provider invalidates tokens or the
+//!    user revokes the app, it is as dead as the host's): only one refreshed after it, or one
+//!    another call refreshed because the same token was rejected. If that borrowed token is
+//!    refused too, this call refreshes itself and tries a last time, so a revoke is REAUTHORIZE
+//!    at the first send. A rejected token is forgotten at once.
 //! 4. Once the provider may have received the message data, a failure is returned, never retried.
 //!
 //! Many sends on one client ([`Sender`]): refreshes are single-flight per refresh token (when
@@ -184,7 +185,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
         call.check()?;
         ctx.log
             .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
-        current = sender.tokens.fresh(ctx, token, None)?;
+        current = sender.tokens.fresh(ctx, token, None)?.0;
         check_scope(settings, &current)?;
     }
 
@@ -195,24 +196,44 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
         Err(Failure::TokenRejected(first)) => {
             ctx.log
                 .info(|| format!("send: {}; refreshing once and retrying once", first.message));
-            call.check()?;
-            let rejected = Rejection {
-                token: current.access_token.clone().unwrap_or_default(),
-                at: Instant::now(),
-            };
-            sender.tokens.forget(&current);
-            // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
-            current = sender.tokens.fresh(ctx, &current, Some(&rejected))?;
-            check_scope(settings, &current)?;
-            call.check()?;
-            match sender.attempt(ctx, &current, &prepared) {
-                Ok(sent) => sent,
-                Err(Failure::TokenRejected(mut e)) => {
-                    sender.tokens.forget(&current);
-                    e.message = format!("{} (again, with a freshly refreshed token)", e.message);
-                    return Err(e);
+            let mut last = first;
+            let mut sent = None;
+            // A token another call refreshed after this rejection may be tried once; if the
+            // provider refuses that one too, this call refreshes itself and tries a last time.
+            // Nothing was sent by a rejected attempt, so trying again sends nothing twice.
+            for _ in 0..2 {
+                call.check()?;
+                let rejected = Rejection {
+                    token: current.access_token.clone().unwrap_or_default(),
+                    at: Instant::now(),
+                };
+                sender.tokens.forget(&current);
+                // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
+                let (fresh, refreshed_here) = sender.tokens.fresh(ctx, &current, Some(&rejected))?;
+                current = fresh;
+                check_scope(settings, &current)?;
+                call.check()?;
+                match sender.attempt(ctx, &current, &prepared) {
+                    Ok(s) => {
+                        sent = Some(s);
+                        break;
+                    }
+                    Err(Failure::Other(e)) => return Err(e),
+                    Err(Failure::TokenRejected(e)) => {
+                        last = e;
+                        if refreshed_here {
+                            break;
+                        }
+                    }
                 }
-                Err(Failure::Other(e)) => return Err(e),
+            }
+            match sent {
+                Some(sent) => sent,
+                None => {
+                    sender.tokens.forget(&current);
+                    last.message = format!("{} (again, with a freshly refreshed token)", last.message);
+                    return Err(last);
+                }
             }
         }
     };
@@ -301,8 +322,9 @@ impl std::fmt::Debug for TokenFlights {
 
 enum Slot {
     Refreshing(Arc<Flight>),
-    /// A refresh's result and when it arrived.
-    Fresh(TokenDocument, Instant),
+    /// A refresh's result, when it arrived, and (keyed hash) the rejected access token that
+    /// made somebody refresh, if that is why.
+    Fresh(TokenDocument, Instant, Option<u64>),
 }
 
 /// An access token the provider just refused, and when this call learnt it.
@@ -345,6 +367,7 @@ struct Lead<'a> {
     flights: &'a TokenFlights,
     key: u64,
     flight: Arc<Flight>,
+    replaces: Option<u64>,
     finished: bool,
 }
 
@@ -354,7 +377,7 @@ impl Lead<'_> {
             let mut slots = self.flights.lock();
             match result {
                 Ok(doc) => {
-                    slots.insert(self.key, Slot::Fresh(doc.clone(), Instant::now()));
+                    slots.insert(self.key, Slot::Fresh(doc.clone(), Instant::now(), self.replaces));
                 }
                 Err(_) => {
                     slots.remove(&self.key);
@@ -402,20 +425,30 @@ impl TokenFlights {
         };
         let key = self.hasher.hash_one(refresh_token.expose());
         let mut slots = self.lock();
-        if matches!(slots.get(&key), Some(Slot::Fresh(doc, _)) if doc.access_token == token.access_token) {
+        if matches!(slots.get(&key), Some(Slot::Fresh(doc, _, _)) if doc.access_token == token.access_token) {
             slots.remove(&key);
         }
     }
 
+    fn token_key(&self, access_token: &Secret) -> u64 {
+        self.hasher.hash_one(("access", access_token.expose()))
+    }
+
     /// A token document with a usable access token for the grant of `token`: one somebody on
-    /// this client refreshed a moment ago, the result of a refresh in flight, or a new refresh.
-    /// `rejected` is an access token the provider just refused: it is never handed out again,
-    /// and neither is a token refreshed before the rejection was seen.
-    fn fresh(&self, ctx: Ctx<'_>, token: &TokenDocument, rejected: Option<&Rejection>) -> Result<TokenDocument> {
+    /// this client refreshed a moment ago, the result of a refresh in flight, or a new refresh;
+    /// and whether this call made that refresh. `rejected` is an access token the provider just
+    /// refused: it is never handed out again, and neither is a token refreshed before the
+    /// rejection was seen, unless that refresh was made because of the same rejected token.
+    fn fresh(
+        &self,
+        ctx: Ctx<'_>,
+        token: &TokenDocument,
+        rejected: Option<&Rejection>,
+    ) -> Result<(TokenDocument, bool)> {
         let call = ctx.call;
         let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
             // Nothing to share; token::refresh explains (REAUTHORIZE, token.refresh_token).
-            return token::refresh(ctx, token);
+            return token::refresh(ctx, token).map(|doc| (doc, true));
         };
         let key = self.hasher.hash_one(refresh_token.expose());
         loop {
@@ -425,17 +458,19 @@ impl TokenFlights {
                 let mut slots = self.lock();
                 // Forget fresh tokens that are no longer fresh: keep secrets no longer than useful.
                 slots.retain(|_, s| match s {
-                    Slot::Fresh(doc, _) => usable(doc, None, now),
+                    Slot::Fresh(doc, _, _) => usable(doc, None, now),
                     Slot::Refreshing(_) => true,
                 });
                 match slots.get(&key) {
-                    // After a rejection, only a refresh that ended after it counts as fresh.
-                    Some(Slot::Fresh(doc, at))
-                        if usable(doc, rejected.map(|r| &r.token), now) && rejected.is_none_or(|r| *at > r.at) =>
+                    // After a rejection, only a refresh that ended after it, or one made because
+                    // this very token was rejected, counts as fresh.
+                    Some(Slot::Fresh(doc, at, replaces))
+                        if usable(doc, rejected.map(|r| &r.token), now)
+                            && rejected.is_none_or(|r| *at > r.at || *replaces == Some(self.token_key(&r.token))) =>
                     {
                         ctx.log
                             .debug(|| "send: using the access token refreshed by an earlier call".into());
-                        return Ok(doc.clone());
+                        return Ok((doc.clone(), false));
                     }
                     Some(Slot::Refreshing(f)) => Arc::clone(f),
                     _ => {
@@ -446,18 +481,19 @@ impl TokenFlights {
                             flights: self,
                             key,
                             flight,
+                            replaces: rejected.map(|r| self.token_key(&r.token)),
                             finished: false,
                         };
                         let result = token::refresh(ctx, token);
                         lead.finish(&result);
-                        return result;
+                        return result.map(|doc| (doc, true));
                     }
                 }
             };
             ctx.log
                 .debug(|| "send: waiting for the token refresh another call started".into());
             match flight.wait(call)? {
-                Ok(doc) if usable(&doc, rejected.map(|r| &r.token), now_unix()) => return Ok(doc),
+                Ok(doc) if usable(&doc, rejected.map(|r| &r.token), now_unix()) => return Ok((doc, false)),
                 // The leader was cancelled (its call, not ours) or got a token we must not
                 // use: try again, as the leader if need be.
                 Ok(_) => continue,

@@ -16,6 +16,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
 
 use crate::error::{Error, Result, Status};
+use crate::file::{read_bounded, FileError};
 use crate::hint;
 
 /// The client configuration: the system trust store plus the PEM file `extra_ca_file`, with the
@@ -71,10 +72,18 @@ impl Drop for Capture {
     }
 }
 
+/// The largest `tls.extra_ca_file` read: a whole system CA bundle is about 200 KB.
+const MAX_CA_FILE_BYTES: u64 = 8 * 1024 * 1024;
+
 fn load_extra_roots(path: &str) -> Result<Vec<CertificateDer<'static>>> {
     const FIELD: &str = "config.tls.extra_ca_file";
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(Status::Io, format!("tls.extra_ca_file '{path}' could not be read: {e}")).with_field(FIELD)
+    let bytes = read_bounded(path, MAX_CA_FILE_BYTES).map_err(|e| {
+        let why = match e {
+            FileError::NotRegular => "is not a regular file (not a FIFO or a device)".to_string(),
+            FileError::TooLarge(_) => format!("is over the limit of {MAX_CA_FILE_BYTES} bytes for a CA file"),
+            FileError::Io(e) => format!("could not be read: {e}"),
+        };
+        Error::new(Status::Io, format!("tls.extra_ca_file '{path}' {why}")).with_field(FIELD)
     })?;
     let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<std::result::Result<_, _>>()

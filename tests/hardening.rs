@@ -130,3 +130,128 @@ fn a_clear_text_endpoint_is_refused_unless_its_host_is_loopback() {
         }
     }
 }
+
+/// procfs files report size 0 and hold gigabytes (`/proc/self/pagemap`): every file the library
+/// reads is read through its limit, and the error says which limit.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_file_that_reports_size_zero_is_read_only_up_to_its_limit() {
+    let s = standin();
+    let c = client(&s, Via::GmailApi);
+    let t = token(&s, MAIL_SCOPE);
+    let started = std::time::Instant::now();
+    let attachment = message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x",
+                                    "attachments": [{"path": "/proc/self/pagemap"}]}));
+    let e = c.send(&t, &attachment).unwrap_err();
+    assert_eq!(e.status, Status::InvalidArgument, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("message.attachments[0].path"));
+    assert!(e.message.contains("limit"), "{}", e.message);
+    let raw = message(json!({"raw_path": "/proc/self/pagemap"}));
+    let e = c.send(&t, &raw).unwrap_err();
+    assert_eq!(e.field.as_deref(), Some("message.raw_path"), "{e:?}");
+    assert!(e.message.contains("limit"), "{}", e.message);
+    assert!(s.messages().is_empty());
+    assert_eq!(counter(&s, "gmail_send"), 0);
+
+    let mut v: Value = serde_json::from_str(&config_json(&s, "gmail_api")).unwrap();
+    v["tls"]["extra_ca_file"] = json!("/proc/self/pagemap");
+    let e = oauthmail::Client::new(serde_json::from_value(v).unwrap()).unwrap_err();
+    assert_eq!(e.status, Status::Io, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("config.tls.extra_ca_file"));
+    assert!(e.message.contains("limit"), "{}", e.message);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
+/// A FIFO or a device is not a file to read: refused before it is opened (opening a FIFO
+/// would wait for a writer).
+#[cfg(unix)]
+#[test]
+fn a_fifo_as_a_ca_file_or_attachment_is_refused_not_waited_on() {
+    let dir = temp_dir("hardening-fifo");
+    let fifo = dir.join("ca.pem");
+    let _ = std::fs::remove_file(&fifo);
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success());
+    let s = standin();
+    let mut v: Value = serde_json::from_str(&config_json(&s, "gmail_api")).unwrap();
+    v["tls"]["extra_ca_file"] = json!(fifo.to_str().unwrap());
+    let e = oauthmail::Client::new(serde_json::from_value(v).unwrap()).unwrap_err();
+    assert_eq!(e.status, Status::Io, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("config.tls.extra_ca_file"));
+    let c = client(&s, Via::GmailApi);
+    let doc = message(json!({"from": USER, "to": ["ion@example.ro"], "text": "x",
+                             "attachments": [{"path": fifo.to_str().unwrap()}]}));
+    let e = c.send(&token(&s, MAIL_SCOPE), &doc).unwrap_err();
+    assert_eq!(e.status, Status::Io, "{e:?}");
+    assert_eq!(e.field.as_deref(), Some("message.attachments[0].path"));
+    let e = oauthmail::Client::new(config(
+        &s,
+        Via::GmailApi,
+        json!({"tls": {"extra_ca_file": "/dev/zero"}}),
+    ))
+    .unwrap_err();
+    assert_eq!(e.status, Status::Io, "{e:?}");
+    let _ = std::fs::remove_file(&fifo);
+}
+
+/// Defect 5: statuses and messages that say what happened and nothing else.
+#[test]
+fn a_refused_gmail_api_connection_does_not_say_the_message_may_have_been_delivered() {
+    let s = standin();
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = oauthmail::Client::new(config(
+        &s,
+        Via::GmailApi,
+        json!({"endpoints": {
+            "authorization": s.info().authorization_endpoint,
+            "token": s.info().token_endpoint,
+            "gmail_api": format!("https://127.0.0.1:{closed}"),
+        }}),
+    ))
+    .unwrap();
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{e:?}");
+    assert!(!e.message.contains("may have"), "{}", e.message);
+}
+
+#[test]
+fn a_454_starttls_refusal_is_not_rate_limited() {
+    let s = standin();
+    let c = client(&s, Via::StartTls);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "starttls", "kind": "reply", "code": 454,
+               "text": "4.7.0 TLS not available due to temporary reason"}),
+    );
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_ne!(e.status, Status::RateLimited, "{e:?}");
+    assert_eq!(e.status, Status::Provider, "{e:?}");
+    assert_ne!(e.hint, oauthmail::hint::RATE_LIMITED.text);
+    assert!(s.messages().is_empty());
+}
+
+#[test]
+fn an_smtp_connection_cut_without_close_notify_says_so_without_tls_library_text() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    fault(&s, json!({"endpoint": "smtp", "stage": "mail", "kind": "drop"}));
+    let e = c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap_err();
+    assert_eq!(e.status, Status::Network, "{e:?}");
+    assert!(
+        !e.message.contains("docs.rs") && !e.message.contains("close_notify"),
+        "{}",
+        e.message
+    );
+    assert!(e.message.contains("closed the connection"), "{}", e.message);
+}

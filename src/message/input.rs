@@ -6,26 +6,34 @@ use base64::Engine as _;
 
 use super::MAX_MESSAGE_BYTES;
 use crate::error::{Error, Result, Status};
+use crate::file::{read_bounded, FileError};
 use crate::hint;
 
 pub(super) fn read_file(path: &str, field: &str) -> Result<Vec<u8>> {
     if path.is_empty() {
         return Err(Error::invalid(field, "the path is empty"));
     }
-    let meta = std::fs::metadata(path)
-        .map_err(|e| Error::new(Status::Io, format!("cannot read '{path}': {e}")).with_field(field))?;
-    if !meta.is_file() {
-        return Err(Error::new(Status::Io, format!("'{path}' is not a file")).with_field(field));
-    }
-    if meta.len() > (MAX_MESSAGE_BYTES as u64) * 2 {
-        return Err(Error::invalid(
-            field,
-            format!("'{path}' is {} bytes, more than fits into a 35 MiB message", meta.len()),
+    match read_bounded(path, MAX_FILE_BYTES) {
+        Ok(bytes) => Ok(bytes),
+        Err(FileError::NotRegular) => Err(Error::new(
+            Status::Io,
+            format!("'{path}' is not a file (only regular files are read, not FIFOs or devices)"),
         )
-        .with_hint(&hint::MESSAGE_TOO_LARGE));
+        .with_field(field)),
+        Err(FileError::TooLarge(n)) => Err(Error::invalid(
+            field,
+            format!(
+                "'{path}' holds at least {n} bytes, over the limit of {MAX_FILE_BYTES} bytes for a file: more than fits into a 35 MiB message"
+            ),
+        )
+        .with_hint(&hint::MESSAGE_TOO_LARGE)),
+        Err(FileError::Io(e)) => Err(Error::new(Status::Io, format!("cannot read '{path}': {e}")).with_field(field)),
     }
-    std::fs::read(path).map_err(|e| Error::new(Status::Io, format!("cannot read '{path}': {e}")).with_field(field))
 }
+
+/// The most a file named by a message document may hold: twice Gmail's message size, so the
+/// size check after encoding (which names the real limit) decides for anything near it.
+const MAX_FILE_BYTES: u64 = MAX_MESSAGE_BYTES as u64 * 2;
 
 /// Standard or URL-safe base64, padded or not; whitespace (MIME line breaks) is ignored.
 pub(super) fn decode_base64(text: &str, field: &str) -> Result<Vec<u8>> {

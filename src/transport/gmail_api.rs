@@ -76,16 +76,18 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     // From here on the provider may receive the message: whatever fails is returned, never retried
     // (the http layer does not retry a POST either).
     let mut reporter = Reporter::new(ctx.progress, body.len() as u64);
-    let response = match ctx.progress {
+    let result = match ctx.progress {
         Some(_) => ctx.http.upload(call, &url, &headers, &body, &mut reporter),
-        None => ctx.http.request(call, "POST", &url, &headers, Some(&body)),
+        None => ctx.http.request_once(call, "POST", &url, &headers, Some(&body)),
     };
-    // Stopped by the progress callback before the last piece: nothing can have been delivered.
-    let response = if reporter.stopped() {
-        response
-    } else {
-        response.map_err(maybe_delivered)
-    }?;
+    // A stop by the progress callback came before the last piece: nothing can have arrived.
+    let response = result.map_err(|f| {
+        if f.may_have_reached && !reporter.stopped() {
+            maybe_delivered(f.error)
+        } else {
+            f.error
+        }
+    })?;
     drop(authorization);
     if (200..300).contains(&response.status) {
         let provider_id = response
@@ -109,8 +111,9 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     Err(Failure::Other(error))
 }
 
-/// A request that failed without an answer (timeout, reset, cancel) may have failed after Gmail
-/// had the whole message: the host must hear that before it thinks of sending again.
+/// A request that failed without an answer (timeout, reset, cancel) after it may have reached
+/// Gmail may have failed after Gmail had the whole message: the host must hear that before it
+/// thinks of sending again. (One that failed connecting or in the handshake is returned as it is.)
 fn maybe_delivered(mut error: Error) -> Error {
     if matches!(
         error.status,

@@ -686,15 +686,37 @@ fn map_io(e: &io::Error, stage: Stage<'_>) -> Error {
     if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
         return Error::new(
             Status::Tls,
-            format!("the TLS handshake with the SMTP server failed at {stage}: {tls}"),
+            format!(
+                "the TLS handshake with the SMTP server failed at {stage}: {}",
+                tls_reason(tls)
+            ),
         );
     }
     match e.kind() {
         io::ErrorKind::NotFound => Error::new(Status::Network, format!("the SMTP server {e}")),
-        io::ErrorKind::InvalidData => {
-            Error::new(Status::Tls, format!("TLS with the SMTP server failed at {stage}: {e}"))
-        }
+        // rustls reports a TCP close without TLS close_notify this way (with a link to its manual).
+        io::ErrorKind::UnexpectedEof => Error::new(
+            Status::Network,
+            format!("the SMTP server closed the connection at {stage}"),
+        ),
+        io::ErrorKind::InvalidData => Error::new(
+            Status::Tls,
+            format!("TLS with the SMTP server failed at {stage}: the server's data was not valid TLS"),
+        ),
         _ => Error::new(Status::Network, format!("SMTP connection failed at {stage}: {e}")),
+    }
+}
+
+/// What a TLS failure means, in words a person can act on (not the TLS library's own texts).
+fn tls_reason(e: &rustls::Error) -> String {
+    match e {
+        rustls::Error::AlertReceived(alert) => format!("the server ended the handshake (TLS alert {alert:?})"),
+        rustls::Error::InvalidCertificate(why) => format!("the server's certificate was refused ({why:?})"),
+        rustls::Error::PeerIncompatible(_) => "the server offers no TLS version or cipher this client accepts".into(),
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the server did not speak TLS correctly".into()
+        }
+        _ => "a TLS protocol error".into(),
     }
 }
 
@@ -730,6 +752,8 @@ fn map_reply(code: u16, text: &str, stage: Stage<'_>) -> Error {
         }
         552 => Error::new(Status::Rejected, said).with_hint(&hint::MESSAGE_TOO_LARGE),
         421 => Error::new(Status::RateLimited, said),
+        // 454 "TLS not available due to temporary reason": the server's trouble, not a rate.
+        400..=499 if matches!(stage, Stage::StartTls) => Error::new(Status::Provider, said),
         400..=499 if enhanced.starts_with("4.7.") || says_rate => Error::new(Status::RateLimited, said),
         400..=499 => Error::new(Status::Provider, said),
         534 | 535 => Error::new(Status::AuthFailed, said),

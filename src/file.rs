@@ -1,0 +1,76 @@
+//! Reading a file the host names (an attachment, a raw message, a CA file) without trusting what
+//! the file system says about it: only regular files (a FIFO would block, a device never
+//! ends), checked before opening and again on the open handle, and never more than a limit:
+//! procfs files report size 0 and hold gigabytes. The reads are whole 64 KiB chunks rather than
+//! `take(limit + 1)`, whose odd last read `/proc/self/pagemap` refuses (it reads in 8-byte
+//! entries), so at most one chunk past the limit is read before it is refused.
+
+use std::fs::File;
+use std::io::{self, Read};
+
+/// Why a bounded read failed.
+#[derive(Debug)]
+pub(crate) enum FileError {
+    /// A FIFO, a device, a directory or a socket.
+    NotRegular,
+    /// More than the limit: the size the file system reported, or (for files that report less
+    /// than they hold) at least `limit + 1`.
+    TooLarge(u64),
+    Io(io::Error),
+}
+
+const CHUNK: usize = 64 * 1024;
+
+/// The whole file at `path`, if it is a regular file of at most `limit` bytes.
+pub(crate) fn read_bounded(path: &str, limit: u64) -> Result<Vec<u8>, FileError> {
+    let meta = std::fs::metadata(path).map_err(FileError::Io)?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular);
+    }
+    if meta.len() > limit {
+        return Err(FileError::TooLarge(meta.len()));
+    }
+    let file = File::open(path).map_err(FileError::Io)?;
+    // The path may have been replaced between the two looks: ask the handle too.
+    let meta = file.metadata().map_err(FileError::Io)?;
+    if !meta.is_file() {
+        return Err(FileError::NotRegular);
+    }
+    let mut file = file;
+    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    let mut chunk = vec![0u8; CHUNK];
+    loop {
+        let n = match file.read(&mut chunk) {
+            Ok(0) => return Ok(bytes),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(FileError::Io(e)),
+        };
+        bytes.extend_from_slice(&chunk[..n]);
+        if bytes.len() as u64 > limit {
+            return Err(FileError::TooLarge(bytes.len() as u64));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_over_the_limit_or_not_a_file_is_refused() {
+        let dir = std::env::temp_dir().join(format!("oauthmail-file-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("ten.bin");
+        std::fs::write(&path, [7u8; 10]).unwrap();
+        let p = path.to_str().unwrap();
+        assert_eq!(read_bounded(p, 10).unwrap(), [7u8; 10]);
+        assert!(matches!(read_bounded(p, 9), Err(FileError::TooLarge(10))));
+        assert!(matches!(
+            read_bounded(dir.to_str().unwrap(), 10),
+            Err(FileError::NotRegular)
+        ));
+        assert!(matches!(read_bounded("/nonexistent/x", 10), Err(FileError::Io(_))));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
