@@ -31,6 +31,10 @@ typedef struct oauthmail_client oauthmail_client;
 
 /**
  * A status code: 0 (`OAUTHMAIL_OK`) on success, one of the `OAUTHMAIL_*` constants otherwise.
+ * A failing call's error document is `{"error": {"status", "code", "message", "hint",
+ * "hint_id", ...}}`: `hint_id` is the stable anchor of the hint's entry in
+ * docs/troubleshooting.en.md and .ro.md; with `"ui_language": "ro"` the `hint` is the Romanian
+ * text of that entry (`message` stays English, for logs).
  * Values are fixed; new ones are only ever added after the last.
  */
 typedef uint32_t oauthmail_status;
@@ -276,7 +280,10 @@ oauthmail_status oauthmail_refresh(struct oauthmail_client *client,
  * - `token_json`: required, a token document.
  * - `message_json`: required, a message document (see API.md, "Message document").
  * - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
- *   when the call refreshed the token: store it in place of the old one.
+ *   when the call refreshed the token: store it in place of the old one. Its `warnings` member,
+ *   present when not empty, lists what the user should know although the message was sent:
+ *   `[{"code", "message", "hint", "hint_id"}]`, e.g. `from_rewritten` when Gmail replaced a
+ *   sender that is not a verified "Send mail as" address of the account.
  *
  * All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`). The library
  * never sends a message twice: when the connection fails or the call is cancelled after the
