@@ -32,6 +32,10 @@ typedef struct oauthmail_client oauthmail_client;
 
 /**
  * A status code: 0 (`OAUTHMAIL_OK`) on success, one of the `OAUTHMAIL_*` constants otherwise.
+ * A failing call's error document is `{"error": {"status", "code", "message", "hint",
+ * "hint_id", ...}}`: `hint_id` is the stable anchor of the hint's entry in
+ * docs/troubleshooting.en.md and .ro.md; with `"ui_language": "ro"` the `hint` is the Romanian
+ * text of that entry (`message` stays English, for logs).
  * Values are fixed; new ones are only ever added after the last.
  */
 typedef uint32_t oauthmail_status;
@@ -57,6 +61,18 @@ typedef int32_t (*oauthmail_url_opener)(void *user_data, const char *url);
  * at once; it must not call back into the library with the same client.
  */
 typedef void (*oauthmail_logger)(void *user_data, uint32_t level, const char *message);
+
+/**
+ * Receives upload progress during `oauthmail_send`: `bytes_done` of `bytes_total` bytes of the
+ * message data (the Gmail API upload body, or the SMTP data) have gone out.
+ *
+ * Called on the thread that called `oauthmail_send`, at most about ten times a second, with
+ * `bytes_done` never decreasing, once more just before the last piece of the data, and finally
+ * with `bytes_done == bytes_total` when everything went out. Return 0 to go on; any other value
+ * cancels the send before its final data (the send returns `OAUTHMAIL_CANCELLED` and nothing is
+ * delivered). It must not call back into the library with the same client.
+ */
+typedef int32_t (*oauthmail_progress)(void *user_data, uint64_t bytes_done, uint64_t bytes_total);
 
 /**
  * Success.
@@ -214,6 +230,20 @@ oauthmail_status oauthmail_client_set_logger(struct oauthmail_client *client,
                                              uint32_t max_level);
 
 /**
+ * Sets the upload progress callback of sends (see `oauthmail_progress`). A NULL `progress`
+ * removes it. `user_data` is passed back unchanged and must stay valid until the client is freed
+ * (a send already running may still use a replaced callback).
+ *
+ * Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
+ *
+ * # Safety
+ * `client` is NULL or a live handle.
+ */
+oauthmail_status oauthmail_client_set_progress(struct oauthmail_client *client,
+                                               oauthmail_progress progress,
+                                               void *user_data);
+
+/**
  * Authorizes an account interactively: opens the provider's consent page (through the
  * `url_opener`, or the system browser), waits for the redirect on a loopback port, exchanges the
  * code and learns the account's email. Blocks until success, denial, `timeouts.authorize_s`, or
@@ -260,6 +290,9 @@ oauthmail_status oauthmail_refresh(struct oauthmail_client *client,
  * - `message_json`: required, a message document (see docs/API.md, "Message document").
  * - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
  *   when the call refreshed the token: store it in place of the old one (never with a subject).
+ *   Its `warnings` member, present when not empty, lists what the user should know although the
+ *   message was sent: `[{"code", "message", "hint", "hint_id"}]`, e.g. `from_rewritten` when Gmail
+ *   replaced a sender that is not a verified "Send mail as" address of the account.
  *
  * All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`). The library
  * never sends a message twice: when the connection fails or the call is cancelled after the
@@ -274,6 +307,35 @@ oauthmail_status oauthmail_send(struct oauthmail_client *client,
                                 const char *token_json,
                                 const char *message_json,
                                 char **out_json);
+
+/**
+ * A pre-flight check that never sends a message: everything a send needs, step by step.
+ *
+ * - `token_json`: may be NULL; a token document. Without it the check covers the configuration,
+ *   the network and the OAuth client; with it also the refresh, the granted scopes and the
+ *   transport (the Gmail API is enabled for the project; SMTP EHLO and AUTH, then QUIT).
+ * - `out_json`: may be NULL; receives the report (also when a step failed), or the error
+ *   document when the arguments are wrong. Free it with `oauthmail_string_free`.
+ *
+ * The report: `{"ok": bool, "steps": [{"step", "target", "ok", "ms", "detail", "error"?}]}`.
+ * Steps, in order, as they apply to the configuration: `config`; `dns`, `tcp` and `tls` for each
+ * host (the token endpoint, the Gmail API on 443 or the SMTP server; `tls` names the certificate's
+ * issuer and says when the chain does not end at a public root: TLS inspection); `client` (the
+ * token endpoint accepts the client ID and secret); with a token `refresh`, `scopes`, then
+ * `gmail_api` or `smtp_ehlo` and `smtp_auth`. The check stops at the first failed step; its
+ * `error` is the inner object of the error document a send would have returned (with `hint` and
+ * `hint_id`). `detail` is one English line; the report holds no secret.
+ *
+ * Returns `OAUTHMAIL_OK` when every step passed, else the status of the first failed step. Each
+ * step is bounded by the configured timeouts; `oauthmail_cancel` ends the check with
+ * `OAUTHMAIL_CANCELLED`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described above.
+ */
+oauthmail_status oauthmail_check(struct oauthmail_client *client,
+                                 const char *token_json,
+                                 char **out_json);
 
 /**
  * Revokes the grant at the provider (disconnects the account). Revoking a token the provider no

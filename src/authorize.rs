@@ -47,6 +47,12 @@ pub struct AuthorizeOptions {
 /// Opens the authorization URL; returns `true` when it did. Called on the authorizing thread.
 pub type UrlOpener = dyn Fn(&str) -> bool + Send + Sync;
 
+/// Opens `url` in the system browser, as authorize does without a url_opener: for a url_opener
+/// that also shows the address (the `oauthmail` tool prints it, then opens the browser).
+pub fn open_browser(url: &str) -> Result<()> {
+    browser::open(url)
+}
+
 /// How often the loop looks at its sockets and the cancel flag when idle.
 const TICK: Duration = Duration::from_millis(20);
 /// A connection that has not sent a complete request head by then is closed.
@@ -197,7 +203,8 @@ impl Flow<'_> {
                         "the browser did not come back within timeouts.authorize_s ({} s)",
                         self.ctx.settings.timeouts.authorize.as_secs()
                     ),
-                ));
+                )
+                .with_hint(&hint::AUTHORIZE_TIMEOUT));
             }
             let mut progressed = self.listener.accept_into(&mut pending);
             let mut finished = None;

@@ -15,6 +15,7 @@ use crate::hint;
 use crate::http::Http;
 use crate::log::{Level, Log, Sink};
 use crate::message::MessageDocument;
+use crate::progress::Progress;
 use crate::send::{SendResult, Sender};
 use crate::service_account;
 use crate::tls;
@@ -26,7 +27,10 @@ pub struct Client {
     log: Log,
     canceller: Canceller,
     url_opener: RwLock<Option<Arc<UrlOpener>>>,
+    progress: RwLock<Option<Arc<Progress>>>,
     sender: Sender,
+    /// The TLS configuration HTTPS and SMTP share, for the check's own handshakes.
+    tls: Arc<rustls::ClientConfig>,
 }
 
 impl std::fmt::Debug for Client {
@@ -39,19 +43,23 @@ impl std::fmt::Debug for Client {
 
 impl Client {
     pub fn new(config: Config) -> Result<Client> {
-        let settings = config.resolve()?;
+        let lang = config.ui_language.unwrap_or_default().hints();
+        let localized = |e: crate::error::Error| e.in_language(lang);
+        let settings = config.resolve().map_err(localized)?;
         let log = Log::default();
         // One TLS configuration for HTTPS and SMTP alike.
-        let tls = tls::client_config(settings.extra_ca_file.as_deref())?;
-        let http = Http::new(&settings, Arc::clone(&tls), log.clone())?;
-        let sender = Sender::new(&settings, tls);
+        let tls = tls::client_config(settings.extra_ca_file.as_deref()).map_err(localized)?;
+        let http = Http::new(&settings, Arc::clone(&tls), log.clone()).map_err(localized)?;
+        let sender = Sender::new(&settings, Arc::clone(&tls));
         Ok(Client {
             settings,
             http,
             log,
             canceller: Canceller::default(),
             url_opener: RwLock::new(None),
+            progress: RwLock::new(None),
             sender,
+            tls,
         })
     }
 
@@ -62,6 +70,13 @@ impl Client {
     /// Replaces the system browser with `opener` (or goes back to the browser with `None`).
     pub fn set_url_opener(&self, opener: Option<Arc<UrlOpener>>) {
         *self.url_opener.write().unwrap_or_else(|e| e.into_inner()) = opener;
+    }
+
+    /// Sets (or with `None` removes) the upload progress callback of sends: `(bytes_done,
+    /// bytes_total)` of the message data, at most about ten times a second, on the sending
+    /// thread; returning `false` cancels the send before its final data (nothing is delivered).
+    pub fn set_progress(&self, progress: Option<Arc<Progress>>) {
+        *self.progress.write().unwrap_or_else(|e| e.into_inner()) = progress;
     }
 
     pub fn set_logger(&self, sink: Option<Arc<Sink>>, max: Level) {
@@ -80,12 +95,12 @@ impl Client {
         }
         let call = self.canceller.begin();
         let opener = self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone();
-        authorize::run(self.ctx(&call), opener, options)
+        authorize::run(self.ctx(&call), opener, options).map_err(|e| self.localized(e))
     }
 
     pub fn refresh(&self, token: &TokenDocument) -> Result<TokenDocument> {
         let call = self.canceller.begin();
-        token::refresh(self.ctx(&call), token)
+        token::refresh(self.ctx(&call), token).map_err(|e| self.localized(e))
     }
 
     /// Refresh for a token reference: a token document is refreshed; for `{"subject": …}` the
@@ -112,17 +127,41 @@ impl Client {
 
     pub fn send_ref(&self, token: &TokenRef, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
-        self.sender.send(self.ctx(&call), token, message)
+        let progress = self.progress.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let ctx = Ctx {
+            progress: progress.as_deref(),
+            ..self.ctx(&call)
+        };
+        self.sender.send(ctx, token, message).map_err(|e| self.localized(e))
     }
 
     pub fn revoke(&self, token: &TokenDocument) -> Result<token::Revocation> {
         let call = self.canceller.begin();
-        token::revoke(self.ctx(&call), token)
+        token::revoke(self.ctx(&call), token).map_err(|e| self.localized(e))
+    }
+
+    /// The pre-flight check ([`crate::check`]): every step a send needs, without sending; with a
+    /// token, also its refresh, scopes and the transport's login. Errors in the steps carry their
+    /// hint in `ui_language`.
+    pub fn check(&self, token: Option<&TokenDocument>) -> crate::check::Report {
+        let call = self.canceller.begin();
+        let mut report = crate::check::run(self.ctx(&call), &self.tls, token);
+        for step in &mut report.steps {
+            if let Some(e) = step.error.take() {
+                step.error = Some(self.localized(e));
+            }
+        }
+        report
     }
 
     /// Cancels every call in flight on this client; calls started later are unaffected.
     pub fn cancel(&self) {
         self.canceller.cancel();
+    }
+
+    /// Errors leave the client with their hint in the configured `ui_language`.
+    fn localized(&self, e: crate::error::Error) -> crate::error::Error {
+        e.in_language(self.settings.ui_language.hints())
     }
 
     fn ctx<'a>(&'a self, call: &'a Call) -> Ctx<'a> {
@@ -131,6 +170,7 @@ impl Client {
             http: &self.http,
             log: &self.log,
             call,
+            progress: None,
         }
     }
 }

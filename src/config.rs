@@ -19,11 +19,16 @@ use crate::service_account::ServiceAccountKey;
 #[serde(deny_unknown_fields)]
 pub struct Config {
     pub provider: ProviderKind,
-    /// Required, except with `service_account_file`.
+    /// Required, unless `client_secrets_file` supplies it or `service_account_file` is set.
     #[serde(default)]
     pub client_id: String,
     #[serde(default)]
     pub client_secret: Option<Secret>,
+    /// Google's downloaded client file (`client_secret_….json`): its `installed` object supplies
+    /// `client_id`, `client_secret` and the authorization and token endpoints; fields set here
+    /// win over the file.
+    #[serde(default)]
+    pub client_secrets_file: Option<String>,
     #[serde(default)]
     pub tenant: Option<String>,
     #[serde(default)]
@@ -114,6 +119,16 @@ pub enum UiLanguage {
     Ro,
 }
 
+impl UiLanguage {
+    /// The language of error hints.
+    pub fn hints(self) -> crate::hint::Lang {
+        match self {
+            UiLanguage::En => crate::hint::Lang::En,
+            UiLanguage::Ro => crate::hint::Lang::Ro,
+        }
+    }
+}
+
 /// How the library reaches the SMTP server.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SmtpEndpoint {
@@ -198,6 +213,49 @@ impl std::fmt::Debug for Settings {
     }
 }
 
+impl Config {
+    /// Fills what the configuration leaves unset from Google's client file at `path`.
+    fn apply_client_secrets_file(&mut self, path: &str) -> Result<()> {
+        const FIELD: &str = "config.client_secrets_file";
+        let bytes = std::fs::read(path).map_err(|e| {
+            Error::new(
+                crate::error::Status::Io,
+                format!("client_secrets_file '{path}' could not be read: {e}"),
+            )
+            .with_field(FIELD)
+        })?;
+        let file: serde_json::Value = serde_json::from_slice(&bytes)
+            .map_err(|e| Error::invalid(FIELD, format!("client_secrets_file '{path}' is not JSON: {e}")))?;
+        let Some(installed) = file.get("installed").and_then(serde_json::Value::as_object) else {
+            let kind = if file.get("web").is_some() {
+                "belongs to a \"Web application\" OAuth client, which cannot use a loopback redirect"
+            } else {
+                "is not a Google OAuth client file (no \"installed\" object)"
+            };
+            return Err(Error::invalid(FIELD, format!("client_secrets_file '{path}' {kind}"))
+                .with_hint(&hint::DESKTOP_CLIENT_FILE));
+        };
+        let text = |k: &str| installed.get(k).and_then(serde_json::Value::as_str).map(str::to_string);
+        if self.client_id.trim().is_empty() {
+            if let Some(id) = text("client_id") {
+                self.client_id = id;
+            }
+        }
+        if self.client_secret.as_ref().is_none_or(|s| s.is_empty()) {
+            if let Some(secret) = text("client_secret") {
+                self.client_secret = Some(Secret::new(secret));
+            }
+        }
+        if self.endpoints.authorization.is_none() {
+            self.endpoints.authorization = text("auth_uri");
+        }
+        if self.endpoints.token.is_none() {
+            self.endpoints.token = text("token_uri");
+        }
+        Ok(())
+    }
+}
+
 const DEFAULT_AUTHORIZE_S: u64 = 300;
 const DEFAULT_CONNECT_S: u64 = 15;
 const DEFAULT_IO_S: u64 = 60;
@@ -205,7 +263,10 @@ const DEFAULT_IO_S: u64 = 60;
 impl Config {
     /// Applies the provider's defaults and checks every value. Errors name the field
     /// (`config.endpoints.token`).
-    pub fn resolve(self) -> Result<Settings> {
+    pub fn resolve(mut self) -> Result<Settings> {
+        if let Some(path) = self.client_secrets_file.take() {
+            self.apply_client_secrets_file(&path)?;
+        }
         let spec = self.provider.spec();
         let service_account = match self.service_account_file.as_deref() {
             None => None,
@@ -505,6 +566,58 @@ fn parse_smtp(text: &str) -> Result<SmtpEndpoint> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn client_file(name: &str, json: &str) -> String {
+        let path = std::env::temp_dir().join(format!("oauthmail-config-{}-{name}.json", std::process::id()));
+        std::fs::write(&path, json).unwrap();
+        path.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn client_secrets_file_supplies_the_installed_client_and_explicit_fields_win() {
+        let path = client_file(
+            "installed",
+            r#"{"installed":{"client_id":"1072-abc.apps.googleusercontent.com","project_id":"p","auth_uri":"https://accounts.google.com/o/oauth2/auth","token_uri":"https://oauth2.googleapis.com/token","client_secret":"GOCSPX-from-file","redirect_uris":["http://localhost"]}}"#,
+        );
+        let config = |extra: &str| {
+            let json = format!(r#"{{"provider":"google","client_secrets_file":{path:?}{extra}}}"#);
+            serde_json::from_str::<Config>(&json).unwrap().resolve()
+        };
+        let s = config("").unwrap();
+        assert_eq!(s.client_id, "1072-abc.apps.googleusercontent.com");
+        assert_eq!(s.client_secret.as_ref().unwrap().expose(), "GOCSPX-from-file");
+        assert_eq!(
+            s.endpoints.authorization.as_str(),
+            "https://accounts.google.com/o/oauth2/auth"
+        );
+        assert_eq!(s.endpoints.token.as_str(), "https://oauth2.googleapis.com/token");
+        let s = config(
+            r#","client_id":"mine","client_secret":"GOCSPX-mine","endpoints":{"token":"https://127.0.0.1:1/token"}"#,
+        )
+        .unwrap();
+        assert_eq!(s.client_id, "mine");
+        assert_eq!(s.client_secret.as_ref().unwrap().expose(), "GOCSPX-mine");
+        assert_eq!(s.endpoints.token.as_str(), "https://127.0.0.1:1/token");
+        let _ = std::fs::remove_file(path);
+    }
+
+    #[test]
+    fn a_web_client_file_is_refused_with_the_desktop_app_hint_and_a_missing_one_is_io() {
+        let path = client_file(
+            "web",
+            r#"{"web":{"client_id":"1072-web.apps.googleusercontent.com","client_secret":"GOCSPX-web","redirect_uris":["https://erp.example.ro/cb"]}}"#,
+        );
+        let json = format!(r#"{{"provider":"google","client_secrets_file":{path:?}}}"#);
+        let e = serde_json::from_str::<Config>(&json).unwrap().resolve().unwrap_err();
+        assert_eq!(e.status, crate::error::Status::InvalidArgument);
+        assert_eq!(e.field.as_deref(), Some("config.client_secrets_file"));
+        assert_eq!(e.hint_id, hint::DESKTOP_CLIENT_FILE.id);
+        assert!(e.message.contains("Web application"), "{}", e.message);
+        assert!(!e.to_document().to_string().contains("GOCSPX-web"));
+        let _ = std::fs::remove_file(&path);
+        let e = serde_json::from_str::<Config>(&json).unwrap().resolve().unwrap_err();
+        assert_eq!(e.status, crate::error::Status::Io);
+    }
 
     fn google(extra: &str) -> Result<Settings> {
         let json = format!(r#"{{"provider":"google","client_id":"id","client_secret":"s"{extra}}}"#);

@@ -8,10 +8,24 @@ use crate::http::Http;
 use crate::log::Log;
 
 /// One call's view of its client. Cheap to copy: four references.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy)]
 pub(crate) struct Ctx<'a> {
     pub settings: &'a Settings,
     pub http: &'a Http,
     pub log: &'a Log,
     pub call: &'a Call,
+    /// The host's upload progress callback, for sends.
+    pub progress: Option<&'a crate::progress::Progress>,
+}
+
+impl std::fmt::Debug for Ctx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Ctx")
+            .field("settings", self.settings)
+            .field("http", self.http)
+            .field("log", self.log)
+            .field("call", self.call)
+            .field("progress", &self.progress.is_some())
+            .finish()
+    }
 }

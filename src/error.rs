@@ -59,6 +59,10 @@ pub struct ErrorDetail {
     pub message: String,
     /// What the user or administrator should do; always non-empty (defaults per status).
     pub hint: &'static str,
+    /// The stable id of the hint: its anchor in both troubleshooting pages.
+    pub hint_id: &'static str,
+    /// The language of the error document's `hint` (`ui_language`); `message` is always English.
+    pub lang: hint::Lang,
     /// Path of the offending input, from the document's root: `message.to[1]`.
     pub field: Option<String>,
     pub provider: Option<ProviderReply>,
@@ -100,6 +104,8 @@ impl Error {
             status,
             message: message.into(),
             hint: hint::default_for(status).text,
+            hint_id: hint::default_for(status).id,
+            lang: hint::Lang::En,
             field: None,
             provider: None,
             retry_after_s: None,
@@ -121,7 +127,22 @@ impl Error {
 
     pub fn with_hint(mut self, hint: &hint::Hint) -> Self {
         self.hint = hint.text;
+        self.hint_id = hint.id;
         self
+    }
+
+    /// The same error with its hint in `lang` (the client's `ui_language`).
+    pub fn in_language(mut self, lang: hint::Lang) -> Self {
+        self.lang = lang;
+        self
+    }
+
+    /// The hint in the error's language.
+    pub fn hint_text(&self) -> &'static str {
+        match hint::by_id(self.hint_id) {
+            Some(h) if h.text == self.hint => h.text_in(self.lang),
+            _ => self.hint,
+        }
     }
 
     pub fn with_field(mut self, field: impl Into<String>) -> Self {
@@ -139,7 +160,8 @@ impl Error {
         self
     }
 
-    /// The error document of `API.md`: `{"error": {"status", "code", "message", "hint", ...}}`.
+    /// The error document of `API.md`: `{"error": {"status", "code", "message", "hint", "hint_id", ...}}`;
+    /// `hint` is in the error's language, `message` always English.
     pub fn to_document(&self) -> Value {
         let mut e = Map::new();
         e.insert("status".into(), json!(self.status.name()));
@@ -150,7 +172,8 @@ impl Error {
             self.message.as_str()
         };
         e.insert("message".into(), json!(message));
-        e.insert("hint".into(), json!(self.hint));
+        e.insert("hint".into(), json!(self.hint_text()));
+        e.insert("hint_id".into(), json!(self.hint_id));
         if let Some(field) = &self.field {
             e.insert("field".into(), json!(field));
         }
@@ -178,5 +201,23 @@ mod tests {
         assert!(!e["hint"].as_str().unwrap().is_empty());
         assert!(e.get("provider").is_none());
         assert!(e.get("retry_after_s").is_none());
+    }
+
+    #[test]
+    fn the_document_names_the_hint_id_and_gives_the_hint_in_the_error_language() {
+        let e = Error::new(Status::AuthFailed, "the Gmail API is not enabled").with_hint(&hint::GMAIL_API_DISABLED);
+        let en = e.to_document();
+        assert_eq!(en["error"]["hint_id"], "gmail-api-disabled");
+        assert_eq!(en["error"]["hint"], hint::GMAIL_API_DISABLED.text);
+        let ro = e.clone().in_language(hint::Lang::Ro).to_document();
+        assert_eq!(ro["error"]["hint_id"], "gmail-api-disabled");
+        assert_eq!(ro["error"]["hint"], hint::GMAIL_API_DISABLED.ro);
+        assert_eq!(ro["error"]["message"], en["error"]["message"], "message stays English");
+        // The default hint of a status has its id too.
+        let d = Error::new(Status::Network, "x")
+            .in_language(hint::Lang::Ro)
+            .to_document();
+        assert_eq!(d["error"]["hint_id"], "network");
+        assert_eq!(d["error"]["hint"], hint::NETWORK.ro);
     }
 }

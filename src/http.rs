@@ -38,6 +38,7 @@ use crate::error::{Error, Result, Status};
 use crate::hint;
 use crate::log::Log;
 use crate::net::{self, Interest, Waited};
+use crate::progress::{ProgressReader, Reporter};
 use crate::tls;
 
 /// An HTTP response. Any status (also 4xx/5xx) is a response; only transport failures are errors.
@@ -67,6 +68,12 @@ impl Response {
 const MAX_BODY: u64 = 16 * 1024 * 1024;
 
 /// The HTTP client of one [`crate::Client`].
+/// A request body: bytes at once, or read piece by piece (an upload with progress).
+enum Body<'b> {
+    Bytes(&'b [u8]),
+    Reader(&'b mut dyn Read),
+}
+
 pub struct Http {
     agent: ureq::Agent,
     timeouts: crate::config::Timeouts,
@@ -138,6 +145,36 @@ impl Http {
         self.request_once(call, method, url, headers, body).map_err(|f| f.error)
     }
 
+    /// Like [`Http::request_once`] with `body` read piece by piece through `reporter` (upload
+    /// progress). When the progress callback asks to stop, the request is abandoned before its
+    /// last piece and the error is CANCELLED: the server never had the whole body.
+    pub(crate) fn upload(
+        &self,
+        call: &Call,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: &[u8],
+        reporter: &mut Reporter<'_>,
+    ) -> std::result::Result<Response, Failed> {
+        let result = {
+            let mut reader = ProgressReader::new(body, reporter);
+            self.request_once_body(call, "POST", url, headers, Some(Body::Reader(&mut reader)))
+        };
+        if reporter.stopped() {
+            return Err(Failed {
+                error: Error::new(
+                    Status::Cancelled,
+                    "the progress callback cancelled the send before the end of the upload; nothing was delivered",
+                ),
+                may_have_reached: false,
+            });
+        }
+        if result.is_ok() {
+            reporter.finished();
+        }
+        result
+    }
+
     /// [`Http::request`], and when it fails, whether the request may have reached the server:
     /// not when it failed resolving, connecting, at the proxy, in the TLS handshake or before
     /// it was built. The Gmail API transport says "may have been delivered" only when it may.
@@ -148,6 +185,17 @@ impl Http {
         url: &Url,
         headers: &[(&str, &str)],
         body: Option<&[u8]>,
+    ) -> std::result::Result<Response, Failed> {
+        self.request_once_body(call, method, url, headers, body.map(Body::Bytes))
+    }
+
+    fn request_once_body(
+        &self,
+        call: &Call,
+        method: &str,
+        url: &Url,
+        headers: &[(&str, &str)],
+        body: Option<Body<'_>>,
     ) -> std::result::Result<Response, Failed> {
         call.check().map_err(|error| Failed {
             error,
@@ -196,14 +244,15 @@ impl Http {
         method: &str,
         url: &Url,
         headers: &[(&str, &str)],
-        body: Option<&[u8]>,
+        body: Option<Body<'_>>,
     ) -> Result<Response, ureq::Error> {
         let mut builder = ureq::http::Request::builder().method(method).uri(url.as_str());
         for (name, value) in headers {
             builder = builder.header(*name, *value);
         }
         let response = match body {
-            Some(body) => self.agent.run(builder.body(body)?)?,
+            Some(Body::Bytes(body)) => self.agent.run(builder.body(body)?)?,
+            Some(Body::Reader(reader)) => self.agent.run(builder.body(ureq::SendBody::from_reader(reader))?)?,
             None => self.agent.run(builder.body(())?)?,
         };
         let status = response.status().as_u16();
@@ -243,17 +292,24 @@ impl Http {
         let via_proxy = self.proxy.is_some();
         match e {
             ureq::Error::Timeout(reason) => {
-                let message = match reason {
-                    ureq::Timeout::Resolve | ureq::Timeout::Connect => format!(
-                        "connecting to {host} took longer than timeouts.connect_s ({} s)",
-                        self.timeouts.connect.as_secs()
+                match reason {
+                    // No answer at all to the connection attempt: a firewall dropping it, first.
+                    ureq::Timeout::Resolve | ureq::Timeout::Connect => Error::new(
+                        Status::Timeout,
+                        format!(
+                            "connecting to {host} took longer than timeouts.connect_s ({} s)",
+                            self.timeouts.connect.as_secs()
+                        ),
+                    )
+                    .with_hint(&hint::CONNECT_DROPPED),
+                    _ => Error::new(
+                        Status::Timeout,
+                        format!(
+                            "{host} did not answer within timeouts.io_s ({} s)",
+                            self.timeouts.io.as_secs()
+                        ),
                     ),
-                    _ => format!(
-                        "{host} did not answer within timeouts.io_s ({} s)",
-                        self.timeouts.io.as_secs()
-                    ),
-                };
-                Error::new(Status::Timeout, message)
+                }
             }
             _ if io_kind == Some(io::ErrorKind::TimedOut) => Error::new(
                 Status::Timeout,

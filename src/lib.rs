@@ -18,6 +18,7 @@
 
 pub mod authorize;
 mod cancel;
+pub mod check;
 mod client;
 pub mod config;
 mod context;
@@ -32,6 +33,7 @@ mod http;
 pub mod log;
 pub mod message;
 mod net;
+pub mod progress;
 pub mod provider;
 pub mod secret;
 mod send;

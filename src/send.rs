@@ -58,6 +58,83 @@ pub struct SendResult {
     /// Present only when the call refreshed the access token.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token: Option<TokenDocument>,
+    /// What the host should know although the message was sent (a sender Gmail replaced);
+    /// absent when empty.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<Warning>,
+}
+
+/// Something about a successful send the user should know: `{"code", "message", "hint",
+/// "hint_id"}`, the hint in `ui_language`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// `from_rewritten` (Gmail replaced the sender: it is not a verified "Send mail as" address
+    /// of the account) or `from_not_account` (the sender is not the account and the token may not
+    /// read the account's aliases, so Gmail may have replaced it).
+    pub code: &'static str,
+    pub message: String,
+    pub hint: &'static str,
+    pub hint_id: &'static str,
+}
+
+/// Scopes that may read `users.settings.sendAs` (the account's verified sender addresses).
+const SEND_AS_READ_SCOPES: &[&str] = &[
+    "https://mail.google.com/",
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "https://www.googleapis.com/auth/gmail.settings.basic",
+];
+
+/// Gmail sends only from the account's address or one of its verified "Send mail as" aliases and
+/// silently replaces any other sender (providers.md §3.5). When the sender is not the account,
+/// the account's aliases are read (if the token may), and a warning says what Gmail did.
+fn from_warnings(ctx: Ctx<'_>, token: &TokenDocument, from: &str) -> Vec<Warning> {
+    let settings = ctx.settings;
+    let Some(account) = token.email.as_deref().filter(|a| !a.is_empty()) else {
+        return Vec::new();
+    };
+    if settings.provider.name != "google" || from.eq_ignore_ascii_case(account) {
+        return Vec::new();
+    }
+    let may_read = token.scope.split_whitespace().any(|s| SEND_AS_READ_SCOPES.contains(&s));
+    let aliases = match (
+        may_read,
+        settings.endpoints.gmail_api.as_ref(),
+        token.access_token.as_ref(),
+    ) {
+        (true, Some(base), Some(access)) => match gmail_api::send_as_addresses(ctx, base, access) {
+            Ok(list) => Some(list),
+            Err(e) => {
+                ctx.log
+                    .info(|| format!("send: the account's aliases could not be read: {}", e.message));
+                None
+            }
+        },
+        _ => None,
+    };
+    let lang = settings.ui_language.hints();
+    let hint = &crate::hint::FROM_REWRITTEN;
+    let warning = match aliases {
+        Some(list) if list.iter().any(|a| a.eq_ignore_ascii_case(from)) => return Vec::new(),
+        Some(_) => Warning {
+            code: "from_rewritten",
+            message: format!(
+                "Gmail replaced the sender {from} with the account's address {account}: {from} is not a verified \"Send mail as\" address of the account"
+            ),
+            hint: hint.text_in(lang),
+            hint_id: hint.id,
+        },
+        None => Warning {
+            code: "from_not_account",
+            message: format!(
+                "the sender {from} is not the account {account}; unless it is one of the account's verified \"Send mail as\" addresses, Gmail replaced it with {account} (the token may not read the account's aliases to tell)"
+            ),
+            hint: hint.text_in(lang),
+            hint_id: hint.id,
+        },
+    };
+    ctx.log.warn(|| format!("send: {}", warning.message));
+    vec![warning]
 }
 
 /// The configured transport and what it keeps between sends.
@@ -240,6 +317,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
     });
     // The host must store the token document we actually used when it is not the one it gave us
     // (refreshed by this call, or by a concurrent call on this client for the same grant).
+    let warnings = from_warnings(ctx, &current, prepared.envelope.from.as_ref());
     let token = match source {
         Source::Document(token) => (current.access_token != token.access_token).then_some(current),
         Source::Subject { .. } => None,
@@ -249,6 +327,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
         transport,
         provider_id: sent.provider_id,
         token,
+        warnings,
     })
 }
 

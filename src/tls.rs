@@ -252,7 +252,7 @@ fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
 }
 
 /// (issuer, subject) of a certificate as `CN=…, O=…` strings.
-fn x509_names(cert: &[u8]) -> Option<(String, String)> {
+pub(crate) fn x509_names(cert: &[u8]) -> Option<(String, String)> {
     let (_, certificate, _) = der(cert)?;
     let (_, tbs, _) = der(certificate)?;
     let mut rest = tbs;
@@ -266,6 +266,16 @@ fn x509_names(cert: &[u8]) -> Option<(String, String)> {
     let (_, _, rest) = der(rest)?; // validity
     let (_, subject, _) = der(rest)?;
     Some((x509_name(issuer), x509_name(subject)))
+}
+
+/// Whether `issuer` (as [`x509_names`] writes it) is the subject of a root in Mozilla's list of
+/// public roots (the `webpki-root-certs` crate): a chain that ends elsewhere was issued by a
+/// private CA, which on a company network usually means TLS inspection.
+pub(crate) fn is_public_root(issuer: &str) -> bool {
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter_map(|c| x509_names(c.as_ref()))
+        .any(|(_, subject)| subject == issuer)
 }
 
 fn x509_name(mut rdns: &[u8]) -> String {

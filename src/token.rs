@@ -156,6 +156,26 @@ pub enum Revocation {
     Forgotten { hint: &'static Hint },
 }
 
+/// For the pre-flight check: whether the token endpoint accepts the client ID and secret. A
+/// refresh with a refresh token that cannot exist is refused with `invalid_grant` when the client
+/// authenticated, and with `invalid_client` (or `unauthorized_client`, `deleted_client`) when not.
+pub(crate) fn check_client(ctx: Ctx<'_>) -> Result<()> {
+    let settings = ctx.settings;
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", "1//oauthmail-check-not-a-refresh-token"),
+        ("client_id", settings.client_id.as_str()),
+    ];
+    if let Some(secret) = &settings.client_secret {
+        form.push(("client_secret", secret.expose()));
+    }
+    match post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh) {
+        Ok(_) => Ok(()),
+        Err(e) if e.provider.as_ref().and_then(|p| p.error.as_deref()) == Some("invalid_grant") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
 /// Revokes the grant at the provider; a token the provider no longer knows counts as revoked.
 pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<Revocation> {
     let settings = ctx.settings;

@@ -4,7 +4,9 @@
 //!   in both troubleshooting pages;
 //! - every hint in `oauthmail::hint::ALL` has an entry in both pages, under an anchor
 //!   `<a id="HINT-ID"></a>`; the English entry quotes the hint text word for word, the Romanian entry
-//!   says it in Romanian (so it must not be the English text);
+//!   quotes the catalogue's Romanian text (`Hint::ro`, the text `ui_language: "ro"` puts into error
+//!   documents) word for word in its `> **Indicație:**` block (`code` there is 'code' in the
+//!   catalogue), and it is not the English text;
 //! - an English page and its Romanian twin carry the same anchors;
 //! - Romanian pages write ș and ț with a comma below, never with a cedilla (ş, ţ);
 //! - every relative link in `docs/*.md` points at a file (and anchor) that exists, and the index
@@ -219,6 +221,30 @@ fn every_status_code_of_the_header_is_in_both_troubleshooting_pages_by_name_and_
     fail_if_any("status codes missing from the troubleshooting pages", problems);
 }
 
+/// The text of the `> **Indicație:** …` block of a Romanian entry, unwrapped, with `code` spans
+/// written 'code' as in the catalogue.
+fn romanian_hint_quote(section: &str) -> Option<String> {
+    const OPEN: &str = "> **Indicație:** ";
+    let start = section.find(OPEN)? + OPEN.len();
+    let mut lines = Vec::new();
+    for (i, line) in section[start..].lines().enumerate() {
+        let line = if i == 0 { Some(line) } else { line.strip_prefix("> ") };
+        match line {
+            Some(l) if !l.trim().is_empty() => lines.push(l.trim()),
+            _ => break,
+        }
+    }
+    let joined = lines.join(" ");
+    let mut out = String::new();
+    for (i, part) in joined.split('`').enumerate() {
+        if i > 0 {
+            out.push('\'');
+        }
+        out.push_str(part);
+    }
+    Some(out)
+}
+
 #[test]
 fn every_hint_has_an_anchored_entry_in_both_pages_and_the_english_one_quotes_it_word_for_word() {
     assert!(!hint::ALL.is_empty());
@@ -249,6 +275,16 @@ fn every_hint_has_an_anchored_entry_in_both_pages_and_the_english_one_quotes_it_
                 problems.push(format!(
                     "{TROUBLESHOOTING_RO}: the entry {anchor} has the English text, not Romanian"
                 ));
+            }
+            match romanian_hint_quote(section) {
+                Some(quoted) if quoted == h.ro => {}
+                Some(quoted) => problems.push(format!(
+                    "{TROUBLESHOOTING_RO}: the entry {anchor} quotes {quoted:?}, but the catalogue's Romanian text is {:?}",
+                    h.ro
+                )),
+                None => problems.push(format!(
+                    "{TROUBLESHOOTING_RO}: the entry {anchor} has no '> **Indicație:**' block"
+                )),
             }
             let body = section.trim_start_matches(anchor.as_str()).trim();
             if body.chars().filter(|c| c.is_alphabetic()).count() < 20 {

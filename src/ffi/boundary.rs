@@ -21,6 +21,16 @@ pub(super) fn guard(
     out_json: *mut *mut c_char,
     body: impl FnOnce() -> Result<Option<Value>>,
 ) -> u32 {
+    guard_with_status(function, out_json, || body().map(|doc| (Status::Ok, doc)))
+}
+
+/// Like [`guard`] for a function whose result document comes with its own status
+/// (`oauthmail_check`: the report, and the status of its first failed step).
+pub(super) fn guard_with_status(
+    function: &'static str,
+    out_json: *mut *mut c_char,
+    body: impl FnOnce() -> Result<(Status, Option<Value>)>,
+) -> u32 {
     // SAFETY: the caller passes either NULL or a pointer to a writable `char *` (API contract).
     unsafe { set_out(out_json, std::ptr::null_mut()) };
     panic::install_quiet_hook();
@@ -30,7 +40,7 @@ pub(super) fn guard(
     }
     .unwrap_or_else(|payload| Err(panic::to_error(function, payload)));
     let (status, document) = match outcome {
-        Ok(doc) => (Status::Ok, doc),
+        Ok((status, doc)) => (status, doc),
         Err(e) => (e.status, Some(e.to_document())),
     };
     // With `out_json` NULL the document is dropped here, never turned into a C string that no

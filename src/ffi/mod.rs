@@ -17,16 +17,23 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use self::boundary::{free_c_string, guard, guard_void, opt_str_arg, parse_json, parse_token_ref, str_arg, UserData};
+use self::boundary::{
+    free_c_string, guard, guard_void, guard_with_status, opt_str_arg, parse_json, parse_token_ref, str_arg, UserData,
+};
 use crate::authorize::AuthorizeOptions;
 use crate::client::{Client, UrlOpener};
 use crate::config::Config;
 use crate::error::{Error, Status};
 use crate::log::{Level, Sink};
 use crate::message::MessageDocument;
+use crate::progress::Progress;
 use crate::token::TokenDocument;
 
 /// A status code: 0 (`OAUTHMAIL_OK`) on success, one of the `OAUTHMAIL_*` constants otherwise.
+/// A failing call's error document is `{"error": {"status", "code", "message", "hint",
+/// "hint_id", ...}}`: `hint_id` is the stable anchor of the hint's entry in
+/// docs/troubleshooting.en.md and .ro.md; with `"ui_language": "ro"` the `hint` is the Romanian
+/// text of that entry (`message` stays English, for logs).
 /// Values are fixed; new ones are only ever added after the last.
 pub type oauthmail_status = u32;
 
@@ -125,6 +132,17 @@ pub type oauthmail_url_opener = Option<unsafe extern "C" fn(user_data: *mut c_vo
 pub type oauthmail_logger = Option<unsafe extern "C" fn(user_data: *mut c_void, level: u32, message: *const c_char)>;
 
 static VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), "\0");
+
+/// Receives upload progress during `oauthmail_send`: `bytes_done` of `bytes_total` bytes of the
+/// message data (the Gmail API upload body, or the SMTP data) have gone out.
+///
+/// Called on the thread that called `oauthmail_send`, at most about ten times a second, with
+/// `bytes_done` never decreasing, once more just before the last piece of the data, and finally
+/// with `bytes_done == bytes_total` when everything went out. Return 0 to go on; any other value
+/// cancels the send before its final data (the send returns `OAUTHMAIL_CANCELLED` and nothing is
+/// delivered). It must not call back into the library with the same client.
+pub type oauthmail_progress =
+    Option<unsafe extern "C" fn(user_data: *mut c_void, bytes_done: u64, bytes_total: u64) -> i32>;
 
 /// The library's version, such as "0.1.0".
 ///
@@ -276,6 +294,35 @@ pub unsafe extern "C" fn oauthmail_client_set_logger(
     })
 }
 
+/// Sets the upload progress callback of sends (see `oauthmail_progress`). A NULL `progress`
+/// removes it. `user_data` is passed back unchanged and must stay valid until the client is freed
+/// (a send already running may still use a replaced callback).
+///
+/// Returns `OAUTHMAIL_INVALID_ARGUMENT` when `client` is NULL.
+///
+/// # Safety
+/// `client` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_client_set_progress(
+    client: *mut oauthmail_client,
+    progress: oauthmail_progress,
+    user_data: *mut c_void,
+) -> oauthmail_status {
+    guard("oauthmail_client_set_progress", std::ptr::null_mut(), || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        let user_data = UserData::new(user_data);
+        let progress: Option<Arc<Progress>> = progress.map(|f| {
+            Arc::new(move |done: u64, total: u64| {
+                // SAFETY: the host registered `f` with this `user_data`.
+                unsafe { f(user_data.get(), done, total) == 0 }
+            }) as Arc<Progress>
+        });
+        client.set_progress(progress);
+        Ok(None)
+    })
+}
+
 /// Authorizes an account interactively: opens the provider's consent page (through the
 /// `url_opener`, or the system browser), waits for the redirect on a loopback port, exchanges the
 /// code and learns the account's email. Blocks until success, denial, `timeouts.authorize_s`, or
@@ -345,6 +392,9 @@ pub unsafe extern "C" fn oauthmail_refresh(
 /// - `message_json`: required, a message document (see docs/API.md, "Message document").
 /// - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
 ///   when the call refreshed the token: store it in place of the old one (never with a subject).
+///   Its `warnings` member, present when not empty, lists what the user should know although the
+///   message was sent: `[{"code", "message", "hint", "hint_id"}]`, e.g. `from_rewritten` when Gmail
+///   replaced a sender that is not a verified "Send mail as" address of the account.
 ///
 /// All or nothing: when a recipient is refused, nothing is sent (`OAUTHMAIL_REJECTED`). The library
 /// never sends a message twice: when the connection fails or the call is cancelled after the
@@ -370,6 +420,48 @@ pub unsafe extern "C" fn oauthmail_send(
         let message = parse_json::<MessageDocument>(unsafe { str_arg(message_json, "message") }?, "message")?;
         let result = client.send_ref(&token, &message)?;
         Ok(Some(to_value(&result)?))
+    })
+}
+
+/// A pre-flight check that never sends a message: everything a send needs, step by step.
+///
+/// - `token_json`: may be NULL; a token document. Without it the check covers the configuration,
+///   the network and the OAuth client; with it also the refresh, the granted scopes and the
+///   transport (the Gmail API is enabled for the project; SMTP EHLO and AUTH, then QUIT).
+/// - `out_json`: may be NULL; receives the report (also when a step failed), or the error
+///   document when the arguments are wrong. Free it with `oauthmail_string_free`.
+///
+/// The report: `{"ok": bool, "steps": [{"step", "target", "ok", "ms", "detail", "error"?}]}`.
+/// Steps, in order, as they apply to the configuration: `config`; `dns`, `tcp` and `tls` for each
+/// host (the token endpoint, the Gmail API on 443 or the SMTP server; `tls` names the certificate's
+/// issuer and says when the chain does not end at a public root: TLS inspection); `client` (the
+/// token endpoint accepts the client ID and secret); with a token `refresh`, `scopes`, then
+/// `gmail_api` or `smtp_ehlo` and `smtp_auth`. The check stops at the first failed step; its
+/// `error` is the inner object of the error document a send would have returned (with `hint` and
+/// `hint_id`). `detail` is one English line; the report holds no secret.
+///
+/// Returns `OAUTHMAIL_OK` when every step passed, else the status of the first failed step. Each
+/// step is bounded by the configured timeouts; `oauthmail_cancel` ends the check with
+/// `OAUTHMAIL_CANCELLED`.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_check(
+    client: *mut oauthmail_client,
+    token_json: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard_with_status("oauthmail_check", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let token = match unsafe { opt_str_arg(token_json, "token") }? {
+            Some(text) => Some(parse_json::<TokenDocument>(text, "token")?),
+            None => None,
+        };
+        let report = client.check(token.as_ref());
+        Ok((report.status(), Some(report.to_json())))
     })
 }
 

@@ -13,6 +13,7 @@ use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::http::Response;
 use crate::message::PreparedMessage;
+use crate::progress::Reporter;
 use crate::secret::Secret;
 use crate::time::{now_unix, retry_after_s};
 use crate::transport::{Failure, Sent};
@@ -24,6 +25,34 @@ pub fn upload_url(base: &Url) -> Result<Url> {
         base.as_str().trim_end_matches('/')
     );
     Url::parse(&text).map_err(|e| Error::invalid("config.endpoints.gmail_api", format!("not a URL: {e}")))
+}
+
+/// The account's verified sender addresses (`users.settings.sendAs.list`): the primary address
+/// and every alias whose verification is accepted.
+pub(crate) fn send_as_addresses(ctx: Ctx<'_>, base: &Url, access_token: &Secret) -> Result<Vec<String>> {
+    let url = Url::parse(&format!(
+        "{}/gmail/v1/users/me/settings/sendAs",
+        base.as_str().trim_end_matches('/')
+    ))
+    .map_err(|e| Error::invalid("config.endpoints.gmail_api", format!("not a URL: {e}")))?;
+    let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
+    let headers = [
+        ("Authorization", authorization.expose()),
+        ("Accept", "application/json"),
+    ];
+    let response = ctx.http.request(ctx.call, "GET", &url, &headers, None)?;
+    if response.status != 200 {
+        return Err(map_error(&response));
+    }
+    let list = response.json().unwrap_or_default();
+    Ok(list["sendAs"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .filter(|a| a["isPrimary"] == true || a["verificationStatus"].as_str().is_none_or(|v| v == "accepted"))
+        .filter_map(|a| a["sendAsEmail"].as_str().map(str::to_string))
+        .collect())
 }
 
 /// One attempt with one access token.
@@ -46,16 +75,19 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     call.check()?;
     // From here on the provider may receive the message: whatever fails is returned, never retried
     // (the http layer does not retry a POST either).
-    let response = ctx
-        .http
-        .request_once(call, "POST", &url, &headers, Some(&body))
-        .map_err(|f| {
-            if f.may_have_reached {
-                maybe_delivered(f.error)
-            } else {
-                f.error
-            }
-        })?;
+    let mut reporter = Reporter::new(ctx.progress, body.len() as u64);
+    let result = match ctx.progress {
+        Some(_) => ctx.http.upload(call, &url, &headers, &body, &mut reporter),
+        None => ctx.http.request_once(call, "POST", &url, &headers, Some(&body)),
+    };
+    // A stop by the progress callback came before the last piece: nothing can have arrived.
+    let response = result.map_err(|f| {
+        if f.may_have_reached && !reporter.stopped() {
+            maybe_delivered(f.error)
+        } else {
+            f.error
+        }
+    })?;
     drop(authorization);
     if (200..300).contains(&response.status) {
         let provider_id = response

@@ -262,7 +262,7 @@ fn send(
             None => (open(ctx, tls, endpoint, account, access_token)?, false),
         };
         let rset = (reused && conn.supports("PIPELINING")).then_some(probe);
-        match transaction(&mut conn, call, message, io, rset) {
+        match transaction(&mut conn, call, message, io, rset, ctx.progress) {
             Ok(()) => {
                 pool.put(account, key, conn);
                 return Ok(Sent::default());
@@ -356,6 +356,56 @@ fn open(
     }
 }
 
+/// For the pre-flight check: TCP, TLS (at once or after STARTTLS), greeting and EHLO; the detail
+/// says how the connection is secured and whether the server offers AUTH.
+pub(crate) fn check_connect(
+    ctx: Ctx<'_>,
+    tls: &Arc<ClientConfig>,
+    endpoint: &SmtpEndpoint,
+) -> Result<(CheckSession, String)> {
+    let conn = connect(ctx, tls, endpoint)?;
+    let detail = format!(
+        "{} and EHLO answered{}",
+        if endpoint.implicit_tls { "TLS" } else { "STARTTLS" },
+        if conn.supports("AUTH") {
+            "; AUTH offered"
+        } else {
+            "; no AUTH offered"
+        }
+    );
+    Ok((CheckSession(conn), detail))
+}
+
+/// An SMTP connection after EHLO, held by the check between its two SMTP steps.
+pub(crate) struct CheckSession(Session);
+
+/// For the pre-flight check: AUTH with the access token, then QUIT before any MAIL FROM.
+pub(crate) fn check_auth(
+    ctx: Ctx<'_>,
+    conn: CheckSession,
+    endpoint: &SmtpEndpoint,
+    account: &str,
+    access_token: &Secret,
+) -> Result<()> {
+    let mut conn = conn.0;
+    let io = Limit::Each(ctx.settings.timeouts.io);
+    let result = authenticate(
+        &mut conn,
+        ctx.call,
+        io,
+        ctx.settings.smtp_auth,
+        endpoint,
+        account,
+        access_token,
+    );
+    if !conn.has_broken() {
+        conn.quit(Instant::now() + QUIT_WITHIN);
+    }
+    result.map_err(|f| match f {
+        Failure::TokenRejected(e) | Failure::Other(e) => e,
+    })
+}
+
 /// The EHLO name: the host name when it is a plain DNS name, else `[127.0.0.1]`.
 fn hello_name() -> String {
     match ClientId::default() {
@@ -387,7 +437,17 @@ fn connect(ctx: Ctx<'_>, tls: &Arc<ClientConfig>, endpoint: &SmtpEndpoint) -> Re
     };
 
     let mut conn = Session::connect(call, host, endpoint.port, deadline).map_err(|b| {
+        // No TCP connection: a silent drop or a refusal is most often a firewall on the SMTP
+        // port (a name that does not resolve keeps the network hint).
+        let port_hint = match &b {
+            Broken::Timeout => Some(&hint::CONNECT_DROPPED),
+            Broken::Io(e) if e.kind() != io::ErrorKind::NotFound => Some(&hint::SMTP_PORT_BLOCKED),
+            _ => None,
+        };
         let mut error = failed(b, Stage::Connect);
+        if let Some(h) = port_hint {
+            error = error.with_hint(h);
+        }
         if settings.proxy.is_some() && matches!(error.status, Status::Network | Status::Timeout) {
             // Behind a proxy the direct connection is often what the firewall blocks.
             error.message = format!(
@@ -569,6 +629,7 @@ fn transaction(
     message: &PreparedMessage,
     io: Limit,
     rset: Option<Limit>,
+    progress: Option<&crate::progress::Progress>,
 ) -> Result<(), Tx> {
     let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
     let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
@@ -617,7 +678,7 @@ fn transaction(
 
     // Until the final "." has gone out the server must not deliver (RFC 5321 §4.1.1.4): a
     // failure here, a cancel included, leaves nothing delivered.
-    conn.send_data(call, data, io)
+    conn.send_data(call, data, io, progress)
         .map_err(|b| Tx::DataCut(map_broken(b, Stage::DataEnd, "timeouts.io_s")))?;
 
     // The point of no return: from here on, a failure is reported, never retried.
@@ -728,6 +789,10 @@ fn map_broken(b: Broken, stage: Stage<'_>, setting: &str) -> Error {
             format!("the SMTP server answered garbage at {stage}: {what}"),
         ),
         Broken::Certificate(named) => named,
+        Broken::Stopped => Error::new(
+            Status::Cancelled,
+            "the progress callback cancelled the send before the end of the message data; nothing was delivered",
+        ),
         Broken::Io(e) => map_io(&e, stage),
     }
 }

@@ -1529,6 +1529,100 @@ static void logger_at_trace_level_never_receives_a_secret(void) {
 }
 
 /* ==================================== main =============================================== */
+typedef struct {
+    int calls;
+    uint64_t last_done, total;
+    int decreased;
+    int stop; /* non-zero: answer 1 (stop) */
+} progress_seen;
+
+static int32_t on_progress(void *user_data, uint64_t done, uint64_t total) {
+    progress_seen *p = user_data;
+    if (p->calls && done < p->last_done) p->decreased = 1;
+    p->calls++;
+    p->last_done = done;
+    p->total = total;
+    return p->stop;
+}
+
+static void progress_reaches_the_total_and_a_stop_delivers_nothing_on_both_transports(void) {
+    const char *transports[] = {"gmail_api", "smtp"};
+    for (int i = 0; i < 2; i++) {
+        reset_standin();
+        oauthmail_client *c = new_client((cfg){.transport = transports[i]});
+        if (!c) return;
+        char *tok = mint_token(USER, "openid email https://mail.google.com/", 1);
+        sb m = {0};
+        sb_printf(&m, "{\"from\": \"%s\", \"to\": [\"a@example.ro\"], \"subject\": \"p\", \"text\": \"t\", "
+                      "\"attachments\": [{\"path\": \"%s\"}]}", USER, ATTACH_PATH);
+        char *msg = sb_take(&m);
+        progress_seen seen = {0};
+        oauthmail_status st = oauthmail_client_set_progress(c, on_progress, &seen);
+        CHECK(st == OAUTHMAIL_OK, "set_progress = %u", st);
+        char *out = NULL;
+        st = oauthmail_send(c, tok, msg, &out);
+        CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+        oauthmail_string_free(out);
+        CHECK(seen.calls >= 2 && !seen.decreased && seen.total > sizeof ATTACH && seen.last_done == seen.total,
+              "%s: %d calls, last %llu of %llu, decreased %d", transports[i], seen.calls,
+              (unsigned long long)seen.last_done, (unsigned long long)seen.total, seen.decreased);
+        size_t before = mailbox_count();
+        progress_seen stop = {.stop = 1};
+        oauthmail_client_set_progress(c, on_progress, &stop);
+        out = NULL;
+        st = oauthmail_send(c, tok, msg, &out);
+        CHECK_STATUS(st, OAUTHMAIL_CANCELLED, out, NULL);
+        CHECK(mailbox_count() == before, "%s: a stopped send was delivered", transports[i]);
+        oauthmail_string_free(out);
+        CHECK(oauthmail_client_set_progress(c, NULL, NULL) == OAUTHMAIL_OK, "set_progress(NULL)");
+        CHECK(oauthmail_client_set_progress(NULL, on_progress, NULL) == OAUTHMAIL_INVALID_ARGUMENT, "set_progress on NULL");
+        free(msg);
+        free(tok);
+        oauthmail_client_free(c);
+    }
+}
+
+static void check_reports_every_step_sends_nothing_and_returns_the_first_failure(void) {
+    reset_standin();
+    oauthmail_client *c = new_client((cfg){0});
+    if (!c) return;
+    char *tok = mint_token(USER, SEND_SCOPE, 1);
+    size_t before = mailbox_count();
+    char *out = NULL;
+    oauthmail_status st = oauthmail_check(c, tok, &out);
+    CHECK(st == OAUTHMAIL_OK, "check = %u: %s", st, out ? out : "(none)");
+    json *r = json_parse(out);
+    CHECK(r && json_path(r, "ok") && json_path(r, "ok")->type == J_BOOL && json_path(r, "ok")->boolean, "report: %s", out);
+    CHECK(r && json_str(r, "steps[0].step") && strcmp(json_str(r, "steps[0].step"), "config") == 0, "first step: %s", out);
+    CHECK(r && json_str(r, "steps[7].step") && strcmp(json_str(r, "steps[7].step"), "gmail_api") == 0, "last step: %s", out);
+    CHECK(mailbox_count() == before, "the check delivered a message");
+    check_no_secret_in(out, "check report");
+    json_free(r);
+    oauthmail_string_free(out);
+
+    /* Without a token: the network and the client only, still OK. */
+    out = NULL;
+    st = oauthmail_check(c, NULL, &out);
+    CHECK(st == OAUTHMAIL_OK, "check(c, NULL) = %u: %s", st, out ? out : "(none)");
+    oauthmail_string_free(out);
+
+    /* The Gmail API switched off: the probe step fails, its error has the hint id; the return value is its status. */
+    settings("{\"gmail_api_enabled\": false}");
+    out = NULL;
+    st = oauthmail_check(c, tok, &out);
+    CHECK(st == OAUTHMAIL_AUTH_FAILED, "check with the API off = %u: %s", st, out ? out : "(none)");
+    r = json_parse(out);
+    CHECK(r && json_path(r, "ok") && !json_path(r, "ok")->boolean, "report: %s", out);
+    const char *id = r ? json_str(r, "steps[7].error.hint_id") : NULL;
+    CHECK(id && strcmp(id, "gmail-api-disabled") == 0, "hint_id: %s", out);
+    json_free(r);
+    oauthmail_string_free(out);
+    st = oauthmail_check(NULL, tok, NULL);
+    CHECK(st == OAUTHMAIL_INVALID_ARGUMENT, "check(NULL) = %u", st);
+    free(tok);
+    oauthmail_client_free(c);
+}
+
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s STANDIN_JSON WORK_DIR\n", argv[0]);
@@ -1576,6 +1670,8 @@ int main(int argc, char **argv) {
     RUN(parallel_sends_on_one_client_share_a_single_refresh);
     RUN(revoke_succeeds_and_then_refresh_says_reauthorize);
     RUN(microsoft_smtp_and_graph_send_refresh_rotates_and_revoke_forgets);
+    RUN(check_reports_every_step_sends_nothing_and_returns_the_first_failure);
+    RUN(progress_reaches_the_total_and_a_stop_delivers_nothing_on_both_transports);
     RUN(status_cancelled_when_the_url_opener_declines);
     RUN(cancel_from_another_thread_ends_a_blocked_authorize_and_later_calls_work);
     RUN(cancel_from_another_thread_ends_a_hanging_send);

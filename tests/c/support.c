@@ -61,6 +61,8 @@ void t_check_status(const char *file, int line, uint32_t got, uint32_t want, con
     if (code != (double)want) t_fail(file, line, "error.code is %g, want %u", code, want);
     if (!message || !*message) t_fail(file, line, "error.message is empty or absent: %s", out_json);
     if (!hint || !*hint) t_fail(file, line, "error.hint is empty or absent: %s", out_json);
+    const char *hint_id = json_str(doc, "error.hint_id");
+    if (!hint_id || !*hint_id) t_fail(file, line, "error.hint_id is empty or absent: %s", out_json);
     if (field) {
         const char *f = json_str(doc, "error.field");
         if (!f || strcmp(f, field) != 0)

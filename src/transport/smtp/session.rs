@@ -61,6 +61,8 @@ pub(crate) enum Broken {
     Io(io::Error),
     /// The server's certificate was rejected; the error names its subject and issuer.
     Certificate(crate::error::Error),
+    /// The progress callback stopped the data before its final `.`.
+    Stopped,
 }
 
 impl From<Waited> for Broken {
@@ -276,8 +278,22 @@ impl Session {
     /// Writes the message data, dots doubled at line starts, and the final `.`: once this returns
     /// `Ok`, the server may deliver the message. `data` has CRLF line endings. The data goes out
     /// in pieces of [`DATA_CHUNK`] through one buffer, never as a second copy of the message.
-    pub fn send_data(&mut self, call: &Call, data: &[u8], limit: Limit) -> Result<(), Broken> {
+    ///
+    /// With `progress`, the callback is told how far (at most about ten times a second) and asked
+    /// once more before the last piece, the one with the final `.`; a stop then ends the data
+    /// there ([`Broken::Stopped`]) and the server never delivers it.
+    pub fn send_data(
+        &mut self,
+        call: &Call,
+        data: &[u8],
+        limit: Limit,
+        progress: Option<&crate::progress::Progress>,
+    ) -> Result<(), Broken> {
+        let needs_crlf = !data.is_empty() && !data.ends_with(b"\r\n");
+        let total = data.len() + dots_to_double(data) + if needs_crlf { 2 } else { 0 } + 3;
+        let mut reporter = crate::progress::Reporter::new(progress, total as u64);
         let mut out = Vec::with_capacity(DATA_CHUNK + 8);
+        let mut done = 0;
         let mut line_start = true;
         for &b in data {
             if line_start && b == b'.' {
@@ -286,15 +302,26 @@ impl Session {
             out.push(b);
             line_start = b == b'\n';
             if out.len() >= DATA_CHUNK {
+                if !reporter.before(done as u64, false) {
+                    self.broken = true;
+                    return Err(Broken::Stopped);
+                }
                 self.write_some(call, &out, limit)?;
+                done += out.len();
                 out.clear();
             }
         }
-        if !data.is_empty() && !data.ends_with(b"\r\n") {
+        if needs_crlf {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
-        self.write_all(call, &out, limit)
+        if !reporter.before(done as u64, true) {
+            self.broken = true;
+            return Err(Broken::Stopped);
+        }
+        self.write_all(call, &out, limit)?;
+        reporter.finished();
+        Ok(())
     }
 
     /// Reads one (possibly multi-line) reply.
@@ -391,6 +418,19 @@ impl Session {
         let result = when_ready(stream, Interest::Writable, call, limit.deadline(), |s| s.flush());
         self.fail_on_error(result)
     }
+}
+
+/// How many dots [`Session::send_data`] doubles: one for each line that starts with `.`.
+fn dots_to_double(data: &[u8]) -> usize {
+    let mut count = 0;
+    let mut line_start = true;
+    for &b in data {
+        if line_start && b == b'.' {
+            count += 1;
+        }
+        line_start = b == b'\n';
+    }
+    count
 }
 
 /// `250-8BITMIME` -> (250, false, "8BITMIME"); `250 OK` -> (250, true, "OK"); `354` -> last.
@@ -492,7 +532,7 @@ mod tests {
             }
             assert_eq!(got, b"..one\r\ntwo.\r\n...three\r\nlast\r\n.\r\n");
         });
-        s.send_data(&Call::detached(), b".one\r\ntwo.\r\n..three\r\nlast", SHORT)
+        s.send_data(&Call::detached(), b".one\r\ntwo.\r\n..three\r\nlast", SHORT, None)
             .unwrap();
         server.join().unwrap();
     }

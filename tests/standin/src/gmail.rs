@@ -1,5 +1,5 @@
 //! The Gmail API method `users.messages.send` in its three forms (JSON `raw`, upload media,
-//! upload multipart) and `users.getProfile`, with Google's error bodies (providers.md §3).
+//! upload multipart), `users.getProfile` and `users.settings.sendAs.list`, with Google's error bodies (providers.md §3).
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig};
 use base64::engine::DecodePaddingMode;
@@ -217,6 +217,55 @@ pub fn profile(shared: &Shared, req: &Request, user_id: &str) -> Response {
     )
 }
 
+/// Scopes that may read `users.settings.sendAs` (the discovery document's list for `sendAs.list`).
+const SETTINGS_READ_SCOPES: &[&str] = &[
+    "https://mail.google.com/",
+    "https://www.googleapis.com/auth/gmail.modify",
+    "https://www.googleapis.com/auth/gmail.readonly",
+    "https://www.googleapis.com/auth/gmail.settings.basic",
+];
+
+/// `users.settings.sendAs.list`: the account's primary address, then its verified "Send mail as"
+/// aliases (the control plane's `aliases`), in Gmail's `SendAs` shape.
+pub fn send_as_list(shared: &Shared, req: &Request, user_id: &str) -> Response {
+    let at = match authenticate(shared, req, SETTINGS_READ_SCOPES) {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    if let Err(r) = check_user(&at, user_id) {
+        return r;
+    }
+    let aliases: Vec<String> = {
+        let st = shared.lock();
+        st.users
+            .aliases
+            .iter()
+            .filter(|(k, _)| k.eq_ignore_ascii_case(&at.user))
+            .flat_map(|(_, v)| v.iter().cloned())
+            .collect()
+    };
+    let mut list = vec![json!({
+        "sendAsEmail": at.user,
+        "displayName": "",
+        "replyToAddress": "",
+        "signature": "",
+        "isPrimary": true,
+        "isDefault": true,
+    })];
+    list.extend(aliases.iter().map(|a| {
+        json!({
+            "sendAsEmail": a,
+            "displayName": "",
+            "replyToAddress": "",
+            "signature": "",
+            "isDefault": false,
+            "treatAsAlias": true,
+            "verificationStatus": "accepted",
+        })
+    }));
+    api_json(200, &json!({ "sendAs": list }))
+}
+
 pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Response {
     shared.lock().counters.gmail_send += 1;
     let at = match authenticate(shared, req, SEND_SCOPES) {
@@ -251,7 +300,9 @@ pub fn send(shared: &Shared, req: &Request, user_id: &str, upload: bool) -> Resp
                 Err(e) => return bad_request(&format!("Invalid JSON payload received. {e}"), "parseError"),
             }
         };
-        let Some(raw) = meta.get("raw").and_then(Value::as_str) else {
+        // An empty `raw` is no message at all (a protobuf bytes field: empty = unset), so it gets
+        // the missing-raw answer; the doctor's probe (`{}`) relies on it delivering nothing.
+        let Some(raw) = meta.get("raw").and_then(Value::as_str).filter(|r| !r.is_empty()) else {
             return bad_request(
                 "'raw' RFC822 payload message string or uploading message via /upload/* URL required",
                 "badRequest",
@@ -436,6 +487,9 @@ pub fn put_resumable(shared: &Shared, req: &Request) -> Response {
     let Some(id) = req.query_param("upload_id") else {
         return bad_request("Missing upload_id", "badRequest");
     };
+    if !shared.lock().settings.gmail_api_enabled {
+        return not_enabled();
+    }
     let (limit, max_rcpt) = {
         let st = shared.lock();
         (st.settings.api_upload_limit_bytes, st.settings.max_recipients)

@@ -144,6 +144,7 @@ fn route(shared: &Shared, req: &Request) -> Response {
                 }
                 ("PUT", ["upload", "gmail", "v1", "users", _, "messages", "send"]) => gmail::put_resumable(shared, req),
                 ("GET", ["gmail", "v1", "users", user, "profile"]) => gmail::profile(shared, req, user),
+                ("GET", ["gmail", "v1", "users", user, "settings", "sendAs"]) => gmail::send_as_list(shared, req, user),
                 _ => crate::microsoft::route(shared, req).unwrap_or_else(|| not_found(req)),
             }
         }
