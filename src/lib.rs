@@ -21,6 +21,7 @@ mod net;
 pub mod provider;
 pub mod secret;
 pub mod send;
+pub mod store;
 pub mod token;
 pub mod transport;
 
