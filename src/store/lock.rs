@@ -15,6 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use crate::error::{Error, Result, Status};
+use crate::hint;
 
 /// How long a waiting call may wait for the lock, and how it learns that it was cancelled.
 pub struct Wait<'a> {
@@ -57,7 +58,8 @@ pub(crate) fn lock_path(store: &Path) -> PathBuf {
 /// Takes the store's lock, waiting at most until `wait.deadline`.
 pub(crate) fn acquire(store: &Path, wait: &Wait) -> Result<Held> {
     let path = lock_path(store);
-    let file = open_lock_file(&path).map_err(|e| super::io_error(&path, "open the lock file", &e))?;
+    let file =
+        open_lock_file(&path).map_err(|e| super::io_error(&path, "open the lock file", &e, &hint::STORE_WRITE))?;
     let started = Instant::now();
     let mut pause = FIRST_PAUSE;
     loop {
@@ -66,7 +68,9 @@ pub(crate) fn acquire(store: &Path, wait: &Wait) -> Result<Held> {
         match fs4::FileExt::try_lock(&file) {
             Ok(()) => return Ok(Held { file }),
             Err(fs4::TryLockError::WouldBlock) => {}
-            Err(fs4::TryLockError::Error(e)) => return Err(super::io_error(&path, "lock the lock file", &e)),
+            Err(fs4::TryLockError::Error(e)) => {
+                return Err(super::io_error(&path, "lock the lock file", &e, &hint::STORE_WRITE))
+            }
         }
         let now = Instant::now();
         if now >= wait.deadline {
@@ -77,7 +81,8 @@ pub(crate) fn acquire(store: &Path, wait: &Wait) -> Result<Held> {
                     path.display(),
                     now.duration_since(started).as_millis()
                 ),
-            ));
+            )
+            .with_hint(&hint::STORE_LOCKED));
         }
         std::thread::sleep(pause.min(wait.deadline - now));
         pause = (pause * 2).min(LONGEST_PAUSE);
@@ -122,6 +127,7 @@ mod tests {
         let e = acquire(&store, &Wait::new(Duration::from_millis(200), &ok)).unwrap_err();
         let waited = started.elapsed();
         assert_eq!(e.status, Status::Timeout);
+        assert_eq!(e.hint, hint::STORE_LOCKED.text);
         assert!(
             waited >= Duration::from_millis(200) && waited < Duration::from_secs(2),
             "{waited:?}"

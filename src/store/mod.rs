@@ -40,6 +40,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, Status};
+use crate::hint;
 use crate::token::TokenDocument;
 
 pub use lock::Wait;
@@ -184,7 +185,7 @@ impl Store {
         if write {
             atomic::remove_leftovers(&self.path);
             let bytes = self.encode(&accounts)?;
-            atomic::replace(&self.path, &bytes).map_err(|e| io_error(&self.path, "write", &e))?;
+            atomic::replace(&self.path, &bytes).map_err(|e| io_error(&self.path, "write", &e, &hint::STORE_WRITE))?;
         }
         Ok(result)
     }
@@ -193,7 +194,7 @@ impl Store {
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Accounts::new()),
-            Err(e) => return Err(io_error(&self.path, "read", &e)),
+            Err(e) => return Err(io_error(&self.path, "read", &e, &hint::STORE_UNREADABLE)),
         };
         self.decode(&bytes)
     }
@@ -314,15 +315,17 @@ pub(crate) fn missing_account(account: &str) -> Error {
         "token.account",
         format!("the token store has no entry for '{account}': authorize that account with this store first"),
     )
+    .with_hint(&hint::STORE_NO_ACCOUNT)
 }
 
 /// An I/O failure on a store file. The path is not a secret; the contents never appear.
-pub(crate) fn io_error(path: &Path, what: &str, e: &io::Error) -> Error {
+pub(crate) fn io_error(path: &Path, what: &str, e: &io::Error, hint: &hint::Hint) -> Error {
     Error::new(
         Status::Io,
         format!("could not {what} the token store file {}: {e}", path.display()),
     )
     .with_field("config.store.path")
+    .with_hint(hint)
 }
 
 /// A store file this library will not read, and therefore never overwrites.
@@ -332,6 +335,7 @@ fn unreadable(path: &Path, why: String) -> Error {
         format!("the token store {} {why}; it was left as it is", path.display()),
     )
     .with_field("config.store.path")
+    .with_hint(&hint::STORE_UNREADABLE)
 }
 
 fn now_unix() -> i64 {

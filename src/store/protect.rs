@@ -83,6 +83,7 @@ mod dpapi {
             "config.store.protect",
             "DPAPI protection ('user', 'machine') exists only on Windows; on this platform use \"protect\": \"none\"",
         )
+        .with_hint(&crate::hint::STORE_PROTECT_UNAVAILABLE)
     }
 
     pub(super) fn protect(_plain: &[u8], _machine: bool) -> Result<Vec<u8>> {

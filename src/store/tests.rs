@@ -157,6 +157,7 @@ fn refreshing_an_account_that_is_not_there_is_invalid_argument_on_token_account(
     assert_eq!(e.status, Status::InvalidArgument);
     assert_eq!(e.field.as_deref(), Some("token.account"));
     assert!(e.message.contains("b@firma.ro"), "{}", e.message);
+    assert_eq!(e.hint, crate::hint::STORE_NO_ACCOUNT.text);
 }
 
 #[test]
@@ -206,6 +207,7 @@ fn assert_refused_and_untouched(name: &str, bytes: &[u8], protect: Protect, says
         assert_eq!(e.field.as_deref(), Some("config.store.path"), "{name}");
         assert!(e.message.contains(says), "{name}: {}", e.message);
         assert!(e.message.contains("left as it is"), "{name}: {}", e.message);
+        assert_eq!(e.hint, crate::hint::STORE_UNREADABLE.text, "{name}");
         assert!(!e.message.contains("SECRET"), "{name}: {}", e.message);
     }
     assert_eq!(std::fs::read(s.path()).unwrap(), bytes, "{name}: the file was changed");
@@ -272,6 +274,7 @@ fn dpapi_protection_off_windows_is_refused_before_anything_is_written() {
     let e = s.save("a@b.c", &token("A", "R"), &wait()).unwrap_err();
     assert_eq!(e.status, Status::InvalidArgument);
     assert_eq!(e.field.as_deref(), Some("config.store.protect"));
+    assert_eq!(e.hint, crate::hint::STORE_PROTECT_UNAVAILABLE.text);
     assert!(!s.path().exists());
 }
 
@@ -292,5 +295,6 @@ fn a_missing_folder_is_io_naming_the_path_and_is_not_created() {
     let e = s.save("a@b.c", &token("A", "R"), &wait()).unwrap_err();
     assert_eq!(e.status, Status::Io);
     assert_eq!(e.field.as_deref(), Some("config.store.path"));
+    assert_eq!(e.hint, crate::hint::STORE_WRITE.text);
     assert!(!d.join("absent").exists());
 }
