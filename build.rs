@@ -30,8 +30,8 @@ fn main() {
         Ok(bindings) => {
             bindings.write_to_file(root.join("include/oauthmail.h"));
         }
-        // A syntax error is reported by rustc with better context; do not fail the build here.
-        Err(e) => println!("cargo:warning=cbindgen could not generate include/oauthmail.h: {e}"),
+        // A build whose header could not be generated must not pass with the old header.
+        Err(e) => panic!("cbindgen could not generate include/oauthmail.h: {e}"),
     }
     windows_version_resource(&root);
 }

@@ -13,20 +13,20 @@
 //! the "already finished" page. The listener sockets close (and the port is free) when `run`
 //! returns, whatever the outcome.
 
-pub mod browser;
-pub mod page;
+mod browser;
+mod page;
 
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use oauth2::basic::BasicClient;
 use oauth2::{AuthUrl, ClientId, CsrfToken, PkceCodeChallenge, RedirectUrl, Scope};
 use serde::Deserialize;
 
-use crate::cancel::Call;
-use crate::client::Client;
 use crate::config::{Redirect, UiLanguage};
+use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::secret::Secret;
@@ -44,6 +44,9 @@ pub struct AuthorizeOptions {
     pub open_browser: Option<bool>,
 }
 
+/// Opens the authorization URL; returns `true` when it did. Called on the authorizing thread.
+pub type UrlOpener = dyn Fn(&str) -> bool + Send + Sync;
+
 /// How often the loop looks at its sockets and the cancel flag when idle.
 const TICK: Duration = Duration::from_millis(20);
 /// A connection that has not sent a complete request head by then is closed.
@@ -56,10 +59,11 @@ const MAX_PENDING: usize = 64;
 /// for this long before the listener closes.
 const DRAIN: Duration = Duration::from_millis(150);
 
-pub fn run(client: &Client, call: &Call, options: &AuthorizeOptions) -> Result<TokenDocument> {
-    let settings = client.settings();
+/// The whole flow; `opener` is the host's replacement for the system browser, if it set one.
+pub(crate) fn run(ctx: Ctx<'_>, opener: Option<Arc<UrlOpener>>, options: &AuthorizeOptions) -> Result<TokenDocument> {
+    let settings = ctx.settings;
+    let call = ctx.call;
     let login_hint = check_login_hint(options.login_hint.as_deref())?;
-    let opener = client.url_opener();
     if opener.is_none() && options.open_browser == Some(false) {
         return Err(Error::invalid(
             "options.open_browser",
@@ -93,7 +97,7 @@ pub fn run(client: &Client, call: &Call, options: &AuthorizeOptions) -> Result<T
     let (url, state) = request.url();
     let state = Secret::new(state.secret().as_str());
 
-    client.log.info(|| {
+    ctx.log.info(|| {
         format!(
             "authorize: waiting up to {} s for the browser on {redirect_uri} (authorization endpoint {}{})",
             settings.timeouts.authorize.as_secs(),
@@ -116,14 +120,12 @@ pub fn run(client: &Client, call: &Call, options: &AuthorizeOptions) -> Result<T
         }
         None => browser::open(url.as_str())?,
     }
-    client
-        .log
+    ctx.log
         .debug(|| "authorize: the authorization URL was handed over".into());
 
     let deadline = Instant::now() + settings.timeouts.authorize;
     let flow = Flow {
-        client,
-        call,
+        ctx,
         listener: &listener,
         state: &state,
         verifier: &verifier,
@@ -133,10 +135,10 @@ pub fn run(client: &Client, call: &Call, options: &AuthorizeOptions) -> Result<T
     let result = flow.wait(deadline);
     drop(listener);
     match &result {
-        Ok(doc) => client
+        Ok(doc) => ctx
             .log
             .info(|| format!("authorize: connected {}", doc.email.as_deref().unwrap_or("an account"))),
-        Err(e) => client
+        Err(e) => ctx
             .log
             .info(|| format!("authorize ended: {} ({})", e.status.name(), e.message)),
     }
@@ -156,8 +158,7 @@ fn check_login_hint(hint: Option<&str>) -> Result<Option<&str>> {
 
 /// One authorization's state while the browser is out.
 struct Flow<'a> {
-    client: &'a Client,
-    call: &'a Call,
+    ctx: Ctx<'a>,
     listener: &'a Listener,
     state: &'a Secret,
     verifier: &'a Secret,
@@ -181,7 +182,7 @@ impl Flow<'_> {
     fn wait(&self, deadline: Instant) -> Result<TokenDocument> {
         let mut pending: Vec<Pending> = Vec::new();
         let outcome = loop {
-            if self.call.is_cancelled() {
+            if self.ctx.call.is_cancelled() {
                 break Err(Error::cancelled());
             }
             if Instant::now() >= deadline {
@@ -189,7 +190,7 @@ impl Flow<'_> {
                     Status::Timeout,
                     format!(
                         "the browser did not come back within timeouts.authorize_s ({} s)",
-                        self.client.settings().timeouts.authorize.as_secs()
+                        self.ctx.settings.timeouts.authorize.as_secs()
                     ),
                 ));
             }
@@ -236,14 +237,14 @@ impl Flow<'_> {
         let log_path: String = path.chars().take(64).collect();
         match self.classify(method, target) {
             Request::Stray => {
-                self.client
+                self.ctx
                     .log
                     .debug(|| format!("authorize: {method} {log_path} is not the redirect; ignored"));
                 conn.respond(404, method, &page::render(&Outcome::NotFound, self.language));
                 None
             }
             Request::StateMismatch => {
-                self.client
+                self.ctx
                     .log
                     .warn(|| "authorize: a redirect with a missing or wrong state was refused".into());
                 conn.respond(400, method, &page::render(&Outcome::StateMismatch, self.language));
@@ -272,10 +273,10 @@ impl Flow<'_> {
                 })))
             }
             Request::Code(code) => {
-                self.client
+                self.ctx
                     .log
                     .debug(|| "authorize: the redirect with the code arrived; exchanging it".into());
-                let result = token::exchange_code(self.client, self.call, &code, self.verifier, self.redirect_uri);
+                let result = token::exchange_code(self.ctx, &code, self.verifier, self.redirect_uri);
                 match &result {
                     Ok(doc) => conn.respond(
                         200,
@@ -306,7 +307,7 @@ impl Flow<'_> {
             return Request::Stray;
         }
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
-        if path != self.client.settings().redirect.path {
+        if path != self.ctx.settings.redirect.path {
             return Request::Stray;
         }
         // form_urlencoded::parse percent-decodes each value exactly once: the code `4%2F0A…`
@@ -353,7 +354,7 @@ impl Flow<'_> {
                         let mut conn = pending.swap_remove(i);
                         let (method, target) = request_line(&head);
                         let path = target.split('?').next().unwrap_or("");
-                        if path == self.client.settings().redirect.path {
+                        if path == self.ctx.settings.redirect.path {
                             conn.respond(200, method, &page);
                         } else {
                             conn.respond(404, method, &not_found);

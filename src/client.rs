@@ -1,28 +1,30 @@
-//! The client: one configuration, its HTTP agent, its reusable connections and its callbacks.
-//! A `Client` is `Send + Sync`; every method may run on many threads at once.
+//! The client: the facade a host holds. It owns the parts (the settings, the HTTP agent, the log,
+//! the canceller, the url_opener, the sender with its transport) and hands each call down as a
+//! [`Ctx`]; no other module sees a `Client`. A `Client` is `Send + Sync`; every method may run on
+//! many threads at once.
 
 use std::sync::{Arc, RwLock};
 
+pub use crate::authorize::UrlOpener;
 use crate::authorize::{self, AuthorizeOptions};
-use crate::cancel::Canceller;
+use crate::cancel::{Call, Canceller};
 use crate::config::{Config, Settings};
+use crate::context::Ctx;
 use crate::error::Result;
 use crate::http::Http;
 use crate::log::{Level, Log, Sink};
 use crate::message::MessageDocument;
-use crate::send::{self, SendResult, SendState};
+use crate::send::{SendResult, Sender};
+use crate::tls;
 use crate::token::{self, TokenDocument};
 
-/// Opens the authorization URL; returns `true` when it did. Called on the authorizing thread.
-pub type UrlOpener = dyn Fn(&str) -> bool + Send + Sync;
-
 pub struct Client {
-    pub(crate) settings: Settings,
-    pub(crate) http: Http,
-    pub(crate) log: Log,
-    pub(crate) canceller: Canceller,
-    pub(crate) url_opener: RwLock<Option<Arc<UrlOpener>>>,
-    pub(crate) send_state: SendState,
+    settings: Settings,
+    http: Http,
+    log: Log,
+    canceller: Canceller,
+    url_opener: RwLock<Option<Arc<UrlOpener>>>,
+    sender: Sender,
 }
 
 impl std::fmt::Debug for Client {
@@ -37,14 +39,17 @@ impl Client {
     pub fn new(config: Config) -> Result<Client> {
         let settings = config.resolve()?;
         let log = Log::default();
-        let http = Http::new(&settings)?.with_log(log.clone());
+        // One TLS configuration for HTTPS and SMTP alike.
+        let tls = tls::client_config(settings.extra_ca_file.as_deref())?;
+        let http = Http::new(&settings, Arc::clone(&tls), log.clone())?;
+        let sender = Sender::new(&settings, tls);
         Ok(Client {
             settings,
             http,
             log,
             canceller: Canceller::default(),
             url_opener: RwLock::new(None),
-            send_state: SendState::default(),
+            sender,
         })
     }
 
@@ -57,10 +62,6 @@ impl Client {
         *self.url_opener.write().unwrap_or_else(|e| e.into_inner()) = opener;
     }
 
-    pub(crate) fn url_opener(&self) -> Option<Arc<UrlOpener>> {
-        self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone()
-    }
-
     pub fn set_logger(&self, sink: Option<Arc<Sink>>, max: Level) {
         self.log.set(sink, max);
     }
@@ -68,26 +69,36 @@ impl Client {
     /// Interactive authorization in the browser; returns the token document.
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<TokenDocument> {
         let call = self.canceller.begin();
-        authorize::run(self, &call, options)
+        let opener = self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone();
+        authorize::run(self.ctx(&call), opener, options)
     }
 
     pub fn refresh(&self, token: &TokenDocument) -> Result<TokenDocument> {
         let call = self.canceller.begin();
-        token::refresh(self, &call, token)
+        token::refresh(self.ctx(&call), token)
     }
 
     pub fn send(&self, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
-        send::run(self, &call, token, message)
+        self.sender.send(self.ctx(&call), token, message)
     }
 
     pub fn revoke(&self, token: &TokenDocument) -> Result<()> {
         let call = self.canceller.begin();
-        token::revoke(self, &call, token)
+        token::revoke(self.ctx(&call), token)
     }
 
     /// Cancels every call in flight on this client; calls started later are unaffected.
     pub fn cancel(&self) {
         self.canceller.cancel();
+    }
+
+    fn ctx<'a>(&'a self, call: &'a Call) -> Ctx<'a> {
+        Ctx {
+            settings: &self.settings,
+            http: &self.http,
+            log: &self.log,
+            call,
+        }
     }
 }

@@ -23,7 +23,7 @@ pub struct Config {
     #[serde(default)]
     pub tenant: Option<String>,
     #[serde(default)]
-    pub transport: Option<TransportKind>,
+    pub transport: Option<TransportChoice>,
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
@@ -41,6 +41,16 @@ pub struct Config {
     /// The SASL mechanism for the smtp transport; default `xoauth2` (providers.md §2.6).
     #[serde(default)]
     pub smtp_auth: Option<SmtpAuth>,
+}
+
+/// The `transport` field as the host writes it. `graph` is part of the contract but not built
+/// yet: it is refused when the configuration is resolved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransportChoice {
+    GmailApi,
+    Smtp,
+    Graph,
 }
 
 /// How the smtp transport authenticates: `AUTH XOAUTH2` (Google's and Microsoft's documented
@@ -61,7 +71,6 @@ pub struct EndpointsConfig {
     pub revocation: Option<String>,
     pub userinfo: Option<String>,
     pub gmail_api: Option<String>,
-    pub graph: Option<String>,
     pub smtp: Option<String>,
 }
 
@@ -113,7 +122,6 @@ pub struct Endpoints {
     pub revocation: Option<Url>,
     pub userinfo: Option<Url>,
     pub gmail_api: Option<Url>,
-    pub graph: Option<Url>,
     pub smtp: Option<SmtpEndpoint>,
 }
 
@@ -195,16 +203,20 @@ impl Config {
                     .with_hint(&hint::CLIENT_SECRET_MISSING),
             );
         }
-        let transport = self.transport.unwrap_or(spec.default_transport);
-        if !spec.transports.contains(&transport) {
-            return Err(Error::invalid(
+        let unavailable = |name: &str| {
+            Error::invalid(
                 "config.transport",
-                format!(
-                    "transport '{}' is not available for provider '{}'",
-                    transport.name(),
-                    spec.name
-                ),
-            ));
+                format!("transport '{name}' is not available for provider '{}'", spec.name),
+            )
+        };
+        let transport = match self.transport {
+            None => spec.default_transport,
+            Some(TransportChoice::GmailApi) => TransportKind::GmailApi,
+            Some(TransportChoice::Smtp) => TransportKind::Smtp,
+            Some(TransportChoice::Graph) => return Err(unavailable("graph")),
+        };
+        if !spec.transports.contains(&transport) {
+            return Err(unavailable(transport.name()));
         }
         let tenant = self.tenant.as_deref().or(spec.default_tenant);
         if tenant.is_some_and(|t| t.is_empty() || !t.chars().all(|c| c.is_ascii_alphanumeric() || "-._".contains(c))) {
@@ -367,12 +379,6 @@ fn resolve_endpoints(
         "gmail_api",
         required(TransportKind::GmailApi),
     )?;
-    let graph = pick(
-        &given.graph,
-        defaults.and_then(|d| d.graph),
-        "graph",
-        required(TransportKind::Graph),
-    )?;
     let smtp_text = given
         .smtp
         .clone()
@@ -393,7 +399,6 @@ fn resolve_endpoints(
         revocation,
         userinfo,
         gmail_api,
-        graph,
         smtp,
     })
 }

@@ -1,4 +1,4 @@
-//! The library's one error type, and the status codes of the C API.
+//! The library's one error type. The status codes it carries are defined in [`crate::status`].
 //!
 //! Every failure in the core is an [`Error`]: a [`Status`] the host can branch on, one sentence for a
 //! log, a hint a person can act on, and (where they apply) the offending input field, what the
@@ -9,77 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Map, Value};
 
 use crate::hint;
-
-/// The status codes of the C API. Numbers are fixed forever; new codes are only added at the end.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-#[repr(u32)]
-pub enum Status {
-    Ok = 0,
-    InvalidArgument = 1,
-    Cancelled = 2,
-    Timeout = 3,
-    AccessDenied = 4,
-    Reauthorize = 5,
-    InsufficientScope = 6,
-    AuthFailed = 7,
-    Network = 8,
-    Tls = 9,
-    RateLimited = 10,
-    Rejected = 11,
-    Provider = 12,
-    Io = 13,
-    Internal = 14,
-}
-
-impl Status {
-    /// Every status, in numeric order.
-    pub const ALL: [Status; 15] = [
-        Status::Ok,
-        Status::InvalidArgument,
-        Status::Cancelled,
-        Status::Timeout,
-        Status::AccessDenied,
-        Status::Reauthorize,
-        Status::InsufficientScope,
-        Status::AuthFailed,
-        Status::Network,
-        Status::Tls,
-        Status::RateLimited,
-        Status::Rejected,
-        Status::Provider,
-        Status::Io,
-        Status::Internal,
-    ];
-
-    pub fn code(self) -> u32 {
-        self as u32
-    }
-
-    pub fn from_code(code: u32) -> Option<Status> {
-        Status::ALL.get(code as usize).copied()
-    }
-
-    /// The lowercase name: the C constant's suffix and the error document's `status`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::InvalidArgument => "invalid_argument",
-            Status::Cancelled => "cancelled",
-            Status::Timeout => "timeout",
-            Status::AccessDenied => "access_denied",
-            Status::Reauthorize => "reauthorize",
-            Status::InsufficientScope => "insufficient_scope",
-            Status::AuthFailed => "auth_failed",
-            Status::Network => "network",
-            Status::Tls => "tls",
-            Status::RateLimited => "rate_limited",
-            Status::Rejected => "rejected",
-            Status::Provider => "provider",
-            Status::Io => "io",
-            Status::Internal => "internal",
-        }
-    }
-}
+pub use crate::status::Status;
 
 /// What the provider answered, for the error document's `provider` object. Never holds a token.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -233,19 +163,6 @@ impl Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn status_numbers_and_names_are_the_contract() {
-        let names: Vec<_> = Status::ALL.iter().map(|s| (s.code(), s.name())).collect();
-        assert_eq!(names[0], (0, "ok"));
-        assert_eq!(names[5], (5, "reauthorize"));
-        assert_eq!(names[14], (14, "internal"));
-        for (i, s) in Status::ALL.iter().enumerate() {
-            assert_eq!(s.code() as usize, i);
-            assert_eq!(Status::from_code(i as u32), Some(*s));
-        }
-        assert_eq!(Status::from_code(15), None);
-    }
 
     #[test]
     fn error_document_has_required_fields_and_omits_absent_ones() {

@@ -5,7 +5,7 @@
 //! the text word for word; a test keeps the two in step. To add a hint: add a constant, list it in
 //! [`ALL`], and add its entry to both guides.
 
-use crate::error::Status;
+use crate::status::Status;
 
 /// One hint: a stable id (used as the anchor in the troubleshooting guides) and its text.
 #[derive(Debug, PartialEq, Eq)]
@@ -86,7 +86,7 @@ hints! {
     DAILY_LIMIT = "daily-limit":
         "The account reached its daily sending limit. Sending resumes within 24 hours; spread large mailings over several days or accounts.";
     SMTP_AUTH_DISABLED = "smtp-auth-disabled":
-        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox, or use the graph transport.";
+        "SMTP AUTH is disabled for this Microsoft 365 mailbox or tenant. An administrator must enable Authenticated SMTP for the mailbox (Microsoft 365 admin center > Users > the mailbox > Mail > Manage email apps > Authenticated SMTP).";
     PROXY = "proxy":
         "The HTTP proxy could not be used. Check the proxy address in the configuration and that the proxy allows HTTPS (CONNECT) to the provider.";
 

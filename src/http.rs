@@ -1,15 +1,12 @@
-//! The HTTPS client every HTTP call goes through: rustls with the system trust store plus
-//! `tls.extra_ca_file`, the proxy, the timeouts, keep-alive, cancellation, and mapping transport
-//! failures to NETWORK / TLS / TIMEOUT / CANCELLED.
+//! The HTTPS client every HTTP call goes through: the proxy, the timeouts, keep-alive,
+//! cancellation, and mapping transport failures to NETWORK / TLS / TIMEOUT / CANCELLED.
 //!
 //! Built on ureq 3 with our own connector chain (`CONNECT proxy -> TCP -> TLS`):
 //! - **One agent per client**: ureq pools keep-alive connections inside the agent, so calls on
 //!   one [`Http`] (from any thread) reuse HTTPS connections.
-//! - **TLS**: ureq's own rustls connector can only use the platform verifier *or* a fixed root
-//!   set, not both, so [`TlsConnector`] wraps `rustls_platform_verifier::Verifier` built with
-//!   the extra roots (Windows certificate store, macOS keychain, Linux CA bundle, plus the PEM
-//!   file). A wrapper around the verifier remembers the issuer of a rejected certificate, so the
-//!   TLS error names it: that is how a user recognises TLS inspection by a proxy or antivirus.
+//! - **TLS**: [`TlsConnector`] runs rustls with the client's configuration from [`crate::tls`]
+//!   (platform verifier plus `tls.extra_ca_file`, the same one the SMTP transport uses); a
+//!   rejected certificate's issuer is captured there and named in the TLS error.
 //! - **Cancellation**: ureq runs a request entirely on the calling thread, so [`Http::request`]
 //!   puts the call's [`Call`] in a thread-local for its duration, and our TCP transport
 //!   ([`crate::net`]) looks at it at least every [`crate::cancel::POLL`] while it waits.
@@ -25,10 +22,8 @@ use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::Instant;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme, StreamOwned};
+use rustls::pki_types::ServerName;
+use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
 use ureq::unversioned::transport::time::Duration as UDuration;
 use ureq::unversioned::transport::{
@@ -43,6 +38,7 @@ use crate::error::{Error, Result, Status};
 use crate::hint;
 use crate::log::Log;
 use crate::net::{self, Interest, Waited};
+use crate::tls;
 
 /// An HTTP response. Any status (also 4xx/5xx) is a response; only transport failures are errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,8 +69,6 @@ const MAX_BODY: u64 = 16 * 1024 * 1024;
 /// The HTTP client of one [`crate::Client`].
 pub struct Http {
     agent: ureq::Agent,
-    /// The TLS configuration (our verifier), shared with the SMTP transport.
-    tls: Arc<ClientConfig>,
     timeouts: crate::config::Timeouts,
     proxy: Option<String>,
     log: Log,
@@ -89,34 +83,9 @@ impl std::fmt::Debug for Http {
 }
 
 impl Http {
-    pub fn new(settings: &Settings) -> Result<Http> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let extra = match &settings.extra_ca_file {
-            Some(path) => load_extra_roots(path)?,
-            None => Vec::new(),
-        };
-        // A machine without any CA certificate (a bare container, say) still gets a client: plain
-        // http:// endpoints work, and an HTTPS call fails with a TLS error that says why.
-        let platform = if extra.is_empty() {
-            rustls_platform_verifier::Verifier::new(provider.clone())
-        } else {
-            rustls_platform_verifier::Verifier::new_with_extra_roots(extra, provider.clone())
-        }
-        .map(Arc::new)
-        .map_err(|e| format!("no trusted CA certificates could be loaded ({e})"));
-        let verifier = IssuerReportingVerifier {
-            platform,
-            provider: provider.clone(),
-        };
-        let tls = Arc::new(
-            ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .map_err(|e| Error::internal(format!("TLS configuration: {e}")))?
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(verifier))
-                .with_no_client_auth(),
-        );
-
+    /// The agent for `settings` (proxy, timeouts), making TLS connections with `tls` and logging
+    /// to `log`.
+    pub(crate) fn new(settings: &Settings, tls: Arc<ClientConfig>, log: Log) -> Result<Http> {
         let proxy = match &settings.proxy {
             Some(url) => Some(
                 ureq::Proxy::new(url.as_str())
@@ -147,23 +116,10 @@ impl Http {
         let agent = ureq::Agent::with_parts(config, connector, SyncResolver);
         Ok(Http {
             agent,
-            tls,
             timeouts: t,
             proxy: settings.proxy.as_ref().map(redact_userinfo),
-            log: Log::default(),
+            log,
         })
-    }
-
-    /// The TLS client configuration: the system trust store plus `tls.extra_ca_file`, with the
-    /// verifier that names the issuer of a rejected certificate ([`tls_rejection`]).
-    pub(crate) fn tls_config(&self) -> Arc<ClientConfig> {
-        Arc::clone(&self.tls)
-    }
-
-    /// Logs through `log` (the client's logger) from now on.
-    pub fn with_log(mut self, log: Log) -> Http {
-        self.log = log;
-        self
     }
 
     /// Sends one request and reads the whole response.
@@ -247,8 +203,8 @@ impl Http {
         if call.is_cancelled() {
             return Error::cancelled();
         }
-        if let Some(rejection) = take_tls_rejection() {
-            return rejection.into_error(host);
+        if let Some(rejection) = tls::rejection(host) {
+            return rejection;
         }
         let io_kind = match &e {
             ureq::Error::Io(io) => {
@@ -339,49 +295,25 @@ fn redact_userinfo(url: &Url) -> String {
     u.to_string()
 }
 
-fn load_extra_roots(path: &str) -> Result<Vec<CertificateDer<'static>>> {
-    const FIELD: &str = "config.tls.extra_ca_file";
-    let bytes = std::fs::read(path).map_err(|e| {
-        Error::new(Status::Io, format!("tls.extra_ca_file '{path}' could not be read: {e}")).with_field(FIELD)
-    })?;
-    let certs: Vec<_> = CertificateDer::pem_slice_iter(&bytes)
-        .collect::<std::result::Result<_, _>>()
-        .map_err(|e| {
-            Error::new(
-                Status::Io,
-                format!("tls.extra_ca_file '{path}' is not a valid PEM file: {e}"),
-            )
-            .with_field(FIELD)
-        })?;
-    if certs.is_empty() {
-        return Err(Error::new(
-            Status::Io,
-            format!("tls.extra_ca_file '{path}' holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-        )
-        .with_field(FIELD));
-    }
-    Ok(certs)
-}
-
 // ---------------------------------------------------------------------------------------------
 // The current call (for cancellation) and the last rejected certificate, per thread.
 
 thread_local! {
     static CURRENT_CALL: RefCell<Option<Call>> = const { RefCell::new(None) };
-    static TLS_REJECTION: RefCell<Option<TlsRejection>> = const { RefCell::new(None) };
 }
 
 /// Makes `call` the current call of this thread until dropped: our ureq transport gives up when
-/// it is cancelled. Also forgets any earlier [`tls_rejection`].
-pub(crate) struct CallScope {
+/// it is cancelled. Also captures a rejected certificate for the error ([`tls::Capture`]).
+struct CallScope {
     previous: Option<Call>,
+    _tls: tls::Capture,
 }
 
 impl CallScope {
-    pub(crate) fn enter(call: &Call) -> CallScope {
-        TLS_REJECTION.with(|r| r.borrow_mut().take());
+    fn enter(call: &Call) -> CallScope {
+        let _tls = tls::Capture::begin();
         let previous = CURRENT_CALL.with(|c| c.borrow_mut().replace(call.clone()));
-        CallScope { previous }
+        CallScope { previous, _tls }
     }
 }
 
@@ -389,7 +321,6 @@ impl Drop for CallScope {
     fn drop(&mut self) {
         let previous = self.previous.take();
         CURRENT_CALL.with(|c| *c.borrow_mut() = previous);
-        TLS_REJECTION.with(|r| r.borrow_mut().take());
     }
 }
 
@@ -653,206 +584,6 @@ impl Transport for TlsTransport {
     }
 }
 
-/// Why a server certificate was rejected, recorded by the verifier on the handshaking thread.
-#[derive(Debug)]
-struct TlsRejection {
-    issuer: Option<String>,
-    subject: Option<String>,
-    unknown_issuer: bool,
-    reason: String,
-}
-
-impl TlsRejection {
-    fn into_error(self, host: &str) -> Error {
-        let issuer = self.issuer.as_deref().unwrap_or("(unreadable)");
-        let subject = self.subject.as_deref().unwrap_or("(unreadable)");
-        if self.unknown_issuer {
-            Error::new(
-                Status::Tls,
-                format!(
-                    "the certificate presented for {host} ({subject}) was issued by \"{issuer}\", which is not trusted here{}",
-                    if self.reason.contains("no trusted CA certificates") {
-                        format!(": {}", self.reason)
-                    } else {
-                        String::new()
-                    }
-                ),
-            )
-            .with_hint(&hint::TLS_INSPECTION)
-        } else {
-            Error::new(
-                Status::Tls,
-                format!(
-                    "the certificate presented for {host} ({subject}, issued by \"{issuer}\") was rejected: {}",
-                    self.reason
-                ),
-            )
-        }
-    }
-}
-
-fn take_tls_rejection() -> Option<TlsRejection> {
-    TLS_REJECTION.with(|r| r.borrow_mut().take())
-}
-
-/// The TLS error for the certificate of `host` that [`Http::tls_config`]'s verifier rejected last
-/// on this thread (within the current [`CallScope`]), naming its subject and issuer.
-pub(crate) fn tls_rejection(host: &str) -> Option<Error> {
-    take_tls_rejection().map(|r| r.into_error(host))
-}
-
-/// Delegates to the platform verifier and remembers the issuer of a certificate it rejects.
-#[derive(Debug)]
-struct IssuerReportingVerifier {
-    /// The platform verifier, or why there is none (no CA certificates on this machine).
-    platform: std::result::Result<Arc<rustls_platform_verifier::Verifier>, String>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for IssuerReportingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        server_name: &ServerName<'_>,
-        ocsp_response: &[u8],
-        now: UnixTime,
-    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let result = match &self.platform {
-            Ok(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now),
-            Err(why) => Err(rustls::Error::General(why.clone())),
-        };
-        if let Err(e) = &result {
-            let (issuer, subject) = x509_names(end_entity.as_ref()).unzip();
-            let rejection = TlsRejection {
-                issuer,
-                subject,
-                unknown_issuer: self.platform.is_err()
-                    || matches!(
-                        e,
-                        rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer)
-                    ),
-                reason: e.to_string(),
-            };
-            TLS_REJECTION.with(|r| *r.borrow_mut() = Some(rejection));
-        }
-        result
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        match &self.platform {
-            Ok(v) => v.verify_tls12_signature(message, cert, dss),
-            Err(_) => rustls::crypto::verify_tls12_signature(
-                message,
-                cert,
-                dss,
-                &self.provider.signature_verification_algorithms,
-            ),
-        }
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
-        match &self.platform {
-            Ok(v) => v.verify_tls13_signature(message, cert, dss),
-            Err(_) => rustls::crypto::verify_tls13_signature(
-                message,
-                cert,
-                dss,
-                &self.provider.signature_verification_algorithms,
-            ),
-        }
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        match &self.platform {
-            Ok(v) => v.supported_verify_schemes(),
-            Err(_) => self.provider.signature_verification_algorithms.supported_schemes(),
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Just enough DER to name a certificate's issuer and subject in an error message.
-
-/// One DER element: (tag, contents, rest).
-fn der(input: &[u8]) -> Option<(u8, &[u8], &[u8])> {
-    let (&tag, rest) = input.split_first()?;
-    let (&first, rest) = rest.split_first()?;
-    let (len, rest) = if first < 0x80 {
-        (first as usize, rest)
-    } else {
-        let n = (first & 0x7f) as usize;
-        if n == 0 || n > 4 || rest.len() < n {
-            return None;
-        }
-        let len = rest[..n].iter().fold(0usize, |acc, b| (acc << 8) | *b as usize);
-        (len, &rest[n..])
-    };
-    if rest.len() < len {
-        return None;
-    }
-    Some((tag, &rest[..len], &rest[len..]))
-}
-
-/// (issuer, subject) of a certificate as `CN=…, O=…` strings.
-fn x509_names(cert: &[u8]) -> Option<(String, String)> {
-    let (_, certificate, _) = der(cert)?;
-    let (_, tbs, _) = der(certificate)?;
-    let mut rest = tbs;
-    let (tag, _, after) = der(rest)?;
-    if tag == 0xa0 {
-        rest = after; // version
-    }
-    let (_, _, rest) = der(rest)?; // serial number
-    let (_, _, rest) = der(rest)?; // signature algorithm
-    let (_, issuer, rest) = der(rest)?;
-    let (_, _, rest) = der(rest)?; // validity
-    let (_, subject, _) = der(rest)?;
-    Some((x509_name(issuer), x509_name(subject)))
-}
-
-fn x509_name(mut rdns: &[u8]) -> String {
-    let mut parts = Vec::new();
-    while let Some((_, set, rest)) = der(rdns) {
-        rdns = rest;
-        let mut attrs = set;
-        while let Some((_, attr, rest)) = der(attrs) {
-            attrs = rest;
-            let Some((0x06, oid, value)) = der(attr) else { continue };
-            let Some((tag, value, _)) = der(value) else { continue };
-            let key = match oid {
-                [0x55, 0x04, 0x03] => "CN",
-                [0x55, 0x04, 0x0a] => "O",
-                [0x55, 0x04, 0x0b] => "OU",
-                [0x55, 0x04, 0x06] => "C",
-                _ => continue,
-            };
-            let text = if tag == 0x1e {
-                // BMPString: UTF-16BE.
-                let units: Vec<u16> = value
-                    .chunks_exact(2)
-                    .map(|c| u16::from_be_bytes([c[0], c[1]]))
-                    .collect();
-                String::from_utf16_lossy(&units)
-            } else {
-                String::from_utf8_lossy(value).into_owned()
-            };
-            parts.push(format!("{key}={text}"));
-        }
-    }
-    parts.join(", ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -863,6 +594,11 @@ mod tests {
     fn settings(extra: &str) -> Settings {
         let json = format!(r#"{{"provider":"google","client_id":"id","client_secret":"s"{extra}}}"#);
         serde_json::from_str::<Config>(&json).unwrap().resolve().unwrap()
+    }
+
+    /// The agent as a client makes it, with its own TLS configuration and no logger.
+    fn http(settings: &Settings) -> Result<Http> {
+        Http::new(settings, tls::client_config(None)?, Log::default())
     }
 
     #[test]
@@ -880,28 +616,6 @@ mod tests {
             ..r
         };
         assert!(not_json.json().is_none());
-    }
-
-    #[test]
-    fn missing_extra_ca_file_is_io_naming_the_field() {
-        let e = Http::new(&settings(r#","tls":{"extra_ca_file":"/nonexistent/ca.pem"}"#)).unwrap_err();
-        assert_eq!(e.status, Status::Io);
-        assert_eq!(e.field.as_deref(), Some("config.tls.extra_ca_file"));
-    }
-
-    #[test]
-    fn extra_ca_file_without_certificates_is_io() {
-        let dir = std::env::temp_dir().join(format!("oauthmail-http-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("empty.pem");
-        std::fs::write(&path, "not a certificate\n").unwrap();
-        let e = Http::new(&settings(&format!(
-            r#","tls":{{"extra_ca_file":{}}}"#,
-            serde_json::to_string(path.to_str().unwrap()).unwrap()
-        )))
-        .unwrap_err();
-        assert_eq!(e.status, Status::Io);
-        assert_eq!(e.field.as_deref(), Some("config.tls.extra_ca_file"));
     }
 
     /// A one-shot plain-HTTP server: answers every request on one connection with `reply`.
@@ -950,7 +664,7 @@ mod tests {
     fn any_status_is_a_response_and_connections_are_reused() {
         let reply = "HTTP/1.1 429 Too Many Requests\r\nRetry-After: 7\r\nContent-Length: 2\r\n\r\n{}";
         let (url, server) = serve(reply, 2);
-        let http = Http::new(&settings("")).unwrap();
+        let http = http(&settings("")).unwrap();
         let call = Call::detached();
         for _ in 0..2 {
             let r = http
@@ -971,7 +685,7 @@ mod tests {
     fn a_silent_server_times_out_with_timeout_status() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/", l.local_addr().unwrap())).unwrap();
-        let http = Http::new(&settings(r#","timeouts":{"io_s":1}"#)).unwrap();
+        let http = http(&settings(r#","timeouts":{"io_s":1}"#)).unwrap();
         let started = Instant::now();
         let e = http.request(&Call::detached(), "GET", &url, &[], None).unwrap_err();
         assert_eq!(e.status, Status::Timeout, "{e:?}");
@@ -985,7 +699,7 @@ mod tests {
     fn a_tls_handshake_that_never_completes_times_out_by_connect_s() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("https://127.0.0.1:{}/", l.local_addr().unwrap().port())).unwrap();
-        let http = Http::new(&settings(r#","timeouts":{"connect_s":1,"io_s":30}"#)).unwrap();
+        let http = http(&settings(r#","timeouts":{"connect_s":1,"io_s":30}"#)).unwrap();
         let started = Instant::now();
         let e = http.request(&Call::detached(), "GET", &url, &[], None).unwrap_err();
         assert_eq!(e.status, Status::Timeout, "{e:?}");
@@ -998,7 +712,7 @@ mod tests {
     fn cancel_from_another_thread_stops_a_waiting_request_promptly() {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let url = Url::parse(&format!("http://{}/", l.local_addr().unwrap())).unwrap();
-        let http = Http::new(&settings("")).unwrap();
+        let http = http(&settings("")).unwrap();
         let canceller = crate::cancel::Canceller::default();
         let call = canceller.begin();
         let started = Instant::now();
@@ -1040,7 +754,7 @@ mod tests {
                 // Dropping `s` closes the connection while the client keeps it as idle.
             }
         });
-        let http = Http::new(&settings("")).unwrap();
+        let http = http(&settings("")).unwrap();
         for _ in 0..2 {
             let r = http
                 .request(&Call::detached(), "POST", &url, &[], Some(b"hello"))
@@ -1055,7 +769,7 @@ mod tests {
     fn a_refused_connection_is_network() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let url = Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
-        let e = Http::new(&settings(""))
+        let e = http(&settings(""))
             .unwrap()
             .request(&Call::detached(), "GET", &url, &[], None)
             .unwrap_err();
@@ -1065,49 +779,10 @@ mod tests {
     #[test]
     fn an_unreachable_proxy_is_network_with_the_proxy_hint() {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let http = Http::new(&settings(&format!(r#","proxy":"http://127.0.0.1:{port}""#))).unwrap();
+        let http = http(&settings(&format!(r#","proxy":"http://127.0.0.1:{port}""#))).unwrap();
         let url = Url::parse("https://oauth2.googleapis.com/token").unwrap();
         let e = http.request(&Call::detached(), "GET", &url, &[], None).unwrap_err();
         assert_eq!(e.status, Status::Network, "{e:?}");
         assert_eq!(e.hint, hint::PROXY.text);
-    }
-
-    #[test]
-    fn x509_names_reads_issuer_and_subject() {
-        // A minimal TBS: version, serial, alg, issuer(CN=Corp CA, O=Corp), validity, subject(CN=x).
-        fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
-            let mut v = vec![tag, content.len() as u8];
-            v.extend_from_slice(content);
-            v
-        }
-        let attr = |oid: u8, text: &str| {
-            tlv(
-                0x31,
-                &tlv(
-                    0x30,
-                    &[tlv(0x06, &[0x55, 0x04, oid]), tlv(0x0c, text.as_bytes())].concat(),
-                ),
-            )
-        };
-        let issuer = tlv(0x30, &[attr(0x03, "Corp CA"), attr(0x0a, "Corp")].concat());
-        let subject = tlv(0x30, &attr(0x03, "oauth2.googleapis.com"));
-        let tbs = tlv(
-            0x30,
-            &[
-                tlv(0xa0, &tlv(0x02, &[2])),
-                tlv(0x02, &[1]),
-                tlv(0x30, &[]),
-                issuer,
-                tlv(0x30, &[]),
-                subject,
-            ]
-            .concat(),
-        );
-        let cert = tlv(0x30, &[tbs, tlv(0x30, &[]), tlv(0x03, &[0])].concat());
-        assert_eq!(
-            x509_names(&cert),
-            Some(("CN=Corp CA, O=Corp".to_string(), "CN=oauth2.googleapis.com".to_string()))
-        );
-        assert_eq!(x509_names(b"\x30\x05garbage"), None);
     }
 }

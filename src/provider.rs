@@ -1,8 +1,14 @@
 //! Providers as data: endpoints, default scopes and client-authentication rules for Google,
-//! Microsoft and custom servers. Code elsewhere asks the [`ProviderSpec`]; it never branches on
-//! a provider's name.
+//! Microsoft and custom servers, and the scope policy: which granted scopes may send by which
+//! transport ([`ProviderSpec::check_send_scope`], the one place that answers it and builds the
+//! INSUFFICIENT_SCOPE error). Code elsewhere asks the [`ProviderSpec`]; it never branches on a
+//! provider's name.
 
 use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::hint::{self, Hint};
+use crate::status::Status;
 
 /// The `provider` field of the configuration and of token documents.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -13,13 +19,13 @@ pub enum ProviderKind {
     Custom,
 }
 
-/// The `transport` field of the configuration.
+/// A transport the library has: the resolved `transport` of the configuration, and the send
+/// result's `transport`. (`"graph"` is reserved in the configuration and refused there.)
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TransportKind {
     GmailApi,
     Smtp,
-    Graph,
 }
 
 impl TransportKind {
@@ -27,7 +33,6 @@ impl TransportKind {
         match self {
             TransportKind::GmailApi => "gmail_api",
             TransportKind::Smtp => "smtp",
-            TransportKind::Graph => "graph",
         }
     }
 }
@@ -40,7 +45,6 @@ pub struct DefaultEndpoints {
     pub revocation: Option<&'static str>,
     pub userinfo: Option<&'static str>,
     pub gmail_api: Option<&'static str>,
-    pub graph: Option<&'static str>,
     pub smtp: Option<&'static str>,
 }
 
@@ -82,14 +86,11 @@ fn google_send_scopes(t: TransportKind) -> &'static [&'static str] {
     }
 }
 
-fn microsoft_send_scopes(t: TransportKind) -> &'static [&'static str] {
-    match t {
-        TransportKind::Graph => &["https://graph.microsoft.com/Mail.Send", "Mail.Send"],
-        _ => &[
-            "https://outlook.office.com/SMTP.Send",
-            "https://outlook.office365.com/SMTP.Send",
-        ],
-    }
+fn microsoft_send_scopes(_: TransportKind) -> &'static [&'static str] {
+    &[
+        "https://outlook.office.com/SMTP.Send",
+        "https://outlook.office365.com/SMTP.Send",
+    ]
 }
 
 fn no_send_scopes(_: TransportKind) -> &'static [&'static str] {
@@ -105,7 +106,6 @@ pub static GOOGLE: ProviderSpec = ProviderSpec {
         revocation: Some("https://oauth2.googleapis.com/revoke"),
         userinfo: Some("https://openidconnect.googleapis.com/v1/userinfo"),
         gmail_api: Some("https://gmail.googleapis.com"),
-        graph: None,
         smtp: Some("smtps://smtp.gmail.com:465"),
     }),
     default_transport: TransportKind::GmailApi,
@@ -128,11 +128,10 @@ pub static MICROSOFT: ProviderSpec = ProviderSpec {
         revocation: None,
         userinfo: Some("https://graph.microsoft.com/oidc/userinfo"),
         gmail_api: None,
-        graph: Some("https://graph.microsoft.com"),
         smtp: Some("smtp://smtp.office365.com:587"),
     }),
     default_transport: TransportKind::Smtp,
-    // Graph sendMail is part of the contract but not implemented yet: refused at client creation.
+    // Graph sendMail is reserved in the contract; it comes back with its own issue.
     transports: &[TransportKind::Smtp],
     // offline_access: without it Microsoft issues no refresh token.
     identity_scopes: &["openid", "email", "offline_access"],
@@ -188,6 +187,33 @@ impl ProviderSpec {
         let needed = (self.send_scopes)(transport);
         needed.is_empty() || granted.split_whitespace().any(|g| needed.contains(&g))
     }
+
+    /// May a token send by `transport`? `granted` is its scopes (space-separated), `None` when
+    /// they are not known (a token document without `scope`), which leaves the answer to the
+    /// provider. No is INSUFFICIENT_SCOPE saying what the transport needs, with its hint.
+    pub(crate) fn check_send_scope(&self, granted: Option<&str>, transport: TransportKind) -> Result<()> {
+        let Some(granted) = granted else { return Ok(()) };
+        if self.scope_allows(granted, transport) {
+            return Ok(());
+        }
+        let needed = (self.send_scopes)(transport).join(" or ");
+        Err(Error::new(
+            Status::InsufficientScope,
+            format!(
+                "the granted scopes '{granted}' do not allow sending with the {} transport, which needs {needed}",
+                transport.name()
+            ),
+        )
+        .with_hint(insufficient_scope_hint(transport)))
+    }
+}
+
+/// The hint for a token whose scopes do not allow `transport`.
+pub(crate) fn insufficient_scope_hint(transport: TransportKind) -> &'static Hint {
+    match transport {
+        TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
+        TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
+    }
 }
 
 #[cfg(test)]
@@ -212,5 +238,29 @@ mod tests {
         assert!(GOOGLE.scope_allows(&granted, TransportKind::GmailApi));
         assert!(!GOOGLE.scope_allows(&granted, TransportKind::Smtp));
         assert!(GOOGLE.scope_allows(MAIL_GOOGLE, TransportKind::Smtp));
+    }
+
+    #[test]
+    fn insufficient_scope_hint_matches_the_transport() {
+        assert_eq!(
+            insufficient_scope_hint(TransportKind::Smtp).id,
+            hint::INSUFFICIENT_SCOPE_SMTP.id
+        );
+        assert_eq!(
+            insufficient_scope_hint(TransportKind::GmailApi).id,
+            hint::INSUFFICIENT_SCOPE_API.id
+        );
+    }
+
+    #[test]
+    fn check_send_scope_refuses_with_the_transports_hint_and_leaves_unknown_scopes_to_the_provider() {
+        let e = GOOGLE
+            .check_send_scope(Some(GMAIL_SEND), TransportKind::Smtp)
+            .unwrap_err();
+        assert_eq!(e.status, Status::InsufficientScope);
+        assert_eq!(e.hint, hint::INSUFFICIENT_SCOPE_SMTP.text);
+        assert!(e.message.contains(MAIL_GOOGLE), "{}", e.message);
+        assert!(GOOGLE.check_send_scope(None, TransportKind::Smtp).is_ok());
+        assert!(GOOGLE.check_send_scope(Some(MAIL_GOOGLE), TransportKind::Smtp).is_ok());
     }
 }

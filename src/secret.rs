@@ -1,13 +1,24 @@
-//! A string that must never be printed: client secrets, access and refresh tokens.
+//! A string that must never be printed: client secrets, access and refresh tokens, codes, the
+//! SASL line and the `Authorization` header built from them.
 //!
 //! `Debug` and `Display` show `<redacted>`, so a secret cannot reach a log line or an error
-//! message by accident; code that really needs the value calls [`Secret::expose`].
+//! message by accident; code that really needs the value calls [`Secret::expose`]. The buffer is
+//! zeroed (the `zeroize` crate, which the compiler cannot optimise away) when a `Secret` is
+//! dropped. That covers the copies this crate holds, not those made on the way out: the bytes
+//! ureq and rustls buffer while sending, and the strings the host passed in or got back.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
+use zeroize::Zeroize;
 
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Secret(String);
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
+    }
+}
 
 impl Secret {
     pub fn new(value: impl Into<String>) -> Self {

@@ -11,12 +11,12 @@
 //!    fails with `invalid_grant` is REAUTHORIZE (from [`token::refresh`]).
 //! 4. Once the provider may have received the message data, a failure is returned, never retried.
 //!
-//! Many sends on one client ([`SendState`]): refreshes are single-flight per refresh token (when
+//! Many sends on one client ([`Sender`]): refreshes are single-flight per refresh token (when
 //! several threads find the same token expired, one refresh happens and the others wait for its
 //! result), and the fresh access token is remembered until it nears expiry, so a host that keeps
-//! sending with its old token document does not refresh on every send. SMTP connections are
-//! pooled per account and access token ([`smtp::Pool`]); HTTPS keep-alive comes from the client's
-//! HTTP agent.
+//! sending with its old token document does not refresh on every send. The transport keeps its
+//! own connections: the SMTP transport its pool ([`smtp::Smtp`]), the Gmail API the client's
+//! HTTP agent (HTTPS keep-alive).
 
 use std::collections::hash_map::RandomState;
 use std::collections::HashMap;
@@ -26,12 +26,16 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use rustls::ClientConfig;
+
 use crate::cancel::{self, Call};
-use crate::client::Client;
+use crate::config::Settings;
+use crate::context::Ctx;
 use crate::error::{Error, Result, Status};
 use crate::message::{self, MessageDocument, PreparedMessage};
 use crate::provider::TransportKind;
 use crate::secret::Secret;
+use crate::time::now_unix;
 use crate::token::{self, TokenDocument};
 use crate::transport::{gmail_api, smtp, Failure, Sent};
 
@@ -50,50 +54,73 @@ pub struct SendResult {
     pub token: Option<TokenDocument>,
 }
 
-/// What a client keeps between sends: reusable connections and the refresh single-flight state.
-#[derive(Debug, Default)]
-pub struct SendState {
-    pub(crate) smtp: smtp::Pool,
+/// The configured transport and what it keeps between sends.
+#[derive(Debug)]
+enum Transport {
+    GmailApi,
+    Smtp(smtp::Smtp),
+}
+
+/// What a client keeps between sends: its transport (with the transport's reusable connections)
+/// and the refresh single-flight state.
+#[derive(Debug)]
+pub(crate) struct Sender {
+    transport: Transport,
     tokens: TokenFlights,
 }
 
-pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+impl Sender {
+    /// The sender for `settings.transport`; SMTP connections use `tls`.
+    pub(crate) fn new(settings: &Settings, tls: Arc<ClientConfig>) -> Sender {
+        let transport = match settings.transport {
+            TransportKind::GmailApi => Transport::GmailApi,
+            TransportKind::Smtp => Transport::Smtp(smtp::Smtp::new(tls)),
+        };
+        Sender {
+            transport,
+            tokens: TokenFlights::default(),
+        }
+    }
+
+    /// One send; see the module doc for its order.
+    pub(crate) fn send(&self, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+        run(self, ctx, token, message)
+    }
+}
+
+fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+    let call = ctx.call;
     call.check()?;
     let started = Instant::now();
-    let settings = client.settings();
+    let settings = ctx.settings;
     let transport = settings.transport;
     let prepared = message::prepare(message)?;
-    token::check_provider(client, token)?;
-    check_scope(client, token)?;
+    token::check_provider(settings, token)?;
+    check_scope(settings, token)?;
 
     let mut current = token.clone();
-    if needs_refresh(&current, token::now_unix()) {
+    if needs_refresh(&current, now_unix()) {
         call.check()?;
-        client
-            .log
+        ctx.log
             .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
-        current = client.send_state.tokens.fresh(client, call, token, None)?;
-        check_scope(client, &current)?;
+        current = sender.tokens.fresh(ctx, token, None)?;
+        check_scope(settings, &current)?;
     }
 
     call.check()?;
-    let sent = match attempt(client, call, &current, &prepared) {
+    let sent = match sender.attempt(ctx, &current, &prepared) {
         Ok(sent) => sent,
         Err(Failure::Other(e)) => return Err(e),
         Err(Failure::TokenRejected(first)) => {
-            client
-                .log
+            ctx.log
                 .info(|| format!("send: {}; refreshing once and retrying once", first.message));
             call.check()?;
             let rejected = current.access_token.clone();
             // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
-            current = client
-                .send_state
-                .tokens
-                .fresh(client, call, &current, rejected.as_ref())?;
-            check_scope(client, &current)?;
+            current = sender.tokens.fresh(ctx, &current, rejected.as_ref())?;
+            check_scope(settings, &current)?;
             call.check()?;
-            match attempt(client, call, &current, &prepared) {
+            match sender.attempt(ctx, &current, &prepared) {
                 Ok(sent) => sent,
                 Err(Failure::TokenRejected(mut e)) => {
                     e.message = format!("{} (again, with a freshly refreshed token)", e.message);
@@ -103,7 +130,7 @@ pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &Messag
             }
         }
     };
-    client.log.info(|| {
+    ctx.log.info(|| {
         format!(
             "sent {} by {} to {} recipient(s) in {} ms",
             prepared.message_id,
@@ -123,29 +150,30 @@ pub fn run(client: &Client, call: &Call, token: &TokenDocument, message: &Messag
     })
 }
 
-fn attempt(
-    client: &Client,
-    call: &Call,
-    token: &TokenDocument,
-    message: &PreparedMessage,
-) -> std::result::Result<Sent, Failure> {
-    let access_token = token
-        .access_token
-        .as_ref()
-        .filter(|t| !t.is_empty())
-        .ok_or_else(|| Error::internal("no access token after refresh"))?;
-    match client.settings().transport {
-        TransportKind::GmailApi => gmail_api::send(client, call, access_token, message),
-        TransportKind::Smtp => {
-            // `user=` is the token's account; the From address only when the document lacks it.
-            let account = token
-                .email
-                .clone()
-                .filter(|e| !e.is_empty())
-                .unwrap_or_else(|| message.envelope.from.to_string());
-            smtp::send(client, call, &account, access_token, message)
+impl Sender {
+    fn attempt(
+        &self,
+        ctx: Ctx<'_>,
+        token: &TokenDocument,
+        message: &PreparedMessage,
+    ) -> std::result::Result<Sent, Failure> {
+        let access_token = token
+            .access_token
+            .as_ref()
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::internal("no access token after refresh"))?;
+        match &self.transport {
+            Transport::GmailApi => gmail_api::send(ctx, access_token, message),
+            Transport::Smtp(smtp) => {
+                // `user=` is the token's account; the From address only when the document lacks it.
+                let account = token
+                    .email
+                    .clone()
+                    .filter(|e| !e.is_empty())
+                    .unwrap_or_else(|| message.envelope.from.to_string());
+                smtp.send(ctx, &account, access_token, message)
+            }
         }
-        TransportKind::Graph => Err(Error::invalid("config.transport", "the graph transport is not available").into()),
     }
 }
 
@@ -154,23 +182,14 @@ fn needs_refresh(token: &TokenDocument, now: i64) -> bool {
 }
 
 /// A token whose granted scopes are known and cannot send with this transport is refused before
-/// connecting (Gmail SMTP takes only `https://mail.google.com/`, providers.md §5.4).
-fn check_scope(client: &Client, token: &TokenDocument) -> Result<()> {
-    let settings = client.settings();
-    let transport = settings.transport;
-    if token.scope.trim().is_empty() || settings.provider.scope_allows(&token.scope, transport) {
-        return Ok(());
-    }
-    let needed = (settings.provider.send_scopes)(transport).join(" or ");
-    Err(Error::new(
-        Status::InsufficientScope,
-        format!(
-            "the token's scopes do not allow sending with the {} transport, which needs {needed}",
-            transport.name()
-        ),
-    )
-    .with_field("token.scope")
-    .with_hint(token::insufficient_scope_hint(transport)))
+/// connecting (Gmail SMTP takes only `https://mail.google.com/`, providers.md §5.4); the provider
+/// decides ([`crate::provider::ProviderSpec::check_send_scope`]).
+fn check_scope(settings: &Settings, token: &TokenDocument) -> Result<()> {
+    let granted = Some(token.scope.as_str()).filter(|s| !s.trim().is_empty());
+    settings
+        .provider
+        .check_send_scope(granted, settings.transport)
+        .map_err(|e| e.with_field("token.scope"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -283,21 +302,16 @@ impl TokenFlights {
     /// A token document with a usable access token for the grant of `token`: one somebody on
     /// this client refreshed a moment ago, the result of a refresh in flight, or a new refresh.
     /// `rejected` is an access token the provider just refused; it is never handed out again.
-    fn fresh(
-        &self,
-        client: &Client,
-        call: &Call,
-        token: &TokenDocument,
-        rejected: Option<&Secret>,
-    ) -> Result<TokenDocument> {
+    fn fresh(&self, ctx: Ctx<'_>, token: &TokenDocument, rejected: Option<&Secret>) -> Result<TokenDocument> {
+        let call = ctx.call;
         let Some(refresh_token) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) else {
             // Nothing to share; token::refresh explains (REAUTHORIZE, token.refresh_token).
-            return token::refresh(client, call, token);
+            return token::refresh(ctx, token);
         };
         let key = self.hasher.hash_one(refresh_token.expose());
         loop {
             call.check()?;
-            let now = token::now_unix();
+            let now = now_unix();
             let flight = {
                 let mut slots = self.lock();
                 // Forget fresh tokens that are no longer fresh: keep secrets no longer than useful.
@@ -307,8 +321,7 @@ impl TokenFlights {
                 });
                 match slots.get(&key) {
                     Some(Slot::Fresh(doc)) if usable(doc, rejected, now) => {
-                        client
-                            .log
+                        ctx.log
                             .debug(|| "send: using the access token refreshed by an earlier call".into());
                         return Ok(doc.clone());
                     }
@@ -323,17 +336,16 @@ impl TokenFlights {
                             flight,
                             finished: false,
                         };
-                        let result = token::refresh(client, call, token);
+                        let result = token::refresh(ctx, token);
                         lead.finish(&result);
                         return result;
                     }
                 }
             };
-            client
-                .log
+            ctx.log
                 .debug(|| "send: waiting for the token refresh another call started".into());
             match flight.wait(call)? {
-                Ok(doc) if usable(&doc, rejected, token::now_unix()) => return Ok(doc),
+                Ok(doc) if usable(&doc, rejected, now_unix()) => return Ok(doc),
                 // The leader was cancelled (its call, not ours) or got a token we must not
                 // use: try again, as the leader if need be.
                 Ok(_) => continue,

@@ -6,7 +6,7 @@
 //! with a hint a person can act on. Tokens, codes, verifiers and the client secret only ever
 //! appear in the form body; neither errors nor log lines carry them.
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -14,12 +14,14 @@ use serde_json::Value;
 use url::Url;
 
 use crate::cancel::{self, Call};
-use crate::client::Client;
+use crate::config::Settings;
+use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::http::Response;
-use crate::provider::{ProviderKind, TransportKind};
+use crate::provider::{self, ProviderKind, TransportKind};
 use crate::secret::Secret;
+use crate::time::now_unix;
 
 /// The token document of `API.md`: the result of authorize and refresh, the input of refresh,
 /// send and revoke. Unknown fields are ignored on input, so documents written by a newer version
@@ -55,9 +57,9 @@ const RETRY_BACKOFF: [Duration; 2] = [Duration::from_millis(250), Duration::from
 
 /// Exchanges the refresh token for a fresh access token; keeps the refresh token unless the
 /// provider rotates it.
-pub fn refresh(client: &Client, call: &Call, token: &TokenDocument) -> Result<TokenDocument> {
-    let settings = client.settings();
-    check_provider(client, token)?;
+pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocument> {
+    let settings = ctx.settings;
+    check_provider(settings, token)?;
     let refresh_token = match &token.refresh_token {
         Some(t) if !t.is_empty() => t,
         _ => {
@@ -77,8 +79,8 @@ pub fn refresh(client: &Client, call: &Call, token: &TokenDocument) -> Result<To
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose()));
     }
-    client.log.debug(|| "refreshing the access token".into());
-    let response = post_form(client, call, &settings.endpoints.token, &form, Grant::Refresh)?;
+    ctx.log.debug(|| "refreshing the access token".into());
+    let response = post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh)?;
     let granted = response.scope.clone().unwrap_or_else(|| token.scope.clone());
     let email = response
         .id_token
@@ -95,7 +97,7 @@ pub fn refresh(client: &Client, call: &Call, token: &TokenDocument) -> Result<To
         // Google never sends a new one on refresh; Microsoft rotates them (API.md "Refresh").
         refresh_token: response.refresh_token.or_else(|| token.refresh_token.clone()),
     };
-    client.log.info(|| {
+    ctx.log.info(|| {
         format!(
             "access token refreshed{}",
             refreshed
@@ -108,9 +110,9 @@ pub fn refresh(client: &Client, call: &Call, token: &TokenDocument) -> Result<To
 }
 
 /// Revokes the grant at the provider; a token the provider no longer knows counts as revoked.
-pub fn revoke(client: &Client, call: &Call, token: &TokenDocument) -> Result<()> {
-    let settings = client.settings();
-    check_provider(client, token)?;
+pub(crate) fn revoke(ctx: Ctx<'_>, token: &TokenDocument) -> Result<()> {
+    let settings = ctx.settings;
+    check_provider(settings, token)?;
     let Some(endpoint) = &settings.endpoints.revocation else {
         return Err(Error::invalid(
             "config.endpoints.revocation",
@@ -133,18 +135,15 @@ pub fn revoke(client: &Client, call: &Call, token: &TokenDocument) -> Result<()>
             ))
         }
     };
-    client
-        .log
-        .debug(|| format!("revoking the grant with the {which} token"));
+    ctx.log.debug(|| format!("revoking the grant with the {which} token"));
     let form = [("token", value.expose())];
-    match post_form(client, call, endpoint, &form, Grant::Revoke) {
+    match post_form(ctx, endpoint, &form, Grant::Revoke) {
         Ok(_) => {
-            client.log.info(|| "the grant was revoked".into());
+            ctx.log.info(|| "the grant was revoked".into());
             Ok(())
         }
         Err(e) if is_unknown_token(&e) => {
-            client
-                .log
+            ctx.log
                 .info(|| "the provider no longer knows the token; counting it as revoked".into());
             Ok(())
         }
@@ -159,8 +158,8 @@ fn is_unknown_token(e: &Error) -> bool {
 }
 
 /// A token document issued by another provider than the client's is refused, naming `token.provider`.
-pub(crate) fn check_provider(client: &Client, token: &TokenDocument) -> Result<()> {
-    let configured = client.settings().provider.kind;
+pub(crate) fn check_provider(settings: &Settings, token: &TokenDocument) -> Result<()> {
+    let configured = settings.provider.kind;
     if token.provider != configured {
         return Err(Error::invalid(
             "token.provider",
@@ -177,13 +176,12 @@ pub(crate) fn check_provider(client: &Client, token: &TokenDocument) -> Result<(
 /// Exchanges an authorization code (PKCE) for a token document, learns the account's email and
 /// checks that the granted scopes allow the configured transport.
 pub(crate) fn exchange_code(
-    client: &Client,
-    call: &Call,
+    ctx: Ctx<'_>,
     code: &Secret,
     verifier: &Secret,
     redirect_uri: &str,
 ) -> Result<TokenDocument> {
-    let settings = client.settings();
+    let settings = ctx.settings;
     let mut form = vec![
         ("grant_type", "authorization_code"),
         ("code", code.expose()),
@@ -194,20 +192,9 @@ pub(crate) fn exchange_code(
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose()));
     }
-    let response = post_form(client, call, &settings.endpoints.token, &form, Grant::Code)?;
+    let response = post_form(ctx, &settings.endpoints.token, &form, Grant::Code)?;
     let granted = response.scope.clone().unwrap_or_else(|| settings.scopes.join(" "));
-    if !settings.provider.scope_allows(&granted, settings.transport) {
-        let needed = (settings.provider.send_scopes)(settings.transport);
-        return Err(Error::new(
-            Status::InsufficientScope,
-            format!(
-                "the account granted '{granted}' but the {} transport needs one of: {}",
-                settings.transport.name(),
-                needed.join(", ")
-            ),
-        )
-        .with_hint(insufficient_scope_hint(settings.transport)));
-    }
+    settings.provider.check_send_scope(Some(&granted), settings.transport)?;
     let Some(refresh_token) = response.refresh_token.clone().filter(|t| !t.is_empty()) else {
         // REAUTHORIZE, not PROVIDER: what the host must do is run the authorization again (and
         // the user must finish the consent screen), which is exactly what REAUTHORIZE tells it.
@@ -219,9 +206,9 @@ pub(crate) fn exchange_code(
     };
     let email = match response.id_token.as_ref().and_then(email_from_id_token) {
         Some(email) => Some(email),
-        None => email_from_userinfo(client, call, &response.access_token)?,
+        None => email_from_userinfo(ctx, &response.access_token)?,
     };
-    client.log.info(|| {
+    ctx.log.info(|| {
         format!(
             "authorized {} with scopes '{granted}'",
             email.as_deref().unwrap_or("an account (email unknown)")
@@ -236,22 +223,6 @@ pub(crate) fn exchange_code(
         expires_at: expires_at(response.expires_in, now_unix()),
         refresh_token: Some(refresh_token),
     })
-}
-
-/// The hint for a token whose scopes do not allow `transport`.
-pub(crate) fn insufficient_scope_hint(transport: TransportKind) -> &'static hint::Hint {
-    match transport {
-        TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
-        TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
-        TransportKind::Graph => &hint::INSUFFICIENT_SCOPE,
-    }
-}
-
-pub(crate) fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 /// The `email` claim of an id_token.
@@ -273,19 +244,18 @@ pub(crate) fn email_from_id_token(id_token: &Secret) -> Option<String> {
         .map(str::to_string)
 }
 
-fn email_from_userinfo(client: &Client, call: &Call, access_token: &Secret) -> Result<Option<String>> {
-    let Some(url) = &client.settings().endpoints.userinfo else {
-        client
-            .log
+fn email_from_userinfo(ctx: Ctx<'_>, access_token: &Secret) -> Result<Option<String>> {
+    let Some(url) = &ctx.settings.endpoints.userinfo else {
+        ctx.log
             .warn(|| "no id_token with an email and no userinfo endpoint: the account's email is unknown".into());
         return Ok(None);
     };
-    let auth = format!("Bearer {}", access_token.expose());
-    let response = client.http.request(
-        call,
+    let auth = Secret::new(format!("Bearer {}", access_token.expose()));
+    let response = ctx.http.request(
+        ctx.call,
         "GET",
         url,
-        &[("Authorization", auth.as_str()), ("Accept", "application/json")],
+        &[("Authorization", auth.expose()), ("Accept", "application/json")],
         None,
     )?;
     if response.status != 200 {
@@ -350,19 +320,22 @@ impl TokenResponse {
 
 /// POSTs a form to the token (or revocation) endpoint, retrying server failures, and maps errors.
 /// For [`Grant::Revoke`] a 200 without a token body is success (`access_token` is then empty).
-fn post_form(client: &Client, call: &Call, url: &Url, form: &[(&str, &str)], grant: Grant) -> Result<TokenResponse> {
-    let body = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(form.iter())
-        .finish();
+fn post_form(ctx: Ctx<'_>, url: &Url, form: &[(&str, &str)], grant: Grant) -> Result<TokenResponse> {
+    // The form carries the client secret and a code, verifier or token: a Secret, zeroed on drop.
+    let body = Secret::new(
+        url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(form.iter())
+            .finish(),
+    );
     let headers = [
         ("Content-Type", "application/x-www-form-urlencoded"),
         ("Accept", "application/json"),
     ];
     let mut attempt = 1;
     loop {
-        let response = client
+        let response = ctx
             .http
-            .request(call, "POST", url, &headers, Some(body.as_bytes()))?;
+            .request(ctx.call, "POST", url, &headers, Some(body.expose().as_bytes()))?;
         if response.status == 200 {
             if grant == Grant::Revoke {
                 return Ok(TokenResponse {
@@ -384,19 +357,19 @@ fn post_form(client: &Client, call: &Call, url: &Url, form: &[(&str, &str)], gra
         }
         if attempt < TOKEN_ATTEMPTS && is_retryable(&response) {
             let wait = RETRY_BACKOFF[(attempt - 1) as usize];
-            client.log.warn(|| {
+            ctx.log.warn(|| {
                 format!(
                     "token endpoint answered HTTP {}; retrying in {} ms",
                     response.status,
                     wait.as_millis()
                 )
             });
-            sleep_cancellable(call, wait)?;
+            sleep_cancellable(ctx.call, wait)?;
             attempt += 1;
             continue;
         }
-        let error = token_error(&response, grant, client.settings().transport);
-        client.log.warn(|| format!("token endpoint: {}", error.message));
+        let error = token_error(&response, grant, ctx.settings.transport);
+        ctx.log.warn(|| format!("token endpoint: {}", error.message));
         return Err(error);
     }
 }
@@ -443,10 +416,9 @@ fn oauth_error(response: &Response) -> (Option<String>, Option<String>) {
     (error, description)
 }
 
-/// Seconds from a `Retry-After` header (delta-seconds form; an HTTP date is ignored).
-/// Seconds or an HTTP date (RFC 9110 §10.2.3), read the same way as for the Gmail API.
+/// Seconds from a `Retry-After` header: seconds or an HTTP date ([`crate::time`]).
 fn retry_after(response: &Response) -> Option<u64> {
-    crate::transport::gmail_api::retry_after_s(response.header("retry-after"), "", now_unix())
+    crate::time::retry_after_s(response.header("retry-after"), "", now_unix())
 }
 
 /// Maps a token-endpoint error answer (providers.md §1.7) to the API's status and hint.
@@ -501,7 +473,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
         (Some("invalid_scope"), _) => Error::invalid("config.scopes", msg("the provider refused the requested scopes")),
         (Some("insufficient_scope"), _) => {
             Error::new(Status::InsufficientScope, msg("the token lacks a required scope"))
-                .with_hint(insufficient_scope_hint(transport))
+                .with_hint(provider::insufficient_scope_hint(transport))
         }
         (Some("access_denied"), _) => Error::new(Status::AccessDenied, msg("the provider refused this account")),
         (Some("invalid_token"), _) if grant == Grant::Revoke => {
@@ -703,18 +675,6 @@ mod tests {
             Some("erp.test@gmail.com")
         );
         assert_eq!(email_from_id_token(&Secret::new("not-a-jwt")), None);
-    }
-
-    #[test]
-    fn insufficient_scope_hint_matches_the_transport() {
-        assert_eq!(
-            insufficient_scope_hint(TransportKind::Smtp).id,
-            hint::INSUFFICIENT_SCOPE_SMTP.id
-        );
-        assert_eq!(
-            insufficient_scope_hint(TransportKind::GmailApi).id,
-            hint::INSUFFICIENT_SCOPE_API.id
-        );
     }
 
     #[test]

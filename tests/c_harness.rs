@@ -126,6 +126,9 @@ fn compile_harness(lib_dir: &Path, mode: Mode) -> PathBuf {
     let c = root().join("tests/c");
     let mut cmd = Command::new(env::var("CC").unwrap_or_else(|_| "cc".into()));
     cmd.args(["-std=c11", "-Wall", "-Wextra", "-Werror", "-g", "-O1"])
+        // What the version test compares with, from Cargo.toml read here: not from the header
+        // build.rs has just written from the same values.
+        .arg(format!("-DOAUTHMAIL_EXPECTED_VERSION=\"{}\"", manifest_version()))
         .arg("-I")
         .arg(root().join("include"))
         .arg("-I")
@@ -319,6 +322,52 @@ fn real_library_exports_exactly_the_header_functions_all_prefixed() {
         !syms.iter().any(|s| s == "oauthmail_test_panic"),
         "the test hook leaked into the real library"
     );
+}
+
+/// `[package] version` of Cargo.toml, read from the file itself.
+fn manifest_version() -> String {
+    let manifest = fs::read_to_string(root().join("Cargo.toml")).expect("read Cargo.toml");
+    manifest
+        .split("[package]")
+        .nth(1)
+        .and_then(|pkg| pkg.lines().find_map(|l| l.trim().strip_prefix("version = ")))
+        .expect("Cargo.toml has a package version")
+        .trim_matches('"')
+        .to_string()
+}
+
+/// The header as committed (`git show HEAD:include/oauthmail.h`), which build.rs cannot have
+/// written in this build: its version macros must be Cargo.toml's too, so a version bump
+/// without the regenerated header committed fails here (and the header diff of 10-rust.sh
+/// catches any other change).
+#[test]
+fn committed_header_version_macros_equal_cargo_toml_version() {
+    let out = Command::new("git")
+        .current_dir(root())
+        .args(["show", "HEAD:include/oauthmail.h"])
+        .output()
+        .expect("git runs (the tests run in a git checkout)");
+    assert!(
+        out.status.success(),
+        "git show HEAD:include/oauthmail.h failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let header = String::from_utf8(out.stdout).expect("the header is UTF-8");
+    let define = |name: &str| -> String {
+        header
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("#define {name} ")))
+            .unwrap_or_else(|| panic!("{name} is not defined in the committed header"))
+            .trim()
+            .trim_matches('"')
+            .to_string()
+    };
+    let version = manifest_version();
+    let mut parts = version.split('.');
+    assert_eq!(define("OAUTHMAIL_VERSION_MAJOR"), parts.next().unwrap_or_default());
+    assert_eq!(define("OAUTHMAIL_VERSION_MINOR"), parts.next().unwrap_or_default());
+    assert_eq!(define("OAUTHMAIL_VERSION_PATCH"), parts.next().unwrap_or_default());
+    assert_eq!(define("OAUTHMAIL_VERSION_STRING"), version);
 }
 
 #[test]

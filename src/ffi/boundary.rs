@@ -23,8 +23,11 @@ pub(super) fn guard(
     // SAFETY: the caller passes either NULL or a pointer to a writable `char *` (API contract).
     unsafe { set_out(out_json, std::ptr::null_mut()) };
     panic::install_quiet_hook();
-    let outcome =
-        catch_unwind(AssertUnwindSafe(body)).unwrap_or_else(|payload| Err(panic::to_error(function, payload)));
+    let outcome = {
+        let _inside = panic::Guarded::enter();
+        catch_unwind(AssertUnwindSafe(body))
+    }
+    .unwrap_or_else(|payload| Err(panic::to_error(function, payload)));
     let (status, document) = match outcome {
         Ok(doc) => (Status::Ok, doc),
         Err(e) => (e.status, Some(e.to_document())),
@@ -41,6 +44,7 @@ pub(super) fn guard(
 /// Like [`guard`] for functions with no status to return (`_free`, `cancel`): a panic is dropped.
 pub(super) fn guard_void(body: impl FnOnce()) {
     panic::install_quiet_hook();
+    let _inside = panic::Guarded::enter();
     let _ = catch_unwind(AssertUnwindSafe(body));
 }
 

@@ -62,6 +62,41 @@ pub const OAUTHMAIL_IO: oauthmail_status = 13;
 /// A bug in the library (a caught panic).
 pub const OAUTHMAIL_INTERNAL: oauthmail_status = 14;
 
+// The constants above are the header's copy of `Status` (cbindgen needs literal values here):
+// this match names every status, so a new one without a constant does not compile, and the
+// assertion below fails the build if a constant's number differs from its status's.
+const fn constant_of(status: Status) -> oauthmail_status {
+    match status {
+        Status::Ok => OAUTHMAIL_OK,
+        Status::InvalidArgument => OAUTHMAIL_INVALID_ARGUMENT,
+        Status::Cancelled => OAUTHMAIL_CANCELLED,
+        Status::Timeout => OAUTHMAIL_TIMEOUT,
+        Status::AccessDenied => OAUTHMAIL_ACCESS_DENIED,
+        Status::Reauthorize => OAUTHMAIL_REAUTHORIZE,
+        Status::InsufficientScope => OAUTHMAIL_INSUFFICIENT_SCOPE,
+        Status::AuthFailed => OAUTHMAIL_AUTH_FAILED,
+        Status::Network => OAUTHMAIL_NETWORK,
+        Status::Tls => OAUTHMAIL_TLS,
+        Status::RateLimited => OAUTHMAIL_RATE_LIMITED,
+        Status::Rejected => OAUTHMAIL_REJECTED,
+        Status::Provider => OAUTHMAIL_PROVIDER,
+        Status::Io => OAUTHMAIL_IO,
+        Status::Internal => OAUTHMAIL_INTERNAL,
+    }
+}
+
+const _: () = {
+    let mut i = 0;
+    while i < Status::ALL.len() {
+        let status = Status::ALL[i];
+        assert!(
+            constant_of(status) == status as u32,
+            "an OAUTHMAIL_* constant differs from its Status"
+        );
+        i += 1;
+    }
+};
+
 /// An opaque client: one configuration, its connections and callbacks.
 ///
 /// Created by `oauthmail_client_new`, released by `oauthmail_client_free`. Thread-safe: any
@@ -105,25 +140,7 @@ pub extern "C" fn oauthmail_version() -> *const c_char {
 /// Returns a static NUL-terminated string: never NULL, never freed. Safe from any thread.
 #[no_mangle]
 pub extern "C" fn oauthmail_status_name(status: u32) -> *const c_char {
-    static NAMES: [&str; 16] = [
-        "ok\0",
-        "invalid_argument\0",
-        "cancelled\0",
-        "timeout\0",
-        "access_denied\0",
-        "reauthorize\0",
-        "insufficient_scope\0",
-        "auth_failed\0",
-        "network\0",
-        "tls\0",
-        "rate_limited\0",
-        "rejected\0",
-        "provider\0",
-        "io\0",
-        "internal\0",
-        "unknown\0",
-    ];
-    let name = Status::from_code(status).map_or(NAMES[15], |s| NAMES[s.code() as usize]);
+    let name = Status::from_code(status).map_or("unknown\0", Status::c_name);
     name.as_ptr().cast()
 }
 

@@ -8,14 +8,13 @@
 use serde_json::Value;
 use url::Url;
 
-use crate::cancel::Call;
-use crate::client::Client;
+use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::http::Response;
 use crate::message::PreparedMessage;
 use crate::secret::Secret;
-use crate::token::now_unix;
+use crate::time::{now_unix, retry_after_s};
 use crate::transport::{Failure, Sent};
 
 /// The upload URL under the configured base (which may carry a path prefix).
@@ -28,8 +27,9 @@ pub fn upload_url(base: &Url) -> Result<Url> {
 }
 
 /// One attempt with one access token.
-pub fn send(client: &Client, call: &Call, access_token: &Secret, message: &PreparedMessage) -> Result<Sent, Failure> {
-    let base = client.settings().endpoints.gmail_api.as_ref().ok_or_else(|| {
+pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessage) -> Result<Sent, Failure> {
+    let call = ctx.call;
+    let base = ctx.settings.endpoints.gmail_api.as_ref().ok_or_else(|| {
         Error::invalid(
             "config.endpoints.gmail_api",
             "the gmail_api transport needs endpoints.gmail_api",
@@ -37,16 +37,16 @@ pub fn send(client: &Client, call: &Call, access_token: &Secret, message: &Prepa
     })?;
     let url = upload_url(base)?;
     let body = message.gmail_api_bytes();
-    let authorization = format!("Bearer {}", access_token.expose());
+    let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
     let headers = [
-        ("Authorization", authorization.as_str()),
+        ("Authorization", authorization.expose()),
         ("Content-Type", "message/rfc822"),
         ("Accept", "application/json"),
     ];
     call.check()?;
     // From here on the provider may receive the message: whatever fails is returned, never retried
     // (the http layer does not retry a POST either).
-    let response = client
+    let response = ctx
         .http
         .request(call, "POST", &url, &headers, Some(&body))
         .map_err(maybe_delivered)?;
@@ -57,7 +57,7 @@ pub fn send(client: &Client, call: &Call, access_token: &Secret, message: &Prepa
             .and_then(|j| j.get("id").and_then(Value::as_str).map(String::from));
         if provider_id.is_none() {
             // Accepted all the same; an error here would make the host send it twice.
-            client.log.warn(|| {
+            ctx.log.warn(|| {
                 format!(
                     "Gmail API accepted the message (HTTP {}) without an id",
                     response.status
@@ -186,72 +186,6 @@ pub(crate) fn map_error(response: &Response) -> Error {
     error.with_provider(reply)
 }
 
-/// Seconds to wait: from `Retry-After` (delta-seconds or an HTTP date), else from Google's
-/// "Retry after 2023-03-07T18:18:23.688Z" in the message.
-pub(crate) fn retry_after_s(header: Option<&str>, message: &str, now: i64) -> Option<u64> {
-    let until = |at: i64| Some((at - now).max(0) as u64);
-    if let Some(h) = header.map(str::trim) {
-        if let Ok(s) = h.parse::<u64>() {
-            return Some(s);
-        }
-        if let Some(at) = parse_http_date(h) {
-            return until(at);
-        }
-    }
-    let lower = message.to_ascii_lowercase();
-    let i = lower.find("retry after ")?;
-    let stamp = message[i + "retry after ".len()..].split_whitespace().next()?;
-    parse_rfc3339(stamp).and_then(until)
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's days_from_civil).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn unix(y: i64, mo: i64, d: i64, h: i64, mi: i64, s: i64) -> Option<i64> {
-    let ok = (1..=12).contains(&mo)
-        && (1..=31).contains(&d)
-        && (0..24).contains(&h)
-        && (0..60).contains(&mi)
-        && (0..=60).contains(&s);
-    ok.then(|| days_from_civil(y, mo, d) * 86_400 + h * 3600 + mi * 60 + s)
-}
-
-/// IMF-fixdate, the only HTTP date form servers send today: `Sun, 06 Nov 1994 08:49:37 GMT`.
-fn parse_http_date(s: &str) -> Option<i64> {
-    let parts: Vec<&str> = s.split_whitespace().collect();
-    let [_, day, month, year, time, "GMT"] = parts.as_slice() else {
-        return None;
-    };
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let mo = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(month))? as i64 + 1;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
-    unix(year.parse().ok()?, mo, day.parse().ok()?, h, mi, sec)
-}
-
-/// `2023-03-07T18:18:23.688Z` (UTC only, fraction ignored; trailing punctuation tolerated).
-fn parse_rfc3339(s: &str) -> Option<i64> {
-    let s = s.trim_end_matches(['.', ',', ';', ')']);
-    let (date, time) = s.split_once(['T', 't'])?;
-    let time = time.strip_suffix(['Z', 'z'])?;
-    let mut d = date.split('-').map(|p| p.parse::<i64>().ok());
-    let (y, mo, da) = (d.next()??, d.next()??, d.next()??);
-    let time = time.split('.').next()?;
-    let mut t = time.split(':').map(|p| p.parse::<i64>().ok());
-    let (h, mi, sec) = (t.next()??, t.next()??, t.next()??);
-    unix(y, mo, da, h, mi, sec)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,21 +308,7 @@ mod tests {
             json!({"error": {"errors": [{"reason": "rateLimitExceeded"}]}}),
         );
         assert_eq!(map_error(&r).retry_after_s, Some(30));
-        let now = parse_http_date("Wed, 25 Nov 2026 06:00:00 GMT").unwrap();
-        assert_eq!(retry_after_s(Some("Wed, 25 Nov 2026 06:01:30 GMT"), "", now), Some(90));
-        let stamp = parse_rfc3339("2026-11-25T06:02:00.688Z").unwrap();
-        assert_eq!(stamp - now, 120);
-        assert_eq!(
-            retry_after_s(
-                None,
-                "User-rate limit exceeded.  Retry after 2026-11-25T06:02:00.688Z",
-                now
-            ),
-            Some(120)
-        );
-        assert_eq!(retry_after_s(None, "nothing", now), None);
-        assert_eq!(parse_http_date("Thu, 01 Jan 1970 00:00:00 GMT"), Some(0));
-        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(784_111_777));
+        // The date and message forms: crate::time's tests.
     }
 
     #[test]

@@ -34,11 +34,3 @@ impl From<Error> for Failure {
         Failure::Other(e)
     }
 }
-
-impl Failure {
-    pub fn into_error(self) -> Error {
-        match self {
-            Failure::TokenRejected(e) | Failure::Other(e) => e,
-        }
-    }
-}

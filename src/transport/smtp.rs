@@ -3,16 +3,17 @@
 //!
 //! - TLS always: `smtps://` is TLS from the first byte, `smtp://` must offer and complete STARTTLS
 //!   before anything else is said (never plain text). Certificates are checked by the same
-//!   verifier as HTTPS (system store plus `tls.extra_ca_file`), which names the issuer of a
-//!   rejected certificate: that is how a user recognises TLS inspection.
+//!   configuration as HTTPS ([`crate::tls`]: system store plus `tls.extra_ca_file`), which names
+//!   the issuer of a rejected certificate: that is how a user recognises TLS inspection.
 //! - AUTH is driven here: on Gmail's failure challenge (`334 <base64 JSON>`) the server waits for
 //!   an answer (lettre's `auth()` gives up without one, the classic "AUTH command failed: 334"
 //!   bug, providers.md §5.5). We send the empty line (XOAUTH2) or `AQ==` (OAUTHBEARER) and read
 //!   the final `535`.
 //! - Every `RCPT TO` must be accepted before `DATA`: a refused recipient ends the transaction
 //!   with `RSET` and nothing is sent to anybody.
-//! - Authenticated connections are kept per account and access token in a [`Pool`] and reused by
-//!   later sends on the same client; a stale one is replaced, but only before `DATA`.
+//! - Authenticated connections are kept per account and access token in the transport's own
+//!   [`Pool`] ([`Smtp`] owns it) and reused by later sends on the same client; a stale one is
+//!   replaced, but only before `DATA`.
 //! - Timeouts and cancel: `timeouts.connect_s` bounds TCP connect, TLS, greeting and EHLO (and
 //!   STARTTLS) together (DNS is the OS resolver's, as for HTTPS); `timeouts.io_s` each read or
 //!   write after that. Every wait looks at the cancel flag at least every
@@ -28,16 +29,17 @@ use std::collections::hash_map::RandomState;
 use std::fmt;
 use std::hash::BuildHasher;
 use std::io;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 use lettre::transport::smtp::commands::{Mail, Rcpt};
 use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
+use rustls::ClientConfig;
 
 use crate::cancel::Call;
-use crate::client::Client;
 use crate::config::{SmtpAuth, SmtpEndpoint};
+use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::message::PreparedMessage;
@@ -58,8 +60,15 @@ const MAX_POOLED: usize = 8;
 /// must not hang on a server that stopped answering.
 const QUIT_WITHIN: Duration = Duration::from_secs(2);
 
+/// The SMTP transport of one client: its TLS configuration and its pool of connections.
+#[derive(Debug)]
+pub(crate) struct Smtp {
+    tls: Arc<ClientConfig>,
+    pool: Pool,
+}
+
 /// Authenticated SMTP connections of one client, waiting for the next send.
-pub struct Pool {
+pub(crate) struct Pool {
     idle: Mutex<Vec<Idle>>,
     hasher: RandomState,
 }
@@ -182,21 +191,42 @@ impl fmt::Display for Stage<'_> {
     }
 }
 
-/// One attempt: a pooled or new authenticated connection, then the transaction.
-pub fn send(
-    client: &Client,
-    call: &Call,
+impl Smtp {
+    /// A transport with an empty pool, connecting with `tls`.
+    pub(crate) fn new(tls: Arc<ClientConfig>) -> Smtp {
+        Smtp {
+            tls,
+            pool: Pool::default(),
+        }
+    }
+
+    /// One attempt: a pooled or new authenticated connection, then the transaction.
+    pub(crate) fn send(
+        &self,
+        ctx: Ctx<'_>,
+        account: &str,
+        access_token: &Secret,
+        message: &PreparedMessage,
+    ) -> Result<Sent, Failure> {
+        send(ctx, &self.tls, &self.pool, account, access_token, message)
+    }
+}
+
+fn send(
+    ctx: Ctx<'_>,
+    tls: &Arc<ClientConfig>,
+    pool: &Pool,
     account: &str,
     access_token: &Secret,
     message: &PreparedMessage,
 ) -> Result<Sent, Failure> {
-    let settings = client.settings();
+    let call = ctx.call;
+    let settings = ctx.settings;
     let endpoint = settings
         .endpoints
         .smtp
         .as_ref()
         .ok_or_else(|| Error::invalid("config.endpoints.smtp", "the smtp transport needs endpoints.smtp"))?;
-    let pool = &client.send_state.smtp;
     let key = pool.key(account, access_token);
     let io = Limit::Each(settings.timeouts.io);
     let probe = Limit::Each(settings.timeouts.io.min(PROBE_WITHIN));
@@ -207,19 +237,18 @@ pub fn send(
         let (mut conn, reused) = match pooled {
             Some(mut conn) => match conn.command(call, "RSET\r\n", probe) {
                 Ok(r) if r.code == 250 => {
-                    client.log.debug(|| "SMTP: reusing an authenticated connection".into());
+                    ctx.log.debug(|| "SMTP: reusing an authenticated connection".into());
                     (conn, true)
                 }
                 Err(Broken::Cancelled) => return Err(Error::cancelled().into()),
                 _ => {
-                    client
-                        .log
+                    ctx.log
                         .debug(|| "SMTP: a kept connection went stale; opening a new one".into());
                     drop(conn);
-                    (open(client, call, endpoint, account, access_token)?, false)
+                    (open(ctx, tls, endpoint, account, access_token)?, false)
                 }
             },
-            None => (open(client, call, endpoint, account, access_token)?, false),
+            None => (open(ctx, tls, endpoint, account, access_token)?, false),
         };
         match transaction(&mut conn, call, message, io) {
             Ok(()) => {
@@ -236,7 +265,7 @@ pub fn send(
                     && error.provider.is_none()
                     && error.status != Status::Cancelled =>
             {
-                client.log.debug(|| {
+                ctx.log.debug(|| {
                     format!(
                         "SMTP: kept connection failed before DATA ({}); reconnecting",
                         error.message
@@ -265,26 +294,27 @@ pub fn send(
 
 /// Connects (TLS or STARTTLS), then authenticates.
 fn open(
-    client: &Client,
-    call: &Call,
+    ctx: Ctx<'_>,
+    tls: &Arc<ClientConfig>,
     endpoint: &SmtpEndpoint,
     account: &str,
     access_token: &Secret,
 ) -> Result<Session, Failure> {
-    let mut conn = connect(client, call, endpoint)?;
+    let call = ctx.call;
+    let mut conn = connect(ctx, tls, endpoint)?;
     call.check()?;
-    let io = Limit::Each(client.settings().timeouts.io);
+    let io = Limit::Each(ctx.settings.timeouts.io);
     match authenticate(
         &mut conn,
         call,
         io,
-        client.settings().smtp_auth,
+        ctx.settings.smtp_auth,
         endpoint,
         account,
         access_token,
     ) {
         Ok(()) => {
-            client.log.debug(|| format!("SMTP: authenticated as {account}"));
+            ctx.log.debug(|| format!("SMTP: authenticated as {account}"));
             Ok(conn)
         }
         // No reply (timeout, reset, cancel): a QUIT would only wait again.
@@ -310,13 +340,13 @@ fn hello_name() -> String {
 }
 
 /// TCP, TLS (at once or after STARTTLS), greeting and EHLO, all within `timeouts.connect_s`.
-fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Session> {
-    let settings = client.settings();
+fn connect(ctx: Ctx<'_>, tls: &Arc<ClientConfig>, endpoint: &SmtpEndpoint) -> Result<Session> {
+    let call = ctx.call;
+    let settings = ctx.settings;
     let started = Instant::now();
     let deadline = started + settings.timeouts.connect;
     let limit = Limit::Until(deadline);
     let host = endpoint.host.as_str();
-    let tls = client.http.tls_config();
     let hello = hello_name();
     let failed = |b: Broken, stage: Stage<'_>| map_broken(b, stage, "timeouts.connect_s");
     let expect = |r: Reply, code: u16, stage: Stage<'_>| -> Result<()> {
@@ -339,7 +369,7 @@ fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Sess
         error
     })?;
     if endpoint.implicit_tls {
-        conn.start_tls(call, &tls, host, deadline)
+        conn.start_tls(call, tls, host, deadline)
             .map_err(|b| failed(b, Stage::Connect))?;
     }
     let greeting = conn.read_reply(call, limit).map_err(|b| failed(b, Stage::Connect))?;
@@ -361,7 +391,7 @@ fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Sess
             .command(call, "STARTTLS\r\n", limit)
             .map_err(|b| failed(b, Stage::StartTls))?;
         expect(reply, 220, Stage::StartTls)?;
-        conn.start_tls(call, &tls, host, deadline)
+        conn.start_tls(call, tls, host, deadline)
             .map_err(|b| failed(b, Stage::StartTls))?;
         // RFC 3207 §4.2: forget what was said in plain text and ask again.
         let ehlo = conn.ehlo(call, &hello, limit).map_err(|b| failed(b, Stage::StartTls))?;
@@ -370,7 +400,7 @@ fn connect(client: &Client, call: &Call, endpoint: &SmtpEndpoint) -> Result<Sess
     if !conn.is_encrypted() {
         return Err(Error::new(Status::Tls, "the SMTP connection is not encrypted"));
     }
-    client.log.debug(|| {
+    ctx.log.debug(|| {
         format!(
             "SMTP: connected to {}:{} ({}) in {} ms",
             endpoint.host,

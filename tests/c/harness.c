@@ -296,6 +296,15 @@ static void version_equals_the_header_macros(void) {
     CHECK(!strcmp(parts, OAUTHMAIL_VERSION_STRING), "MAJOR.MINOR.PATCH = %s, VERSION_STRING = %s", parts,
           OAUTHMAIL_VERSION_STRING);
     CHECK(oauthmail_version() == v, "oauthmail_version() returns one static string");
+#ifdef OAUTHMAIL_EXPECTED_VERSION
+    /* Cargo.toml's version as tests/c_harness.rs read it, not the header build.rs just wrote. */
+    CHECK(!strcmp(v, OAUTHMAIL_EXPECTED_VERSION), "oauthmail_version() = %s, Cargo.toml says %s", v,
+          OAUTHMAIL_EXPECTED_VERSION);
+    CHECK(!strcmp(OAUTHMAIL_VERSION_STRING, OAUTHMAIL_EXPECTED_VERSION), "header says %s, Cargo.toml says %s",
+          OAUTHMAIL_VERSION_STRING, OAUTHMAIL_EXPECTED_VERSION);
+#else
+    CHECK(0, "compile with -DOAUTHMAIL_EXPECTED_VERSION (tests/c_harness.rs does)");
+#endif
 }
 
 static void free_functions_and_cancel_accept_null(void) {

@@ -18,8 +18,8 @@ use rustls::pki_types::ServerName;
 use rustls::{ClientConfig, ClientConnection, StreamOwned};
 
 use crate::cancel::Call;
-use crate::http;
 use crate::net::{self, Interest, Pollable, Waited};
+use crate::tls;
 
 /// The longest reply line and reply accepted (RFC 5321 §4.5.3.1.5 allows 512 octets a line;
 /// EHLO replies run longer in practice). A server that sends more is not speaking SMTP.
@@ -201,7 +201,7 @@ impl Session {
         };
         let mut stream = Stream::Tls(Box::new(StreamOwned::new(conn, tcp)));
         // The verifier records a rejected certificate for this thread; the scope starts afresh.
-        let _scope = http::CallScope::enter(call);
+        let _capture = tls::Capture::begin();
         let result = when_ready(&mut stream, Interest::Readable, call, deadline, |s| match s {
             Stream::Tls(t) => {
                 while t.conn.is_handshaking() {
@@ -211,7 +211,7 @@ impl Session {
             }
             Stream::Plain(_) => Ok(()),
         })
-        .map_err(|e| match http::tls_rejection(host) {
+        .map_err(|e| match tls::rejection(host) {
             Some(named) => Broken::Certificate(named),
             None => e,
         });
