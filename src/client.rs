@@ -14,9 +14,10 @@ use crate::error::Result;
 use crate::http::Http;
 use crate::log::{Level, Log, Sink};
 use crate::message::MessageDocument;
-use crate::send::{SendResult, Sender};
+use crate::send::{SendResult, Sender, Source};
+use crate::store::{self, AccountSummary, Store, TokenRef};
 use crate::tls;
-use crate::token::{self, TokenDocument};
+use crate::token::TokenDocument;
 
 pub struct Client {
     settings: Settings,
@@ -25,6 +26,8 @@ pub struct Client {
     canceller: Canceller,
     url_opener: RwLock<Option<Arc<UrlOpener>>>,
     sender: Sender,
+    /// The token store of `config.store`, if any.
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for Client {
@@ -43,6 +46,7 @@ impl Client {
         let tls = tls::client_config(settings.extra_ca_file.as_deref())?;
         let http = Http::new(&settings, Arc::clone(&tls), log.clone())?;
         let sender = Sender::new(&settings, tls);
+        let store = settings.store.as_ref().map(|s| Store::new(&s.path, s.protect));
         Ok(Client {
             settings,
             http,
@@ -50,6 +54,7 @@ impl Client {
             canceller: Canceller::default(),
             url_opener: RwLock::new(None),
             sender,
+            store,
         })
     }
 
@@ -66,26 +71,61 @@ impl Client {
         self.log.set(sink, max);
     }
 
-    /// Interactive authorization in the browser; returns the token document.
+    /// Interactive authorization in the browser; returns the token document. With a store, the
+    /// token is also saved under the account's email, replacing an older one.
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<TokenDocument> {
         let call = self.canceller.begin();
         let opener = self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone();
-        authorize::run(self.ctx(&call), opener, options)
+        let token = authorize::run(self.ctx(&call), opener, options)?;
+        if let Some(store) = &self.store {
+            store::calls::save_authorized(self.ctx(&call), store, &token)?;
+        }
+        Ok(token)
     }
 
-    pub fn refresh(&self, token: &TokenDocument) -> Result<TokenDocument> {
+    /// A fresh access token for a token document, or (with a store) for an account's entry,
+    /// which is then updated.
+    pub fn refresh<'t>(&self, token: impl Into<TokenRef<'t>>) -> Result<TokenDocument> {
         let call = self.canceller.begin();
-        token::refresh(self.ctx(&call), token)
+        store::calls::refresh(self.ctx(&call), self.store.as_ref(), token.into())
     }
 
-    pub fn send(&self, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+    /// Sends with a token document, or (with a store) with an account's entry; the result then
+    /// carries no token (the store holds it).
+    pub fn send<'t>(&self, token: impl Into<TokenRef<'t>>, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
-        self.sender.send(self.ctx(&call), token, message)
+        let ctx = self.ctx(&call);
+        match token.into() {
+            TokenRef::Document(doc) => self.sender.send(ctx, doc, Source::Given, message),
+            TokenRef::Account(account) => {
+                let store = store::calls::require(self.store.as_ref())?;
+                let doc = store::calls::load(store, account)?;
+                self.sender.send(ctx, &doc, Source::Stored { store, account }, message)
+            }
+        }
     }
 
-    pub fn revoke(&self, token: &TokenDocument) -> Result<()> {
+    /// Revokes the grant; with a reference, then removes the account from the store.
+    pub fn revoke<'t>(&self, token: impl Into<TokenRef<'t>>) -> Result<()> {
         let call = self.canceller.begin();
-        token::revoke(self.ctx(&call), token)
+        store::calls::revoke(self.ctx(&call), self.store.as_ref(), token.into())
+    }
+
+    /// The accounts in the store (never a secret).
+    pub fn store_list(&self) -> Result<Vec<AccountSummary>> {
+        store::calls::list(self.configured_store()?)
+    }
+
+    /// Removes an account from the store; `false` when it was not there.
+    pub fn store_remove(&self, account: &str) -> Result<bool> {
+        let call = self.canceller.begin();
+        store::calls::remove(self.ctx(&call), self.configured_store()?, account)
+    }
+
+    fn configured_store(&self) -> Result<&Store> {
+        self.store.as_ref().ok_or_else(|| {
+            crate::error::Error::invalid("config.store", "the configuration has no token store (\"store\")")
+        })
     }
 
     /// Cancels every call in flight on this client; calls started later are unaffected.

@@ -2,6 +2,7 @@
 //! the same with every default applied and every value checked ([`Settings`]), which is what the
 //! rest of the library reads.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -11,6 +12,7 @@ use crate::error::{Error, Result};
 use crate::hint;
 use crate::provider::{ProviderKind, ProviderSpec, TransportKind};
 use crate::secret::Secret;
+use crate::store::protect::Protect;
 
 /// `config_json` as written by the host. Unknown fields are refused so that typos never pass.
 #[derive(Debug, Clone, Deserialize)]
@@ -41,6 +43,25 @@ pub struct Config {
     /// The SASL mechanism for the smtp transport; default `xoauth2` (providers.md §2.6).
     #[serde(default)]
     pub smtp_auth: Option<SmtpAuth>,
+    /// The token store (README "Keeping tokens"); absent: the host keeps token documents itself.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+}
+
+/// `"store": {"path": "…", "protect": "user" | "machine" | "none"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: String,
+    #[serde(default)]
+    pub protect: Option<String>,
+}
+
+/// The token store's file and protection, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+    pub protect: Protect,
 }
 
 /// The `transport` field as the host writes it. `graph` is part of the contract but not built
@@ -155,6 +176,7 @@ pub struct Settings {
     pub proxy: Option<Url>,
     pub ui_language: UiLanguage,
     pub smtp_auth: SmtpAuth,
+    pub store: Option<StoreSettings>,
 }
 
 // By hand, because the proxy URL may carry a password.
@@ -313,6 +335,8 @@ impl Config {
             }
         };
 
+        let store = self.store.map(resolve_store).transpose()?;
+
         Ok(Settings {
             provider: spec,
             client_id: self.client_id,
@@ -326,8 +350,47 @@ impl Config {
             proxy,
             ui_language: self.ui_language.unwrap_or_default(),
             smtp_auth: self.smtp_auth.unwrap_or_default(),
+            store,
         })
     }
+}
+
+/// `protect` is `user` by default on Windows; elsewhere it must be named, so that a plain-text
+/// store is only ever written when asked for.
+fn resolve_store(store: StoreConfig) -> Result<StoreSettings> {
+    if store.path.trim().is_empty() {
+        return Err(Error::invalid("config.store.path", "store.path is empty"));
+    }
+    let protect = match store.protect.as_deref() {
+        Some(name) => Protect::from_name(name).ok_or_else(|| {
+            Error::invalid(
+                "config.store.protect",
+                format!("store.protect must be \"user\", \"machine\" or \"none\", not \"{name}\""),
+            )
+        })?,
+        None => Protect::platform_default().ok_or_else(|| {
+            Error::invalid(
+                "config.store.protect",
+                "store.protect is required on this platform: DPAPI (\"user\", the Windows default) exists only on \
+                 Windows, so name \"none\" for a plain file",
+            )
+            .with_hint(&hint::STORE_PROTECT_UNAVAILABLE)
+        })?,
+    };
+    if !protect.available() {
+        return Err(Error::invalid(
+            "config.store.protect",
+            format!(
+                "store.protect \"{}\" needs Windows DPAPI, which this platform does not have",
+                protect.name()
+            ),
+        )
+        .with_hint(&hint::STORE_PROTECT_UNAVAILABLE));
+    }
+    Ok(StoreSettings {
+        path: PathBuf::from(store.path),
+        protect,
+    })
 }
 
 fn resolve_endpoints(
@@ -493,5 +556,36 @@ mod tests {
     fn redirect_host_must_be_loopback() {
         let e = google(r#","redirect":{"host":"example.com"}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("config.redirect.host"));
+    }
+
+    #[test]
+    fn a_store_needs_a_path_and_a_protection_that_this_platform_has() {
+        let s = google(r#", "store": {"path": "/var/lib/wme/tokens.json", "protect": "none"}"#).unwrap();
+        let store = s.store.unwrap();
+        assert_eq!(store.path, PathBuf::from("/var/lib/wme/tokens.json"));
+        assert_eq!(store.protect, Protect::None);
+        assert!(google("").unwrap().store.is_none());
+
+        let field = |extra: &str| google(extra).unwrap_err().field.clone().unwrap();
+        assert_eq!(
+            field(r#", "store": {"path": "", "protect": "none"}"#),
+            "config.store.path"
+        );
+        assert_eq!(
+            field(r#", "store": {"path": "t.json", "protect": "plain"}"#),
+            "config.store.protect"
+        );
+        let dpapi = google(r#", "store": {"path": "t.json", "protect": "user"}"#);
+        let default = google(r#", "store": {"path": "t.json"}"#);
+        if cfg!(windows) {
+            assert_eq!(dpapi.unwrap().store.unwrap().protect, Protect::User);
+            assert_eq!(default.unwrap().store.unwrap().protect, Protect::User);
+        } else {
+            for e in [dpapi.unwrap_err(), default.unwrap_err()] {
+                assert_eq!(e.status, crate::error::Status::InvalidArgument);
+                assert_eq!(e.field.as_deref(), Some("config.store.protect"));
+                assert_eq!(e.hint, hint::STORE_PROTECT_UNAVAILABLE.text);
+            }
+        }
     }
 }

@@ -35,6 +35,7 @@ use crate::error::{Error, Result, Status};
 use crate::message::{self, MessageDocument, PreparedMessage};
 use crate::provider::TransportKind;
 use crate::secret::Secret;
+use crate::store::{self, Store};
 use crate::time::now_unix;
 use crate::token::{self, TokenDocument};
 use crate::transport::{gmail_api, smtp, Failure, Sent};
@@ -83,12 +84,56 @@ impl Sender {
     }
 
     /// One send; see the module doc for its order.
-    pub(crate) fn send(&self, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
-        run(self, ctx, token, message)
+    pub(crate) fn send(
+        &self,
+        ctx: Ctx<'_>,
+        token: &TokenDocument,
+        source: Source<'_>,
+        message: &MessageDocument,
+    ) -> Result<SendResult> {
+        run(self, ctx, token, source, message)
+    }
+
+    /// A fresh token in place of `current`: through the store's lock when it came from a store
+    /// (one refresh across processes), else through this client's single-flight.
+    fn fresh(
+        &self,
+        ctx: Ctx<'_>,
+        source: Source<'_>,
+        current: &TokenDocument,
+        rejected: Option<&Secret>,
+    ) -> Result<TokenDocument> {
+        match source {
+            Source::Given => self.tokens.fresh(ctx, current, rejected),
+            Source::Stored { store, account } => {
+                let fresh = store::calls::refresh_stored(ctx, store, account, current)?;
+                // Another process's token may itself be close to expiry (it refreshed long ago,
+                // and this process read an older entry): refresh that one, once.
+                if needs_refresh(&fresh, now_unix()) && fresh.access_token != current.access_token {
+                    return store::calls::refresh_stored(ctx, store, account, &fresh);
+                }
+                Ok(fresh)
+            }
+        }
     }
 }
 
-fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
+/// Where the token of a send came from.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Source<'a> {
+    /// The host passed the token document: refreshed tokens go back in the send result.
+    Given,
+    /// The host passed `{"account": …}`: refreshed tokens go back into the store.
+    Stored { store: &'a Store, account: &'a str },
+}
+
+fn run(
+    sender: &Sender,
+    ctx: Ctx<'_>,
+    token: &TokenDocument,
+    source: Source<'_>,
+    message: &MessageDocument,
+) -> Result<SendResult> {
     let call = ctx.call;
     call.check()?;
     let started = Instant::now();
@@ -103,7 +148,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
         call.check()?;
         ctx.log
             .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
-        current = sender.tokens.fresh(ctx, token, None)?;
+        current = sender.fresh(ctx, source, token, None)?;
         check_scope(settings, &current)?;
     }
 
@@ -117,7 +162,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
             call.check()?;
             let rejected = current.access_token.clone();
             // From `current`: a refresh just made may have rotated the refresh token (Microsoft does).
-            current = sender.tokens.fresh(ctx, &current, rejected.as_ref())?;
+            current = sender.fresh(ctx, source, &current, rejected.as_ref())?;
             check_scope(settings, &current)?;
             call.check()?;
             match sender.attempt(ctx, &current, &prepared) {
@@ -140,8 +185,9 @@ fn run(sender: &Sender, ctx: Ctx<'_>, token: &TokenDocument, message: &MessageDo
         )
     });
     // The host must store the token document we actually used when it is not the one it gave us
-    // (refreshed by this call, or by a concurrent call on this client for the same grant).
-    let changed = current.access_token != token.access_token;
+    // (refreshed by this call, or by a concurrent call on this client for the same grant); with a
+    // reference, the store already holds it.
+    let changed = current.access_token != token.access_token && matches!(source, Source::Given);
     Ok(SendResult {
         message_id: prepared.message_id,
         transport,
@@ -370,6 +416,7 @@ mod tests {
             access_token: access.map(Secret::new),
             expires_at,
             refresh_token: Some(Secret::new("1//refresh")),
+            authorized_at: None,
         }
     }
 

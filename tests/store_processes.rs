@@ -12,6 +12,12 @@
 //!   processes x 25 refresh attempts under the store's lock on one account; every refresh is
 //!   appended to a shared log. Each generation is refreshed exactly once, by exactly one process,
 //!   always with the live refresh token, and no update is lost.
+//! - `four_processes_send_25_each_…`: against the Google stand-in, 4 processes x 25 sends through
+//!   `{"account": …}` on one store file; three times during the run the access token is expired at
+//!   the stand-in (so the next send is rejected and must refresh). Every message is delivered
+//!   exactly once and the stand-in's token endpoint counts exactly one refresh per expiry. Run
+//!   again with the stand-in rotating refresh tokens: the store ends with the one live refresh
+//!   token, which still works.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -21,11 +27,15 @@ use std::time::{Duration, Instant};
 
 use oauthmail::provider::ProviderKind;
 use oauthmail::secret::Secret;
-use oauthmail::store::{self, Protect, Refreshed, Store, Wait};
+use oauthmail::store::{self, Protect, Refreshed, Store, TokenRef, Wait};
 use oauthmail::token::TokenDocument;
+use oauthmail_standin::{Options as StandinOptions, Standin};
+use serde_json::{json, Value};
 
 const ROLE: &str = "OAUTHMAIL_STORE_CHILD";
 const STORE: &str = "OAUTHMAIL_STORE_PATH";
+const CONFIG: &str = "OAUTHMAIL_STORE_CONFIG";
+const PROCESS: &str = "OAUTHMAIL_STORE_PROCESS";
 const ACCOUNT: &str = "office@firma.ro";
 
 fn main() {
@@ -34,12 +44,16 @@ fn main() {
         match role.as_str() {
             "writer" => child_writer(&path),
             "refresher" => child_refresher(&path),
+            "sender" => child_sender(
+                &std::env::var(CONFIG).expect("config"),
+                &std::env::var(PROCESS).expect("process"),
+            ),
             other => panic!("unknown child role {other}"),
         }
         return;
     }
     let filter: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
-    let tests: [(&str, fn()); 2] = [
+    let tests: [(&str, fn()); 4] = [
         (
             "crash_safety_kill_9_while_writing_200_times_leaves_old_or_new",
             crash_safety_kill_9_while_writing_200_times_leaves_old_or_new,
@@ -47,6 +61,14 @@ fn main() {
         (
             "four_processes_refresh_each_generation_exactly_once_with_rotating_refresh_tokens",
             four_processes_refresh_each_generation_exactly_once_with_rotating_refresh_tokens,
+        ),
+        (
+            "four_processes_send_25_each_through_one_store_with_one_refresh_per_expiry",
+            || four_processes_send_25_each_with_one_refresh_per_expiry(false),
+        ),
+        (
+            "four_processes_send_25_each_with_rotating_refresh_tokens_and_none_ends_up_dead",
+            || four_processes_send_25_each_with_one_refresh_per_expiry(true),
         ),
     ];
     let mut ran = 0;
@@ -79,6 +101,7 @@ fn token(access: &str, refresh: &str) -> TokenDocument {
         access_token: Some(Secret::new(access)),
         expires_at: Some(1_900_000_000),
         refresh_token: Some(Secret::new(refresh)),
+        authorized_at: Some(1_764_000_000),
     }
 }
 
@@ -304,4 +327,215 @@ fn four_processes_refresh_each_generation_exactly_once_with_rotating_refresh_tok
         100 - last
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4 processes x 25 sends through {"account": ...} against the stand-in
+
+const USER: &str = "erp.test@gmail.com";
+
+/// The configuration for the stand-in at `info`, with the store at `store`.
+fn config_json(info: &Value, store: &Path) -> Value {
+    json!({
+        "provider": "google",
+        "client_id": info["client_id"],
+        "client_secret": info["client_secret"],
+        "transport": "gmail_api",
+        "endpoints": {
+            "authorization": info["authorization_endpoint"],
+            "token": info["token_endpoint"],
+            "revocation": info["revocation_endpoint"],
+            "userinfo": info["userinfo_endpoint"],
+            "gmail_api": info["gmail_api"],
+            "smtp": info["smtps"],
+        },
+        "timeouts": {"connect_s": 5, "io_s": 30},
+        "tls": {"extra_ca_file": info["ca_file"]},
+        "store": {"path": store, "protect": "none"},
+    })
+}
+
+/// 25 sends through `{"account": USER}`, 15 ms apart; prints `sent P M <message_id>` for each.
+fn child_sender(config: &str, process: &str) {
+    let config: oauthmail::Config = serde_json::from_str(config).expect("config");
+    let client = oauthmail::Client::new(config).expect("client");
+    let mut out = std::io::stdout();
+    for m in 0..25 {
+        let message: oauthmail::message::MessageDocument = serde_json::from_value(json!({
+            "from": USER,
+            "to": ["ion@example.ro"],
+            "subject": format!("store p{process} m{m}"),
+            "text": "sent by tests/store_processes.rs",
+        }))
+        .unwrap();
+        let result = client
+            .send(TokenRef::Account(USER), &message)
+            .unwrap_or_else(|e| panic!("p{process} m{m}: {e}"));
+        assert!(result.token.is_none(), "a send through a reference returns no token");
+        writeln!(out, "sent {process} {m} {}", result.message_id).unwrap();
+        out.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(15));
+    }
+}
+
+fn four_processes_send_25_each_with_one_refresh_per_expiry(rotate: bool) {
+    let s = Standin::start(StandinOptions::default()).expect("the stand-in starts");
+    if rotate {
+        s.set_settings(&json!({"rotate_refresh_tokens": true})).unwrap();
+    }
+    let dir = folder(if rotate { "sends-rotating" } else { "sends" });
+    let path = dir.join("tokens.json");
+    let minted = s
+        .mint_token(USER, "openid email https://mail.google.com/", true)
+        .unwrap();
+    let token = TokenDocument {
+        provider: ProviderKind::Google,
+        email: Some(USER.into()),
+        scope: minted["scope"].as_str().unwrap().into(),
+        token_type: "Bearer".into(),
+        access_token: Some(Secret::new(minted["access_token"].as_str().unwrap())),
+        expires_at: minted["expires_at"].as_i64(),
+        refresh_token: Some(Secret::new(minted["refresh_token"].as_str().unwrap())),
+        authorized_at: Some(now_unix()),
+    };
+    Store::new(&path, Protect::None).save(USER, &token, &wait()).unwrap();
+    let info: Value = serde_json::from_str(&s.info_json()).unwrap();
+    let config = config_json(&info, &path).to_string();
+    let refreshes = || s.counters()["token"]["refresh_token"].as_i64().unwrap();
+    let children: Vec<_> = (0..4)
+        .map(|p| {
+            child("sender", &path)
+                .env(CONFIG, &config)
+                .env(PROCESS, p.to_string())
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    // Three expiries while the processes send: after about 20, 45 and 70 of the 100 messages the
+    // access token is expired at the stand-in (the store still thinks it is valid, so the next
+    // send is rejected with 401 and must refresh), and each must be followed by exactly one refresh.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let mut expiries = 0;
+    for (k, after) in [20usize, 45, 70].into_iter().enumerate() {
+        while s.messages().len() < after {
+            assert!(
+                Instant::now() < deadline,
+                "only {} messages arrived",
+                s.messages().len()
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let expired = control_post(&s, "/tokens/expire", json!({"email": USER}));
+        assert_eq!(
+            expired["expired"], 1,
+            "exactly the current access token expires: {expired}"
+        );
+        expiries += 1;
+        while refreshes() < k as i64 + 1 {
+            assert!(Instant::now() < deadline, "no refresh after expiry {}", k + 1);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+    let mut sent = Vec::new();
+    for mut c in children {
+        loop {
+            if let Some(status) = c.try_wait().unwrap() {
+                let mut out = String::new();
+                std::io::Read::read_to_string(c.stdout.as_mut().unwrap(), &mut out).unwrap();
+                assert!(status.success(), "a sender failed ({status}); it printed:\n{out}");
+                sent.extend(out.lines().map(str::to_string));
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = c.kill();
+                panic!("a sender did not finish in 120 s");
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+    // Exactly once: 100 sends reported, 100 messages delivered, each subject once.
+    assert_eq!(sent.len(), 100);
+    let messages = s.messages();
+    let mut subjects: Vec<String> = messages
+        .iter()
+        .map(|m| {
+            let eml = s.message_bytes(m["id"].as_str().unwrap()).unwrap();
+            let text = String::from_utf8_lossy(&eml).into_owned();
+            text.lines()
+                .find_map(|l| l.strip_prefix("Subject: ").map(str::to_string))
+                .unwrap()
+        })
+        .collect();
+    subjects.sort();
+    let mut want: Vec<String> = (0..4)
+        .flat_map(|p| (0..25).map(move |m| format!("store p{p} m{m}")))
+        .collect();
+    want.sort();
+    assert_eq!(subjects, want, "every message delivered exactly once");
+    // One refresh per expiry, not one per process.
+    assert_eq!(refreshes(), expiries, "token endpoint refreshes");
+    // The store holds a live refresh token: a refresh through the reference works (with
+    // rotation this spends it and stores the next one), and the grant has exactly one live token.
+    let client = oauthmail::Client::new(serde_json::from_str(&config).unwrap()).unwrap();
+    client
+        .refresh(TokenRef::Account(USER))
+        .expect("the stored refresh token is alive");
+    let grants = control_get(&s, "/grants");
+    assert_eq!(grants[0]["refresh_tokens_live"], 1, "{grants}");
+    let entry = Store::new(&path, Protect::None).load(USER).unwrap().unwrap();
+    assert_eq!(
+        entry.token.authorized_at, token.authorized_at,
+        "authorized_at survives refreshes"
+    );
+    if rotate {
+        assert_ne!(
+            entry.token.refresh_token, token.refresh_token,
+            "the refresh token rotated"
+        );
+    }
+    println!(
+        "4 processes x 25 sends{}: 100 delivered once, {expiries} expiries, {} refreshes",
+        if rotate { " (rotating refresh tokens)" } else { "" },
+        refreshes() - 1
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+/// A plain HTTP/1.1 request to the stand-in's control plane; the JSON answer.
+fn control(s: &Standin, method: &str, path: &str, body: Option<Value>) -> Value {
+    let url = url::Url::parse(s.control_url()).unwrap();
+    let mut tcp = std::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap())).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    write!(
+        tcp,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut answer = Vec::new();
+    std::io::Read::read_to_end(&mut tcp, &mut answer).unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    assert!(
+        head.starts_with("HTTP/1.1 2"),
+        "control {method} {path}: {head}\n{body}"
+    );
+    serde_json::from_str(body).unwrap_or(Value::Null)
+}
+
+fn control_post(s: &Standin, path: &str, body: Value) -> Value {
+    control(s, "POST", path, Some(body))
+}
+
+fn control_get(s: &Standin, path: &str) -> Value {
+    control(s, "GET", path, None)
 }

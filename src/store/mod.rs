@@ -28,6 +28,7 @@
 //! another machine is diagnosed by name, not as "corrupt".
 
 pub mod atomic;
+pub mod calls;
 pub mod lock;
 pub mod protect;
 
@@ -41,8 +42,10 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result, Status};
 use crate::hint;
+use crate::time::now_unix;
 use crate::token::TokenDocument;
 
+pub use calls::{AccountSummary, TokenRef};
 pub use lock::Wait;
 pub use protect::Protect;
 
@@ -336,13 +339,6 @@ fn unreadable(path: &Path, why: String) -> Error {
     )
     .with_field("config.store.path")
     .with_hint(&hint::STORE_UNREADABLE)
-}
-
-fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
 
 #[cfg(test)]

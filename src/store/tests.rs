@@ -34,6 +34,7 @@ fn token(access: &str, refresh: &str) -> TokenDocument {
         access_token: Some(Secret::new(access)),
         expires_at: Some(1_900_000_000),
         refresh_token: Some(Secret::new(refresh)),
+        authorized_at: Some(1_764_000_000),
     }
 }
 

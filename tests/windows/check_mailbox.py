@@ -1,11 +1,12 @@
 #!/usr/bin/env python3
-"""Checks that the stand-in's mailbox holds the two messages smoke.exe sent for one target.
+"""Checks that the stand-in's mailbox holds the three messages smoke.exe sent for one target.
 
 Usage: check_mailbox.py MAILBOX_DIR TAG EMAIL
-  TAG is the harness's arch tag ("x64" or "x86"). For each transport (smtp, gmail_api) exactly one
-  message whose Subject is "Factură smoke TAG TRANSPORT — șță" must be there, accepted over that
-  transport for EMAIL, carrying the attachment "factură ășț.txt" (the non-ASCII Windows path the
-  harness attached) with the bytes the harness wrote. Prints one line per check and
+  TAG is the harness's arch tag ("x64" or "x86"). For each label (smtp, gmail_api, and store: the
+  Gmail API send through the DPAPI token store) exactly one message whose Subject is
+  "Factură smoke TAG LABEL — șță" must be there, accepted over its transport for EMAIL, carrying
+  the attachment "factură ășț.txt" (the non-ASCII Windows path the harness attached) with the
+  bytes the harness wrote. Prints one line per check and
   "N passed, N failed".
 """
 import email
@@ -34,22 +35,23 @@ def main() -> int:
         sidecars.append((meta, msg))
 
     want_content = f"Factura de test ({tag}) ășț\r\n".encode("utf-8")
-    for transport in ("smtp", "gmail_api"):
-        subject = f"Factură smoke {tag} {transport} — șță"
+    # The label is the subject's: "store" was sent over the Gmail API through the token store.
+    for label, transport in (("smtp", "smtp"), ("gmail_api", "gmail_api"), ("store", "gmail_api")):
+        subject = f"Factură smoke {tag} {label} — șță"
         found = [(m, msg) for m, msg in sidecars if str(msg["subject"]) == subject]
-        check(len(found) == 1, f"{tag} {transport}: one message with subject {subject!r} (found {len(found)})")
+        check(len(found) == 1, f"{tag} {label}: one message with subject {subject!r} (found {len(found)})")
         if len(found) != 1:
             continue
         meta, msg = found[0]
-        check(meta["transport"] == transport, f"{tag} {transport}: accepted over {meta['transport']}")
-        check(meta["account"] == account, f"{tag} {transport}: authenticated as {meta['account']}")
-        check(meta["envelope"]["to"] == ["ion@example.ro"], f"{tag} {transport}: envelope to {meta['envelope']['to']}")
+        check(meta["transport"] == transport, f"{tag} {label}: accepted over {meta['transport']}")
+        check(meta["account"] == account, f"{tag} {label}: authenticated as {meta['account']}")
+        check(meta["envelope"]["to"] == ["ion@example.ro"], f"{tag} {label}: envelope to {meta['envelope']['to']}")
         attachments = list(msg.iter_attachments())
         names = [a.get_filename() for a in attachments]
-        check(names == ["factură ășț.txt"], f"{tag} {transport}: attachment names {names}")
+        check(names == ["factură ășț.txt"], f"{tag} {label}: attachment names {names}")
         if attachments:
             body = attachments[0].get_payload(decode=True)
-            check(body == want_content, f"{tag} {transport}: attachment bytes {body!r}")
+            check(body == want_content, f"{tag} {label}: attachment bytes {body!r}")
 
     print(f"{passed} passed, {failed} failed")
     return 1 if failed else 0
