@@ -675,8 +675,9 @@ static void check_store(const char *email, const char *ca_pem) {
 
         size_t len = 0;
         unsigned char *file = read_bytes("tokens.json", &len);
-        check(file && len > 0 && find_bytes(file, len, "\"protect\": \"user\"", 18) &&
-                  find_bytes(file, len, "\"sealed\"", 8),
+        const char *sealed_header = "\"protect\": \"user\"", *sealed_member = "\"sealed\"";
+        check(file && len > 0 && find_bytes(file, len, sealed_header, strlen(sealed_header)) &&
+                  find_bytes(file, len, sealed_member, strlen(sealed_member)),
               "the store file is a DPAPI-sealed store", "%zu bytes", len);
         const char *names[3] = {"first access token", "refresh token", "refreshed access token"};
         for (int i = 0; i < 3; i++) {
