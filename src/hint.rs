@@ -127,6 +127,21 @@ hints! {
         "With service_account_file the library needs no consent and oauthmail_authorize is not used. Send and refresh with the token reference {\"subject\": \"user@your-domain\"} instead of a token document.";
     SERVICE_ACCOUNT_NOT_CONFIGURED = "service-account-not-configured":
         "The token reference {\"subject\": …} works only with a service-account key file: add service_account_file to the configuration, or pass a token document from oauthmail_authorize instead.";
+    // The token store (config.store) and the Testing-status diagnosis it makes possible.
+    REAUTHORIZE_TESTING_STATUS = "reauthorize-testing-status":
+        "The refresh token expired 7 days after the authorization: the Google Cloud app is in Testing status, where Google ends every authorization after 7 days. Publish the app (Google Auth Platform > Audience > Publish app), then call oauthmail_authorize again; tokens issued after publishing do not expire this way.";
+    REAUTHORIZE_REVOKED = "reauthorize-revoked":
+        "The refresh token was revoked or has expired (the user removed the app's access, changed the Google password, or the token went unused for six months). Call oauthmail_authorize again so the user can sign in and consent.";
+    STORE_NO_ACCOUNT = "store-no-account":
+        "The token store has no entry for this account. Call oauthmail_authorize with this store in the configuration (it saves the token under the account's email), or correct the account name.";
+    STORE_UNREADABLE = "store-unreadable":
+        "The token store file could not be read or decrypted, so it was left untouched. If it was copied from another Windows user or machine, or written with another config.store.protect, use it there or with the same setting; otherwise restore it from a backup, or move it away and authorize each account again.";
+    STORE_WRITE = "store-write":
+        "The token store could not be written. Check that its folder exists (the library creates the file, not the folder) and that the program may create and replace files there; on a network share, that the share is reachable.";
+    STORE_LOCKED = "store-locked":
+        "Another program held the token store's lock for longer than this call's timeout. Look for a hung program using the same store (on a network share: a workstation that lost its connection) and try again; raise timeouts.io_s if refreshes are slow.";
+    STORE_PROTECT_UNAVAILABLE = "store-protect-unavailable":
+        "DPAPI protection ('user', 'machine') exists only on Windows. On this platform set config.store.protect to \"none\" and keep the file in a folder only this account can read (the library writes it with mode 0600).";
 }
 
 /// The hint used when nothing more specific is known about a failure.
