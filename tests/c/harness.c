@@ -1028,6 +1028,8 @@ static void microsoft_smtp_and_graph_send_refresh_rotates_and_revoke_forgets(voi
         free(tok);
         oauthmail_client_free(c);
     }
+}
+
 /* ==================================== the token store ==================================== */
 static void token_store_list_remove_and_account_references_through_the_c_api(void) {
     reset_standin();
