@@ -253,6 +253,10 @@ oauthmail_status oauthmail_client_set_progress(struct oauthmail_client *client,
  * - `out_json`: may be NULL; receives the token document on success (it holds secrets: store it
  *   protected), the error document on failure. Free it with `oauthmail_string_free`.
  *
+ * With a token store (`"store"` in the configuration) the new token is also saved there under
+ * the account's email, replacing an older entry; later calls can then name it by
+ * `{"account": "EMAIL"}`. The document carries `authorized_at` (Unix seconds of the consent).
+ *
  * A client configured with `service_account_file` needs no authorization: the call fails with
  * `OAUTHMAIL_INVALID_ARGUMENT` (field `config.service_account_file`).
  *
@@ -266,8 +270,11 @@ oauthmail_status oauthmail_authorize(struct oauthmail_client *client,
 /**
  * Exchanges the refresh token in `token_json` for a fresh access token.
  *
- * - `token_json`: required, a token document; or `{"subject": "user@your-domain"}` with a
- *   service account, which returns that user's access token (a document without a refresh token).
+ * - `token_json`: required, a token document; with a token store a reference
+ *   `{"account": "EMAIL"}`: then the stored token is refreshed under the store's lock (once
+ *   across all processes sharing the store) and written back; or `{"subject": "user@your-domain"}`
+ *   with a service account, which returns that user's access token (a document without a refresh
+ *   token).
  * - `out_json`: may be NULL; receives the full new token document on success (the refresh
  *   token is kept unless the provider rotated it), the error document on failure.
  *
@@ -284,12 +291,15 @@ oauthmail_status oauthmail_refresh(struct oauthmail_client *client,
  * Sends one message with the configured transport. Refreshes the access token first when it
  * expires within 60 seconds, and once more if the provider rejects it.
  *
- * - `token_json`: required, a token document; or, with `service_account_file` in the
- *   configuration, `{"subject": "user@your-domain"}`: the service account sends as that user of
- *   the Workspace domain (its access token is kept in the client until shortly before it expires).
+ * - `token_json`: required, a token document; with a token store a reference
+ *   `{"account": "EMAIL"}` (the stored token is used, refreshed under the store's lock when
+ *   needed and written back); or, with `service_account_file` in the configuration,
+ *   `{"subject": "user@your-domain"}`: the service account sends as that user of the Workspace
+ *   domain (its access token is kept in the client until shortly before it expires).
  * - `message_json`: required, a message document (see docs/API.md, "Message document").
  * - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
- *   when the call refreshed the token: store it in place of the old one (never with a subject).
+ *   when the call refreshed the token: store it in place of the old one. With a reference it is
+ *   never present: the store holds the token, or (a subject) there is nothing to keep.
  *   Its `warnings` member, present when not empty, lists what the user should know although the
  *   message was sent: `[{"code", "message", "hint", "hint_id"}]`, e.g. `from_rewritten` when Gmail
  *   replaced a sender that is not a verified "Send mail as" address of the account.
@@ -341,6 +351,8 @@ oauthmail_status oauthmail_check(struct oauthmail_client *client,
  * Revokes the grant at the provider (disconnects the account). Revoking a token the provider no
  * longer knows is also success.
  *
+ * - `token_json`: required, a token document, or with a token store a reference
+ *   `{"account": "EMAIL"}`: the stored grant is revoked and then the entry is removed.
  * - `out_json`: may be NULL; receives `{"revoked": true}` on success, the error document on failure.
  *   A provider without a revocation endpoint (Microsoft) gets
  *   `{"revoked": false, "forgotten": true, "hint": "..."}`: the library forgot the token, and
@@ -352,6 +364,42 @@ oauthmail_status oauthmail_check(struct oauthmail_client *client,
 oauthmail_status oauthmail_revoke(struct oauthmail_client *client,
                                   const char *token_json,
                                   char **out_json);
+
+/**
+ * Lists the accounts in the client's token store (`"store"` in the configuration).
+ *
+ * - `out_json`: may be NULL; receives, on success,
+ *   `{"accounts": [{"account": "office@firma.ro", "provider": "google", "scope": "…",
+ *   "authorized_at": 1764000000, "expires_at": 1764003600, "refreshed_at": 1764003000}]}`
+ *   ordered by account (lowercase); a time the store does not know is `null`. It never holds a
+ *   secret. On failure, the error document.
+ *
+ * `OAUTHMAIL_INVALID_ARGUMENT` (`field: "config.store"`) when the configuration has no store;
+ * `OAUTHMAIL_IO` (`field: "config.store.path"`) when the store cannot be read or decrypted: it is
+ * then left untouched. A store file that does not exist yet is an empty list.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described above.
+ */
+oauthmail_status oauthmail_store_list(struct oauthmail_client *client, char **out_json);
+
+/**
+ * Removes an account from the client's token store. Nothing is revoked at the provider (for
+ * that, call `oauthmail_revoke` with `{"account": "EMAIL"}`, which revokes and then removes).
+ *
+ * - `account`: required, the account's email (matched without regard to ASCII case).
+ * - `out_json`: may be NULL; receives `{"removed": true}`, or `{"removed": false}` when the store
+ *   had no such account (success as well), the error document on failure.
+ *
+ * Waits for the store's lock at most `timeouts.connect_s` + `timeouts.io_s` (`OAUTHMAIL_TIMEOUT`)
+ * or until `oauthmail_cancel`. Errors as for `oauthmail_store_list`.
+ *
+ * # Safety
+ * Pointers are NULL or valid as described above.
+ */
+oauthmail_status oauthmail_store_remove(struct oauthmail_client *client,
+                                        const char *account,
+                                        char **out_json);
 
 /**
  * Cancels the calls in flight on `client` (authorize, refresh, send, revoke): they return

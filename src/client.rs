@@ -18,6 +18,7 @@ use crate::message::MessageDocument;
 use crate::progress::Progress;
 use crate::send::{SendResult, Sender};
 use crate::service_account;
+use crate::store::{self, AccountSummary, Store};
 use crate::tls;
 use crate::token::{self, TokenDocument, TokenRef};
 
@@ -31,6 +32,8 @@ pub struct Client {
     sender: Sender,
     /// The TLS configuration HTTPS and SMTP share, for the check's own handshakes.
     tls: Arc<rustls::ClientConfig>,
+    /// The token store of `config.store`, if any.
+    store: Option<Store>,
 }
 
 impl std::fmt::Debug for Client {
@@ -51,6 +54,7 @@ impl Client {
         let tls = tls::client_config(settings.extra_ca_file.as_deref()).map_err(localized)?;
         let http = Http::new(&settings, Arc::clone(&tls), log.clone()).map_err(localized)?;
         let sender = Sender::new(&settings, Arc::clone(&tls));
+        let store = settings.store.as_ref().map(|s| Store::new(&s.path, s.protect));
         Ok(Client {
             settings,
             http,
@@ -60,6 +64,7 @@ impl Client {
             progress: RwLock::new(None),
             sender,
             tls,
+            store,
         })
     }
 
@@ -83,7 +88,8 @@ impl Client {
         self.log.set(sink, max);
     }
 
-    /// Interactive authorization in the browser; returns the token document. Refused with a
+    /// Interactive authorization in the browser; returns the token document. With a store, the
+    /// token is also saved under the account's email, replacing an older one. Refused with a
     /// service account: the domain's administrator has authorized it already.
     pub fn authorize(&self, options: &AuthorizeOptions) -> Result<TokenDocument> {
         if self.settings.service_account.is_some() {
@@ -95,49 +101,89 @@ impl Client {
         }
         let call = self.canceller.begin();
         let opener = self.url_opener.read().unwrap_or_else(|e| e.into_inner()).clone();
-        authorize::run(self.ctx(&call), opener, options).map_err(|e| self.localized(e))
-    }
-
-    pub fn refresh(&self, token: &TokenDocument) -> Result<TokenDocument> {
-        let call = self.canceller.begin();
-        token::refresh(self.ctx(&call), token).map_err(|e| self.localized(e))
-    }
-
-    /// Refresh for a token reference: a token document is refreshed; for `{"subject": …}` the
-    /// result is that user's access token from the service account (the one this client holds
-    /// while it is fresh, so refresh and send share one exchange per expiry).
-    pub fn refresh_ref(&self, token: &TokenRef) -> Result<TokenDocument> {
-        match token {
-            TokenRef::Document(doc) => self.refresh(doc),
-            TokenRef::Subject(subject) => {
-                let call = self.canceller.begin();
-                self.sender.subject_token(self.ctx(&call), subject)
-            }
+        let token = authorize::run(self.ctx(&call), opener, options).map_err(|e| self.localized(e))?;
+        if let Some(store) = &self.store {
+            store::calls::save_authorized(self.ctx(&call), store, &token).map_err(|e| self.localized(e))?;
         }
+        Ok(token)
     }
 
-    pub fn send(&self, token: &TokenDocument, message: &MessageDocument) -> Result<SendResult> {
-        self.send_ref(&TokenRef::Document(token.clone()), message)
+    /// A fresh access token for a token document; with a store, for an account's entry, which is
+    /// then updated; with a service account, for `{"subject": …}`: that user's access token (the
+    /// one this client holds while it is fresh, so refresh and send share one exchange per expiry).
+    pub fn refresh<'t>(&self, token: impl Into<TokenRef<'t>>) -> Result<TokenDocument> {
+        let call = self.canceller.begin();
+        let ctx = self.ctx(&call);
+        match token.into() {
+            TokenRef::Document(doc) => token::refresh(ctx, doc),
+            TokenRef::Account(account) => store::calls::refresh_account(ctx, self.store.as_ref(), account),
+            TokenRef::Subject(subject) => self.sender.subject_token(ctx, subject),
+        }
+        .map_err(|e| self.localized(e))
     }
 
-    /// Sends as `subject`, a user of the Workspace domain, with the service account.
-    pub fn send_as(&self, subject: &str, message: &MessageDocument) -> Result<SendResult> {
-        self.send_ref(&TokenRef::Subject(subject.to_string()), message)
+    /// [`Client::refresh`] for a reference held by the caller.
+    pub fn refresh_ref(&self, token: &TokenRef<'_>) -> Result<TokenDocument> {
+        self.refresh(*token)
     }
 
-    pub fn send_ref(&self, token: &TokenRef, message: &MessageDocument) -> Result<SendResult> {
+    /// Sends with a token document; with a store, with an account's entry; with a service account,
+    /// as `{"subject": …}`. With a reference the result carries no token (the store holds it, or
+    /// there is nothing to keep).
+    pub fn send<'t>(&self, token: impl Into<TokenRef<'t>>, message: &MessageDocument) -> Result<SendResult> {
         let call = self.canceller.begin();
         let progress = self.progress.read().unwrap_or_else(|e| e.into_inner()).clone();
         let ctx = Ctx {
             progress: progress.as_deref(),
             ..self.ctx(&call)
         };
-        self.sender.send(ctx, token, message).map_err(|e| self.localized(e))
+        self.sender
+            .send(ctx, self.store.as_ref(), token.into(), message)
+            .map_err(|e| self.localized(e))
     }
 
-    pub fn revoke(&self, token: &TokenDocument) -> Result<token::Revocation> {
+    /// Sends as `subject`, a user of the Workspace domain, with the service account.
+    pub fn send_as(&self, subject: &str, message: &MessageDocument) -> Result<SendResult> {
+        self.send(TokenRef::Subject(subject), message)
+    }
+
+    /// [`Client::send`] for a reference held by the caller.
+    pub fn send_ref(&self, token: &TokenRef<'_>, message: &MessageDocument) -> Result<SendResult> {
+        self.send(*token, message)
+    }
+
+    /// Revokes the grant; with a reference, then removes the account from the store. A service
+    /// account's tokens are not revoked one by one: the administrator removes the delegation.
+    pub fn revoke<'t>(&self, token: impl Into<TokenRef<'t>>) -> Result<token::Revocation> {
         let call = self.canceller.begin();
-        token::revoke(self.ctx(&call), token).map_err(|e| self.localized(e))
+        let ctx = self.ctx(&call);
+        match token.into() {
+            TokenRef::Document(doc) => token::revoke(ctx, doc),
+            TokenRef::Account(account) => store::calls::revoke_account(ctx, self.store.as_ref(), account),
+            TokenRef::Subject(_) => Err(Error::invalid(
+                token::SUBJECT_FIELD,
+                "a service account's access tokens are not revoked one by one (they expire within an hour): to stop \
+                 sending as the domain's users, remove the domain-wide delegation or delete the service account's key",
+            )),
+        }
+        .map_err(|e| self.localized(e))
+    }
+
+    /// The accounts in the store (never a secret).
+    pub fn store_list(&self) -> Result<Vec<AccountSummary>> {
+        store::calls::list(self.configured_store()?).map_err(|e| self.localized(e))
+    }
+
+    /// Removes an account from the store; `false` when it was not there.
+    pub fn store_remove(&self, account: &str) -> Result<bool> {
+        let call = self.canceller.begin();
+        store::calls::remove(self.ctx(&call), self.configured_store()?, account).map_err(|e| self.localized(e))
+    }
+
+    fn configured_store(&self) -> Result<&Store> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| Error::invalid("config.store", "the configuration has no token store (\"store\")"))
     }
 
     /// The pre-flight check ([`crate::check`]): every step a send needs, without sending; with a

@@ -2,6 +2,7 @@
 //! the same with every default applied and every value checked ([`Settings`]), which is what the
 //! rest of the library reads.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +14,7 @@ use crate::hint;
 use crate::provider::{ProviderKind, ProviderSpec, TransportKind};
 use crate::secret::Secret;
 use crate::service_account::ServiceAccountKey;
+use crate::store::protect::Protect;
 
 /// `config_json` as written by the host. Unknown fields are refused so that typos never pass.
 #[derive(Debug, Clone, Deserialize)]
@@ -54,6 +56,25 @@ pub struct Config {
     /// client then sends as `{"subject": …}` and needs no client id, secret or consent.
     #[serde(default)]
     pub service_account_file: Option<String>,
+    /// The token store (README "Keeping tokens"); absent: the host keeps token documents itself.
+    #[serde(default)]
+    pub store: Option<StoreConfig>,
+}
+
+/// `"store": {"path": "…", "protect": "user" | "machine" | "none"}`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StoreConfig {
+    pub path: String,
+    #[serde(default)]
+    pub protect: Option<String>,
+}
+
+/// The token store's file and protection, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSettings {
+    pub path: PathBuf,
+    pub protect: Protect,
 }
 
 /// The `transport` field as the host writes it (`graph`: Microsoft only).
@@ -182,6 +203,7 @@ pub struct Settings {
     pub smtp_auth: SmtpAuth,
     /// The parsed key of `service_account_file`, read once when the client is created.
     pub service_account: Option<Arc<ServiceAccountKey>>,
+    pub store: Option<StoreSettings>,
 }
 
 // By hand, because the proxy URL may carry a password.
@@ -209,6 +231,7 @@ impl std::fmt::Debug for Settings {
             .field("smtp_auth", &self.smtp_auth)
             // Its Debug shows the account and key id, never the key.
             .field("service_account", &self.service_account)
+            .field("store", &self.store)
             .finish()
     }
 }
@@ -392,6 +415,8 @@ impl Config {
             }
         };
 
+        let store = self.store.map(resolve_store).transpose()?;
+
         Ok(Settings {
             provider: spec,
             client_id: self.client_id,
@@ -406,6 +431,7 @@ impl Config {
             ui_language: self.ui_language.unwrap_or_default(),
             smtp_auth: self.smtp_auth.unwrap_or_default(),
             service_account,
+            store,
         })
     }
 }
@@ -433,6 +459,44 @@ fn read_service_account(provider: ProviderKind, path: &str) -> Result<ServiceAcc
         ));
     }
     Ok(key)
+}
+
+/// `protect` is `user` by default on Windows; elsewhere it must be named, so that a plain-text
+/// store is only ever written when asked for.
+fn resolve_store(store: StoreConfig) -> Result<StoreSettings> {
+    if store.path.trim().is_empty() {
+        return Err(Error::invalid("config.store.path", "store.path is empty"));
+    }
+    let protect = match store.protect.as_deref() {
+        Some(name) => Protect::from_name(name).ok_or_else(|| {
+            Error::invalid(
+                "config.store.protect",
+                format!("store.protect must be \"user\", \"machine\" or \"none\", not \"{name}\""),
+            )
+        })?,
+        None => Protect::platform_default().ok_or_else(|| {
+            Error::invalid(
+                "config.store.protect",
+                "store.protect is required on this platform: DPAPI (\"user\", the Windows default) exists only on \
+                 Windows, so name \"none\" for a plain file",
+            )
+            .with_hint(&hint::STORE_PROTECT_UNAVAILABLE)
+        })?,
+    };
+    if !protect.available() {
+        return Err(Error::invalid(
+            "config.store.protect",
+            format!(
+                "store.protect \"{}\" needs Windows DPAPI, which this platform does not have",
+                protect.name()
+            ),
+        )
+        .with_hint(&hint::STORE_PROTECT_UNAVAILABLE));
+    }
+    Ok(StoreSettings {
+        path: PathBuf::from(store.path),
+        protect,
+    })
 }
 
 fn resolve_endpoints(
@@ -679,5 +743,36 @@ mod tests {
     fn redirect_host_must_be_loopback() {
         let e = google(r#","redirect":{"host":"example.com"}"#).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("config.redirect.host"));
+    }
+
+    #[test]
+    fn a_store_needs_a_path_and_a_protection_that_this_platform_has() {
+        let s = google(r#", "store": {"path": "/var/lib/wme/tokens.json", "protect": "none"}"#).unwrap();
+        let store = s.store.unwrap();
+        assert_eq!(store.path, PathBuf::from("/var/lib/wme/tokens.json"));
+        assert_eq!(store.protect, Protect::None);
+        assert!(google("").unwrap().store.is_none());
+
+        let field = |extra: &str| google(extra).unwrap_err().field.clone().unwrap();
+        assert_eq!(
+            field(r#", "store": {"path": "", "protect": "none"}"#),
+            "config.store.path"
+        );
+        assert_eq!(
+            field(r#", "store": {"path": "t.json", "protect": "plain"}"#),
+            "config.store.protect"
+        );
+        let dpapi = google(r#", "store": {"path": "t.json", "protect": "user"}"#);
+        let default = google(r#", "store": {"path": "t.json"}"#);
+        if cfg!(windows) {
+            assert_eq!(dpapi.unwrap().store.unwrap().protect, Protect::User);
+            assert_eq!(default.unwrap().store.unwrap().protect, Protect::User);
+        } else {
+            for e in [dpapi.unwrap_err(), default.unwrap_err()] {
+                assert_eq!(e.status, crate::error::Status::InvalidArgument);
+                assert_eq!(e.field.as_deref(), Some("config.store.protect"));
+                assert_eq!(e.hint, hint::STORE_PROTECT_UNAVAILABLE.text);
+            }
+        }
     }
 }

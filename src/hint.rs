@@ -222,6 +222,28 @@ hints! {
     FROM_REWRITTEN = "from-rewritten":
         "Gmail sends only from the account's own address or one of its verified Send mail as addresses, and silently replaces any other sender. To send as this address, add it in Gmail (Settings > Accounts > Send mail as > Add another email address) and confirm it; or send from the account's own address."
         / "Gmail trimite doar de la adresa contului sau de la una dintre adresele lui verificate din Send mail as și înlocuiește fără avertisment orice alt expeditor. Pentru a trimite de la această adresă, adăugați-o în Gmail (Settings > Accounts > Send mail as > Add another email address) și confirmați-o; sau trimiteți de la adresa contului.";
+    // The token store (config.store) and the Testing-status diagnosis it makes possible.
+    REAUTHORIZE_TESTING_STATUS = "reauthorize-testing-status":
+        "The refresh token expired 7 days after the authorization: the Google Cloud app is in Testing status, where Google ends every authorization after 7 days. Publish the app (Google Auth Platform > Audience > Publish app), then call oauthmail_authorize again; tokens issued after publishing do not expire this way."
+        / "Tokenul de reîmprospătare a expirat la 7 zile după autorizare: aplicația Google Cloud este în starea Testing, în care Google încheie orice autorizare după 7 zile. Publicați aplicația (Google Auth Platform > Audience > Publish app), apoi apelați din nou 'oauthmail_authorize'; tokenurile emise după publicare nu mai expiră astfel.";
+    REAUTHORIZE_REVOKED = "reauthorize-revoked":
+        "The refresh token was revoked or has expired (the user removed the app's access, changed the Google password, or the token went unused for six months). Call oauthmail_authorize again so the user can sign in and consent."
+        / "Tokenul de reîmprospătare a fost revocat sau a expirat (utilizatorul a retras accesul aplicației, și-a schimbat parola Google sau tokenul nu a fost folosit șase luni). Apelați din nou 'oauthmail_authorize' ca utilizatorul să se poată autentifica și să își dea consimțământul.";
+    STORE_NO_ACCOUNT = "store-no-account":
+        "The token store has no entry for this account. Call oauthmail_authorize with this store in the configuration (it saves the token under the account's email), or correct the account name."
+        / "Depozitul de tokenuri nu are nicio intrare pentru acest cont. Apelați 'oauthmail_authorize' cu acest depozit în configurație (salvează tokenul sub adresa de email a contului) sau corectați numele contului.";
+    STORE_UNREADABLE = "store-unreadable":
+        "The token store file could not be read or decrypted, so it was left untouched. If it was copied from another Windows user or machine, or written with another config.store.protect, use it there or with the same setting; otherwise restore it from a backup, or move it away and authorize each account again."
+        / "Fișierul depozitului de tokenuri nu a putut fi citit sau decriptat, așa că a fost lăsat neatins. Dacă a fost copiat de la alt utilizator Windows sau de pe alt calculator ori scris cu altă valoare 'config.store.protect', folosiți-l acolo sau cu aceeași setare; altfel refaceți-l dintr-o copie de siguranță sau mutați-l deoparte și autorizați din nou fiecare cont.";
+    STORE_WRITE = "store-write":
+        "The token store could not be written. Check that its folder exists (the library creates the file, not the folder) and that the program may create and replace files there; on a network share, that the share is reachable."
+        / "Depozitul de tokenuri nu a putut fi scris. Verificați că folderul lui există (biblioteca creează fișierul, nu și folderul) și că programul poate crea și înlocui fișiere acolo; pe un share de rețea, că share-ul este accesibil.";
+    STORE_LOCKED = "store-locked":
+        "Another program held the token store's lock for longer than this call's timeout. Look for a hung program using the same store (on a network share: a workstation that lost its connection) and try again; raise timeouts.io_s if refreshes are slow."
+        / "Alt program a ținut blocarea depozitului de tokenuri mai mult decât limita de timp a acestui apel. Căutați un program blocat care folosește același depozit (pe un share de rețea: o stație care și-a pierdut conexiunea) și încercați din nou; măriți 'timeouts.io_s' dacă reîmprospătările durează mult.";
+    STORE_PROTECT_UNAVAILABLE = "store-protect-unavailable":
+        "DPAPI protection ('user', 'machine') exists only on Windows. On this platform set config.store.protect to \"none\" and keep the file in a folder only this account can read (the library writes it with mode 0600)."
+        / "Protecția DPAPI ('user', 'machine') există doar pe Windows. Pe această platformă setați 'config.store.protect' la '\"none\"' și păstrați fișierul într-un folder pe care îl poate citi doar acest cont (biblioteca îl scrie cu drepturile 0600).";
 }
 
 /// The hint used when nothing more specific is known about a failure.

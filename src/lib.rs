@@ -39,6 +39,7 @@ pub mod secret;
 mod send;
 mod service_account;
 mod status;
+pub mod store;
 mod time;
 mod tls;
 pub mod token;

@@ -41,6 +41,7 @@ use crate::message::{self, MessageDocument, PreparedMessage};
 use crate::provider::TransportKind;
 use crate::secret::Secret;
 use crate::service_account::ServiceAccountKey;
+use crate::store::{self, Store};
 use crate::time::now_unix;
 use crate::token::{self, TokenDocument, TokenRef};
 use crate::transport::{gmail_api, graph, smtp, Failure, Sent};
@@ -168,9 +169,31 @@ impl Sender {
     }
 
     /// One send; see the module doc for its order.
-    pub(crate) fn send(&self, ctx: Ctx<'_>, token: &TokenRef, message: &MessageDocument) -> Result<SendResult> {
+    /// One send; see the module doc for its order. `store` is the client's token store, for
+    /// `{"account": …}` references.
+    pub(crate) fn send(
+        &self,
+        ctx: Ctx<'_>,
+        store: Option<&Store>,
+        token: TokenRef<'_>,
+        message: &MessageDocument,
+    ) -> Result<SendResult> {
         match token {
             TokenRef::Document(doc) => run(self, ctx, Source::Document(doc), message),
+            TokenRef::Account(account) => {
+                let store = store::calls::require(store)?;
+                let doc = store::calls::load(store, account)?;
+                run(
+                    self,
+                    ctx,
+                    Source::Stored {
+                        store,
+                        account,
+                        token: &doc,
+                    },
+                    message,
+                )
+            }
             TokenRef::Subject(subject) => {
                 let key = token::service_account_for(ctx.settings, subject)?;
                 run(self, ctx, Source::Subject { key, subject }, message)
@@ -197,6 +220,17 @@ impl Sender {
         match source {
             Source::Document(_) => self.tokens.fresh(ctx, token, rejected),
             Source::Subject { key, subject } => self.tokens.for_subject(ctx, key, subject, rejected),
+            // Through the store's lock: one refresh across processes. The lock re-reads the entry
+            // and refreshes only if it still holds `token`, the one just used or found stale.
+            Source::Stored { store, account, .. } => {
+                let (fresh, by_us) = store::calls::refresh_stored(ctx, store, account, token)?;
+                // Another process's token may itself be close to expiry (it refreshed long ago,
+                // and this process read an older entry): refresh that one, once.
+                if !by_us && needs_refresh(&fresh, now_unix()) && fresh.access_token != token.access_token {
+                    return store::calls::refresh_stored(ctx, store, account, &fresh);
+                }
+                Ok((fresh, by_us))
+            }
         }
     }
 
@@ -209,6 +243,8 @@ impl Sender {
                 .filter(|t| !t.is_empty())
                 .map(|rt| self.tokens.grant_key(rt)),
             Source::Subject { key, subject } => Some(self.tokens.subject_key(key, subject)),
+            // The store keeps nothing in this client's memory.
+            Source::Stored { .. } => None,
         };
         if let Some(key) = key {
             self.tokens.forget(key, token);
@@ -217,11 +253,17 @@ impl Sender {
 }
 
 /// Where a send's token comes from: the host's token document (renewed with its refresh token,
-/// returned to the host when renewed), or a service account acting as `subject` (renewed with a
-/// new assertion; never returned: the host has nothing to store).
+/// returned to the host when renewed); an account's entry in the token store (renewed under the
+/// store's lock and written back there, never returned); or a service account acting as `subject`
+/// (renewed with a new assertion; never returned: the host has nothing to store).
 #[derive(Clone, Copy)]
 enum Source<'a> {
     Document(&'a TokenDocument),
+    Stored {
+        store: &'a Store,
+        account: &'a str,
+        token: &'a TokenDocument,
+    },
     Subject {
         key: &'a ServiceAccountKey,
         subject: &'a str,
@@ -237,7 +279,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
     let prepared = message::prepare(message)?;
 
     let mut current = match source {
-        Source::Document(token) => {
+        Source::Document(token) | Source::Stored { token, .. } => {
             token::check_document(settings, token)?;
             check_scope(settings, token)?;
             let mut current = token.clone();
@@ -245,7 +287,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
                 call.check()?;
                 ctx.log
                     .debug(|| "send: the access token is missing or about to expire; refreshing first".into());
-                current = sender.tokens.fresh(ctx, token, None)?.0;
+                current = sender.renew(ctx, source, token, None)?.0;
                 check_scope(settings, &current)?;
             }
             current
@@ -320,7 +362,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
     let warnings = from_warnings(ctx, &current, prepared.envelope.from.as_ref());
     let token = match source {
         Source::Document(token) => (current.access_token != token.access_token).then_some(current),
-        Source::Subject { .. } => None,
+        Source::Stored { .. } | Source::Subject { .. } => None,
     };
     Ok(SendResult {
         message_id: prepared.message_id,
@@ -623,6 +665,7 @@ mod tests {
             access_token: access.map(Secret::new),
             expires_at,
             refresh_token: Some(Secret::new("1//refresh")),
+            authorized_at: None,
         }
     }
 

@@ -58,6 +58,10 @@ pub struct TokenDocument {
         deserialize_with = "printable_secret"
     )]
     pub refresh_token: Option<Secret>,
+    /// Unix seconds of the consent that issued the refresh token; kept across refreshes. Lets an
+    /// `invalid_grant` be told apart: Testing-status expiry (7 days) or a revoked grant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authorized_at: Option<i64>,
 }
 
 const CONTROL_CHARACTER: &str = "must not contain a control character (CR, LF, NUL or another)";
@@ -117,7 +121,8 @@ pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocume
         form.push(("scope", scope.as_str()));
     }
     ctx.log.debug(|| "refreshing the access token".into());
-    let response = post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh)?;
+    let response = post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh)
+        .map_err(|e| diagnose_invalid_grant(e, token.authorized_at, now_unix()))?;
     let granted = response.scope.clone().unwrap_or_else(|| token.scope.clone());
     let email = response
         .id_token
@@ -133,6 +138,7 @@ pub(crate) fn refresh(ctx: Ctx<'_>, token: &TokenDocument) -> Result<TokenDocume
         expires_at: expires_at(response.expires_in, now_unix()),
         // Google never sends a new one on refresh; Microsoft rotates them (API.md "Refresh").
         refresh_token: response.refresh_token.or_else(|| token.refresh_token.clone()),
+        authorized_at: token.authorized_at,
     };
     ctx.log.info(|| {
         format!(
@@ -310,7 +316,31 @@ pub(crate) fn exchange_code(
         access_token: Some(response.access_token),
         expires_at: expires_at(response.expires_in, now_unix()),
         refresh_token: Some(refresh_token),
+        authorized_at: Some(now_unix()),
     })
+}
+
+/// The window, in seconds after the consent, in which Google's `invalid_grant` "Token has been
+/// expired or revoked." is the Testing-status limit (7 days) rather than a revocation: 6.5 to 8
+/// days, for clocks that differ and a refresh that comes a little after the limit.
+const TESTING_EXPIRY_WINDOW_S: std::ops::RangeInclusive<i64> = (13 * 86_400 / 2)..=(8 * 86_400);
+
+/// With `authorized_at` known, Google's expired-or-revoked answer says which: the Testing-status
+/// limit when the consent is 6.5-8 days old, a revoked or expired grant otherwise. Without it, the
+/// hint can only say "if this happens about 7 days after each authorization".
+fn diagnose_invalid_grant(e: Error, authorized_at: Option<i64>, now: i64) -> Error {
+    let (Some(at), true) = (authorized_at, e.hint == hint::REAUTHORIZE_TESTING_EXPIRY.text) else {
+        return e;
+    };
+    let age = now.saturating_sub(at);
+    let days = age as f64 / 86_400.0;
+    let mut e = if TESTING_EXPIRY_WINDOW_S.contains(&age) {
+        e.with_hint(&hint::REAUTHORIZE_TESTING_STATUS)
+    } else {
+        e.with_hint(&hint::REAUTHORIZE_REVOKED)
+    };
+    e.message = format!("{} (the account was authorized {days:.1} days ago)", e.message);
+    e
 }
 
 /// The `email` claim of an id_token.
@@ -363,12 +393,21 @@ fn email_from_userinfo(ctx: Ctx<'_>, access_token: &Secret) -> Result<Option<Str
 // ---------------------------------------------------------------------------------------------
 // Service accounts (issue 16)
 
-/// What `oauthmail_send`, `oauthmail_refresh` (and `oauthmail_revoke`) take as their token: a
-/// token document, or `{"subject": "user@domain"}` with a service account.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum TokenRef {
-    Document(TokenDocument),
-    Subject(String),
+/// What refresh, send and revoke take as their token: a token document; with a token store the
+/// name of an account whose token the store holds (`{"account": "…"}`); or with a service account
+/// the user of the Workspace domain to act as (`{"subject": "…"}`). `&TokenDocument` converts into
+/// it, so existing callers pass a document unchanged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TokenRef<'a> {
+    Document(&'a TokenDocument),
+    Account(&'a str),
+    Subject(&'a str),
+}
+
+impl<'a> From<&'a TokenDocument> for TokenRef<'a> {
+    fn from(t: &'a TokenDocument) -> Self {
+        TokenRef::Document(t)
+    }
 }
 
 /// The field a subject reference's errors name.
@@ -435,6 +474,7 @@ pub(crate) fn exchange_assertion(ctx: Ctx<'_>, key: &ServiceAccountKey, subject:
         access_token: Some(response.access_token),
         expires_at: expires_at(response.expires_in, now_unix()),
         refresh_token: None,
+        authorized_at: None,
     };
     ctx.log.info(|| {
         format!(
@@ -1007,10 +1047,57 @@ mod tests {
             access_token: Some(Secret::new("ya29.SECRET-ACCESS")),
             expires_at: Some(1),
             refresh_token: Some(Secret::new("1//SECRET-REFRESH")),
+            authorized_at: Some(1_700_000_000),
         };
         let json = serde_json::to_string(&doc).unwrap();
         assert_eq!(serde_json::from_str::<TokenDocument>(&json).unwrap(), doc);
         let debug = format!("{doc:?}");
         assert!(!debug.contains("SECRET"), "{debug}");
+    }
+
+    #[test]
+    fn invalid_grant_with_authorized_at_tells_testing_expiry_from_revocation() {
+        let expired = || {
+            map(
+                400,
+                r#"{"error":"invalid_grant","error_description":"Token has been expired or revoked."}"#,
+            )
+        };
+        let now = 1_800_000_000;
+        let day = 86_400;
+        let cases: &[(Option<i64>, &hint::Hint)] = &[
+            (None, &hint::REAUTHORIZE_TESTING_EXPIRY),
+            (Some(now - 13 * day / 2 + 60), &hint::REAUTHORIZE_REVOKED),
+            (Some(now - 13 * day / 2), &hint::REAUTHORIZE_TESTING_STATUS),
+            (Some(now - 7 * day), &hint::REAUTHORIZE_TESTING_STATUS),
+            (Some(now - 8 * day), &hint::REAUTHORIZE_TESTING_STATUS),
+            (Some(now - 8 * day - 60), &hint::REAUTHORIZE_REVOKED),
+            (Some(now - 2 * day), &hint::REAUTHORIZE_REVOKED),
+            (Some(now - 200 * day), &hint::REAUTHORIZE_REVOKED),
+        ];
+        for (at, want) in cases {
+            let e = diagnose_invalid_grant(expired(), *at, now);
+            assert_eq!(e.status, Status::Reauthorize);
+            assert_eq!(e.hint, want.text, "authorized_at {at:?}");
+            assert_eq!(e.message.contains("days ago"), at.is_some(), "{}", e.message);
+        }
+        let seven = diagnose_invalid_grant(expired(), Some(now - 7 * day), now);
+        assert!(
+            seven.message.ends_with("(the account was authorized 7.0 days ago)"),
+            "{}",
+            seven.message
+        );
+        // Other invalid_grant answers (not Google's expired-or-revoked) keep their hint.
+        let other = map(400, r#"{"error":"invalid_grant","error_description":"Bad Request"}"#);
+        let kept = diagnose_invalid_grant(other, Some(now - 7 * day), now);
+        assert_eq!(kept.hint, hint::REAUTHORIZE.text);
+    }
+
+    #[test]
+    fn token_documents_without_authorized_at_still_load() {
+        let doc: TokenDocument =
+            serde_json::from_str(r#"{"provider": "google", "refresh_token": "1//R", "access_token": "A"}"#).unwrap();
+        assert_eq!(doc.authorized_at, None);
+        assert!(!serde_json::to_string(&doc).unwrap().contains("authorized_at"));
     }
 }

@@ -88,7 +88,7 @@ fn run(handles: usize, host: Host) {
                     let m = message(json!({"from": USER, "to": [recipient.clone()], "text": "x"}));
                     let t0 = Instant::now();
                     let current = Arc::clone(&doc.lock().unwrap());
-                    let outcome = c.send(&current, &m).map(|r| {
+                    let outcome = c.send(&*current, &m).map(|r| {
                         if let (Some(fresh), Host::StoresTheReturnedToken) = (r.token, host) {
                             *doc.lock().unwrap() = Arc::new(fresh);
                         }

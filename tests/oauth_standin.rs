@@ -640,7 +640,10 @@ fn parallel_refreshes_from_many_threads_on_one_client_all_succeed() {
     std::thread::scope(|t| {
         let handles: Vec<_> = docs
             .iter()
-            .map(|d| t.spawn(|| client.refresh(d).map_err(|e| e.to_document().to_string())))
+            .map(|d| {
+                let client = &client;
+                t.spawn(move || client.refresh(d).map_err(|e| e.to_document().to_string()))
+            })
             .collect();
         for (h, d) in handles.into_iter().zip(&docs) {
             let fresh = h.join().unwrap().expect("refresh in parallel");

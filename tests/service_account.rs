@@ -156,7 +156,7 @@ fn refresh_with_a_subject_returns_its_token_and_shares_the_cache_with_send() {
     let s = standin();
     let a = account(&s, "erp-mailer", &[GMAIL_SEND]);
     let c = sa_client(&s, Via::GmailApi, &a);
-    let doc = c.refresh_ref(&TokenRef::Subject(FACTURI.into())).expect("refresh");
+    let doc = c.refresh_ref(&TokenRef::Subject(FACTURI)).expect("refresh");
     assert_eq!(doc.email.as_deref(), Some(FACTURI));
     assert_eq!(
         doc.scope, GMAIL_SEND,
@@ -333,7 +333,7 @@ fn the_key_the_assertion_and_the_token_never_appear_in_a_level_5_log() {
             Level::Trace,
         );
         c.send_as(FACTURI, &mail_from(FACTURI, "a@example.ro")).expect("send");
-        let doc = c.refresh_ref(&TokenRef::Subject(FACTURI.into())).expect("refresh");
+        let doc = c.refresh_ref(&TokenRef::Subject(FACTURI)).expect("refresh");
         everything.push_str(doc.access_token.as_ref().unwrap().expose());
         let e = refused(&c, "nimeni@firma.ro");
         everything.push_str(&format!("{e:?} {e}"));

@@ -201,7 +201,7 @@ fn eight_parallel_sends_get_eight_connections_which_the_next_eight_reuse() {
                 let (c, t, gate) = (Arc::clone(&c), Arc::clone(&t), Arc::clone(&gate));
                 std::thread::spawn(move || {
                     gate.wait();
-                    c.send(&t, &simple())
+                    c.send(&*t, &simple())
                 })
             })
             .collect();

@@ -28,8 +28,11 @@ static class Retarget
         int moved = 0;
         foreach (var tr in module.GetTypeReferences())
         {
+            // Nested types (List`1/Enumerator) follow their declaring type, which is retargeted
+            // (and checked) itself; Cecil reports the declaring type's scope for them.
+            if (tr.IsNested) continue;
             var scope = tr.Scope as AssemblyNameReference;
-            if (scope == null) continue;  // nested types: their declaring type is retargeted
+            if (scope == null) continue;
             if (!Framework.Contains(scope.Name)) { missing.Add(tr.FullName + " (from " + scope.Name + ")"); continue; }
             if (!surface.Contains(tr.FullName)) { missing.Add(tr.FullName); continue; }
             tr.Scope = netstandard;

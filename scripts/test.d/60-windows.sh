@@ -13,8 +13,10 @@
 #     from scripts/deps.d/60-windows.sh) against the Google stand-in running natively on
 #     127.0.0.1 over HTTPS: version, version resource, bad input, TLS refusal while the stand-in's
 #     CA is not trusted, then (CA in the Windows Root store) authorize -> refresh -> send over the
-#     Gmail API and SMTP with an attachment at a non-ASCII Windows path, and authorize through the
-#     system browser (ShellExecuteW); a test-hooks build of the same DLL turns a panic into
+#     Gmail API and SMTP with an attachment at a non-ASCII Windows path, authorize through the
+#     system browser (ShellExecuteW), and authorize + send + refresh through a DPAPI
+#     "user"-protected token store whose file must hold no token in any encoding (a copy read
+#     with "protect": "none" fails cleanly); a test-hooks build of the same DLL turns a panic into
 #     OAUTHMAIL_INTERNAL (see tests/windows/smoke.c and docs/windows.md);
 #   - tests/windows/check_mailbox.py: the stand-in's mailbox holds those messages.
 # A Wine run is judged by the harness's "N passed, N failed" line, never by wine's exit status
@@ -108,6 +110,11 @@ for name, transport in (("config-api.json", "gmail_api"), ("config-smtp.json", "
     if name == "config-extra-ca.json":
         config["tls"] = {"extra_ca_file": win_dir + "\\dosar ășț\\ca șț.pem"}
     json.dump(config, open(f"{run_dir}/{name}", "w", encoding="utf-8"), ensure_ascii=False)
+    if name == "config-api.json":
+        # The token store (smoke.exe --store): DPAPI "user", and a copy of it read as plain JSON.
+        for store_name, store in (("config-store.json", {"path": "tokens.json", "protect": "user"}),
+                                  ("config-store-copy-none.json", {"path": "tokens-copy.json", "protect": "none"})):
+            json.dump(dict(config, store=store), open(f"{run_dir}/{store_name}", "w", encoding="utf-8"), ensure_ascii=False)
 # A service account of the stand-in, delegated gmail.send, its key file beside the configs (token_uri
 # by name, as above) and config-sa.json naming it (issue 16).
 import hashlib, urllib.request
@@ -193,11 +200,12 @@ for tgt in $TARGETS; do
     i686-*)   write_configs "$d" 'Z:\srv\win' "$smtp" ;;
   esac
   t=$(now)
-  # Five runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
+  # Six runs: the panic check needs the test-hooks DLL; Wine's default chain engine keeps the
   # Root store it first opened, so the "CA not trusted" checks and the trusted flows need separate
-  # processes; the system-browser flow needs its own too (a fresh authorize-url.txt); the
-  # "CA not trusted" checks run once more linked through oauthmail.lib instead of the .dll.a.
-  for run in panic untrusted untrusted-lib flow system-browser; do
+  # processes; the system-browser and token-store flows need their own too (a fresh
+  # authorize-url.txt); the "CA not trusted" checks run once more linked through oauthmail.lib
+  # instead of the .dll.a.
+  for run in panic untrusted untrusted-lib flow system-browser store; do
     rd=$d; exe=smoke.exe
     case $run in
       panic) args=(--panic); rd=$d/hooks ;;

@@ -145,24 +145,49 @@ pub(super) fn parse_json<T: DeserializeOwned>(text: &str, root: &str) -> Result<
     Ok(value)
 }
 
-/// A token argument (`root` = `token`): a token document, or a `{"subject": "user@domain"}`
-/// reference (service accounts; recognised by a `subject` member and no `provider`).
-pub(super) fn parse_token_ref(text: &str) -> Result<TokenRef> {
-    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
-        if m.contains_key("subject") && !m.contains_key("provider") {
-            if let Some(extra) = m.keys().find(|k| k.as_str() != "subject") {
-                return Err(Error::invalid(
-                    format!("token.{extra}"),
-                    format!("a {{\"subject\": …}} token reference has no other fields (found \"{extra}\")"),
-                ));
-            }
-            return match &m["subject"] {
-                Value::String(s) => Ok(TokenRef::Subject(s.trim().to_string())),
-                _ => Err(Error::invalid("token.subject", "token.subject must be a string")),
-            };
+/// `token_json` as given: a token document, or a reference: `{"account": "…"}` (an entry of the
+/// token store) or `{"subject": "…"}` (a user the service account acts as), an object with that one
+/// member and no `provider`.
+pub(super) enum TokenArg {
+    Document(TokenDocument),
+    Account(String),
+    Subject(String),
+}
+
+impl TokenArg {
+    pub(super) fn as_ref(&self) -> TokenRef<'_> {
+        match self {
+            TokenArg::Document(d) => TokenRef::Document(d),
+            TokenArg::Account(a) => TokenRef::Account(a),
+            TokenArg::Subject(s) => TokenRef::Subject(s),
         }
     }
-    parse_json::<TokenDocument>(text, "token").map(TokenRef::Document)
+}
+
+pub(super) fn parse_token_ref(text: &str) -> Result<TokenArg> {
+    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) {
+        let kind = ["account", "subject"].into_iter().find(|k| m.contains_key(*k));
+        if let (Some(kind), false) = (kind, m.contains_key("provider")) {
+            if let Some(extra) = m.keys().find(|k| k.as_str() != kind) {
+                return Err(Error::invalid(
+                    format!("token.{extra}"),
+                    format!("a {{\"{kind}\": …}} token reference has no other fields (found \"{extra}\")"),
+                ));
+            }
+            let Value::String(name) = &m[kind] else {
+                return Err(Error::invalid(
+                    format!("token.{kind}"),
+                    format!("token.{kind} must be a string"),
+                ));
+            };
+            let name = name.trim().to_string();
+            return Ok(match kind {
+                "account" => TokenArg::Account(name),
+                _ => TokenArg::Subject(name),
+            });
+        }
+    }
+    parse_json::<TokenDocument>(text, "token").map(TokenArg::Document)
 }
 
 /// Joins the document root and serde's path (which, for an unknown field, ends with its name).

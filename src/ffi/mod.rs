@@ -332,6 +332,10 @@ pub unsafe extern "C" fn oauthmail_client_set_progress(
 /// - `out_json`: may be NULL; receives the token document on success (it holds secrets: store it
 ///   protected), the error document on failure. Free it with `oauthmail_string_free`.
 ///
+/// With a token store (`"store"` in the configuration) the new token is also saved there under
+/// the account's email, replacing an older entry; later calls can then name it by
+/// `{"account": "EMAIL"}`. The document carries `authorized_at` (Unix seconds of the consent).
+///
 /// A client configured with `service_account_file` needs no authorization: the call fails with
 /// `OAUTHMAIL_INVALID_ARGUMENT` (field `config.service_account_file`).
 ///
@@ -358,8 +362,11 @@ pub unsafe extern "C" fn oauthmail_authorize(
 
 /// Exchanges the refresh token in `token_json` for a fresh access token.
 ///
-/// - `token_json`: required, a token document; or `{"subject": "user@your-domain"}` with a
-///   service account, which returns that user's access token (a document without a refresh token).
+/// - `token_json`: required, a token document; with a token store a reference
+///   `{"account": "EMAIL"}`: then the stored token is refreshed under the store's lock (once
+///   across all processes sharing the store) and written back; or `{"subject": "user@your-domain"}`
+///   with a service account, which returns that user's access token (a document without a refresh
+///   token).
 /// - `out_json`: may be NULL; receives the full new token document on success (the refresh
 ///   token is kept unless the provider rotated it), the error document on failure.
 ///
@@ -378,7 +385,7 @@ pub unsafe extern "C" fn oauthmail_refresh(
         let client = unsafe { client_ref(client) }?;
         // SAFETY: the caller's promise.
         let token = parse_token_ref(unsafe { str_arg(token_json, "token") }?)?;
-        let fresh = client.refresh_ref(&token)?;
+        let fresh = client.refresh(token.as_ref())?;
         Ok(Some(to_value(&fresh)?))
     })
 }
@@ -386,12 +393,15 @@ pub unsafe extern "C" fn oauthmail_refresh(
 /// Sends one message with the configured transport. Refreshes the access token first when it
 /// expires within 60 seconds, and once more if the provider rejects it.
 ///
-/// - `token_json`: required, a token document; or, with `service_account_file` in the
-///   configuration, `{"subject": "user@your-domain"}`: the service account sends as that user of
-///   the Workspace domain (its access token is kept in the client until shortly before it expires).
+/// - `token_json`: required, a token document; with a token store a reference
+///   `{"account": "EMAIL"}` (the stored token is used, refreshed under the store's lock when
+///   needed and written back); or, with `service_account_file` in the configuration,
+///   `{"subject": "user@your-domain"}`: the service account sends as that user of the Workspace
+///   domain (its access token is kept in the client until shortly before it expires).
 /// - `message_json`: required, a message document (see docs/API.md, "Message document").
 /// - `out_json`: may be NULL; receives the send result on success. Its `token` member is present
-///   when the call refreshed the token: store it in place of the old one (never with a subject).
+///   when the call refreshed the token: store it in place of the old one. With a reference it is
+///   never present: the store holds the token, or (a subject) there is nothing to keep.
 ///   Its `warnings` member, present when not empty, lists what the user should know although the
 ///   message was sent: `[{"code", "message", "hint", "hint_id"}]`, e.g. `from_rewritten` when Gmail
 ///   replaced a sender that is not a verified "Send mail as" address of the account.
@@ -418,7 +428,7 @@ pub unsafe extern "C" fn oauthmail_send(
         let token = parse_token_ref(unsafe { str_arg(token_json, "token") }?)?;
         // SAFETY: the caller's promise.
         let message = parse_json::<MessageDocument>(unsafe { str_arg(message_json, "message") }?, "message")?;
-        let result = client.send_ref(&token, &message)?;
+        let result = client.send(token.as_ref(), &message)?;
         Ok(Some(to_value(&result)?))
     })
 }
@@ -468,6 +478,8 @@ pub unsafe extern "C" fn oauthmail_check(
 /// Revokes the grant at the provider (disconnects the account). Revoking a token the provider no
 /// longer knows is also success.
 ///
+/// - `token_json`: required, a token document, or with a token store a reference
+///   `{"account": "EMAIL"}`: the stored grant is revoked and then the entry is removed.
 /// - `out_json`: may be NULL; receives `{"revoked": true}` on success, the error document on failure.
 ///   A provider without a revocation endpoint (Microsoft) gets
 ///   `{"revoked": false, "forgotten": true, "hint": "..."}`: the library forgot the token, and
@@ -485,13 +497,68 @@ pub unsafe extern "C" fn oauthmail_revoke(
         // SAFETY: the caller's promise.
         let client = unsafe { client_ref(client) }?;
         // SAFETY: the caller's promise.
-        let token = parse_json::<TokenDocument>(unsafe { str_arg(token_json, "token") }?, "token")?;
-        Ok(Some(match client.revoke(&token)? {
+        let token = parse_token_ref(unsafe { str_arg(token_json, "token") }?)?;
+        Ok(Some(match client.revoke(token.as_ref())? {
             crate::token::Revocation::Revoked => json!({ "revoked": true }),
             crate::token::Revocation::Forgotten { hint } => {
                 json!({ "revoked": false, "forgotten": true, "hint": hint.text, "hint_id": hint.id })
             }
         }))
+    })
+}
+
+/// Lists the accounts in the client's token store (`"store"` in the configuration).
+///
+/// - `out_json`: may be NULL; receives, on success,
+///   `{"accounts": [{"account": "office@firma.ro", "provider": "google", "scope": "…",
+///   "authorized_at": 1764000000, "expires_at": 1764003600, "refreshed_at": 1764003000}]}`
+///   ordered by account (lowercase); a time the store does not know is `null`. It never holds a
+///   secret. On failure, the error document.
+///
+/// `OAUTHMAIL_INVALID_ARGUMENT` (`field: "config.store"`) when the configuration has no store;
+/// `OAUTHMAIL_IO` (`field: "config.store.path"`) when the store cannot be read or decrypted: it is
+/// then left untouched. A store file that does not exist yet is an empty list.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_store_list(
+    client: *mut oauthmail_client,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard("oauthmail_store_list", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        let accounts = client.store_list()?;
+        Ok(Some(json!({ "accounts": to_value(&accounts)? })))
+    })
+}
+
+/// Removes an account from the client's token store. Nothing is revoked at the provider (for
+/// that, call `oauthmail_revoke` with `{"account": "EMAIL"}`, which revokes and then removes).
+///
+/// - `account`: required, the account's email (matched without regard to ASCII case).
+/// - `out_json`: may be NULL; receives `{"removed": true}`, or `{"removed": false}` when the store
+///   had no such account (success as well), the error document on failure.
+///
+/// Waits for the store's lock at most `timeouts.connect_s` + `timeouts.io_s` (`OAUTHMAIL_TIMEOUT`)
+/// or until `oauthmail_cancel`. Errors as for `oauthmail_store_list`.
+///
+/// # Safety
+/// Pointers are NULL or valid as described above.
+#[no_mangle]
+pub unsafe extern "C" fn oauthmail_store_remove(
+    client: *mut oauthmail_client,
+    account: *const c_char,
+    out_json: *mut *mut c_char,
+) -> oauthmail_status {
+    guard("oauthmail_store_remove", out_json, || {
+        // SAFETY: the caller's promise.
+        let client = unsafe { client_ref(client) }?;
+        // SAFETY: the caller's promise.
+        let account = unsafe { str_arg(account, "account") }?;
+        let removed = client.store_remove(account)?;
+        Ok(Some(json!({ "removed": removed })))
     })
 }
 

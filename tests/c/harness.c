@@ -83,6 +83,7 @@ typedef struct {
     const char *token;         /* token endpoint; default the stand-in's */
     int no_ca;                 /* leave out tls.extra_ca_file */
     int authorize_s, connect_s, io_s;
+    const char *store;         /* a token store path ("protect": "none"); default none */
 } cfg;
 
 static char *config_json(cfg c) {
@@ -111,6 +112,11 @@ static char *config_json(cfg c) {
         sb_puts(&b, ", \"tls\": {\"extra_ca_file\": ");
         sb_json(&b, CA);
         sb_puts(&b, "}");
+    }
+    if (c.store) {
+        sb_puts(&b, ", \"store\": {\"path\": ");
+        sb_json(&b, c.store);
+        sb_puts(&b, ", \"protect\": \"none\"}");
     }
     sb_puts(&b, "}");
     return sb_take(&b);
@@ -1024,6 +1030,90 @@ static void microsoft_smtp_and_graph_send_refresh_rotates_and_revoke_forgets(voi
     }
 }
 
+/* ==================================== the token store ==================================== */
+static void token_store_list_remove_and_account_references_through_the_c_api(void) {
+    reset_standin();
+    char path[512], lock[600];
+    const char *tmp = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/oauthmail-c-harness-store-%d.json", tmp && *tmp ? tmp : "/tmp", (int)getpid());
+    snprintf(lock, sizeof lock, "%s.lock", path);
+    remove(path);
+    oauthmail_client *c = new_client((cfg){.store = path});
+    oauthmail_client *plain = new_client((cfg){0});
+    if (!c || !plain) return;
+    const char *msg = "{\"from\": \"erp.test@gmail.com\", \"to\": [\"a@example.ro\"], \"subject\": \"store\", \"text\": \"t\"}";
+    char ref[128];
+    snprintf(ref, sizeof ref, "{\"account\": \"%s\"}", USER);
+    char *out = NULL;
+    oauthmail_status st = oauthmail_store_list(c, &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    CHECK(out && !strcmp(out, "{\"accounts\":[]}"), "an absent store lists no account: %s", out);
+    oauthmail_string_free(out);
+    out = NULL;
+    st = oauthmail_send(c, ref, msg, &out);
+    CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token.account");
+    oauthmail_string_free(out);
+
+    opener_ctx o = {0};
+    char *tok = authorize_user(c, &o); /* saved under its email */
+    out = NULL;
+    st = oauthmail_store_list(c, &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    json *l = json_parse(out);
+    CHECK(l && json_str(l, "accounts[0].account") && !strcmp(json_str(l, "accounts[0].account"), USER) &&
+              json_str(l, "accounts[0].provider") && json_num(l, "accounts[0].authorized_at", 0) > now_wall() - 60 &&
+              json_num(l, "accounts[0].expires_at", 0) > now_wall() && json_path(l, "accounts[0].refreshed_at") &&
+              json_path(l, "accounts[0].refreshed_at")->type == J_NULL && !json_path(l, "accounts[1]"),
+          "store_list after authorize: %s", out);
+    check_no_secret_in(out, "store_list");
+    json_free(l);
+    oauthmail_string_free(out);
+
+    out = NULL;
+    size_t before = mailbox_count();
+    st = oauthmail_send(c, ref, msg, &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    json *r = json_parse(out);
+    CHECK(r && json_str(r, "message_id") && !json_path(r, "token") && mailbox_count() == before + 1,
+          "a send through a reference has no token: %s", out);
+    json_free(r);
+    oauthmail_string_free(out);
+    out = NULL;
+    st = oauthmail_refresh(c, ref, &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    CHECK(counter("token.refresh_token") == 1, "one refresh through the reference");
+    oauthmail_string_free(out);
+
+    /* a reference holds nothing but the account; NULL and bad UTF-8 name the parameter */
+    out = NULL;
+    st = oauthmail_send(c, "{\"account\": \"erp.test@gmail.com\", \"x\": 1}", msg, &out);
+    CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token.x");
+    oauthmail_string_free(out);
+    out = NULL; st = oauthmail_store_list(NULL, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "client"); oauthmail_string_free(out);
+    out = NULL; st = oauthmail_store_remove(c, NULL, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "account"); oauthmail_string_free(out);
+    out = NULL; st = oauthmail_store_remove(c, BAD_UTF8, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "account"); oauthmail_string_free(out);
+    out = NULL; st = oauthmail_store_list(plain, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "config.store"); oauthmail_string_free(out);
+    out = NULL; st = oauthmail_send(plain, ref, msg, &out); CHECK_STATUS(st, OAUTHMAIL_INVALID_ARGUMENT, out, "token.account"); oauthmail_string_free(out);
+
+    out = NULL;
+    st = oauthmail_store_remove(c, "ERP.TEST@gmail.com", &out);
+    CHECK_STATUS(st, OAUTHMAIL_OK, out, NULL);
+    CHECK(out && !strcmp(out, "{\"removed\":true}"), "store_remove: %s", out);
+    oauthmail_string_free(out);
+    out = NULL;
+    st = oauthmail_store_remove(c, USER, &out);
+    CHECK(st == OAUTHMAIL_OK && out && !strcmp(out, "{\"removed\":false}"), "store_remove again: %u %s", st, out);
+    oauthmail_string_free(out);
+    st = oauthmail_store_list(c, NULL);
+    CHECK(st == OAUTHMAIL_OK, "store_list(c, NULL) = %u", st);
+
+    free(tok);
+    oauthmail_client_free(c);
+    oauthmail_client_free(plain);
+    remove(path);
+    remove(lock);
+}
+
 /* ==================================== every status ======================================= */
 static void status_cancelled_when_the_url_opener_declines(void) {
     oauthmail_client *c = new_client((cfg){0});
@@ -1672,6 +1762,7 @@ int main(int argc, char **argv) {
     RUN(microsoft_smtp_and_graph_send_refresh_rotates_and_revoke_forgets);
     RUN(check_reports_every_step_sends_nothing_and_returns_the_first_failure);
     RUN(progress_reaches_the_total_and_a_stop_delivers_nothing_on_both_transports);
+    RUN(token_store_list_remove_and_account_references_through_the_c_api);
     RUN(status_cancelled_when_the_url_opener_declines);
     RUN(cancel_from_another_thread_ends_a_blocked_authorize_and_later_calls_work);
     RUN(cancel_from_another_thread_ends_a_hanging_send);

@@ -74,6 +74,7 @@ pub fn token(s: &Standin, scope: &str) -> TokenDocument {
         access_token: Some(Secret::new(t["access_token"].as_str().unwrap())),
         expires_at: t["expires_at"].as_i64(),
         refresh_token: Some(Secret::new(t["refresh_token"].as_str().unwrap())),
+        authorized_at: Some(now()),
     }
 }
 
@@ -189,7 +190,7 @@ pub fn parallel_sends(
                 (0..sends)
                     .map(|n| {
                         let doc = message(json!({"from": USER, "to": [format!("t{i}.{n}@example.ro")], "text": "x"}));
-                        c.send(&t, &doc).map(|r| r.token.is_some())
+                        c.send(&*t, &doc).map(|r| r.token.is_some())
                     })
                     .collect::<Vec<_>>()
             })

@@ -15,9 +15,14 @@
  *   smoke.exe --system-browser EMAIL --trust-ca ca.pem
  *                                    authorize with no url_opener: the DLL's ShellExecuteW starts
  *                                    fakebrowser.exe; see check_system_browser
+ *   smoke.exe --store EMAIL --trust-ca ca.pem
+ *                                    authorize and send through a DPAPI "user"-protected token
+ *                                    store; the file holds no token in any encoding; a copy read
+ *                                    with "protect": "none" fails cleanly; see check_store
  *
- * They read config-api.json, config-smtp.json, config-extra-ca.json and config-sa.json (with
- * the service-account key file sa-key.json) from the working directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
+ * They read config-api.json, config-smtp.json, config-extra-ca.json, config-store.json,
+ * config-store-copy-none.json and config-sa.json (with the service-account key file sa-key.json) from the working
+ * directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
  * and "dosar ășț\ca șț.pem" there; the url_opener hands the authorization URL to the script's
  * "browser" through authorize-url.txt. --trust-ca puts the stand-in's CA into the current user's
  * Root certificate store and removes it at the end: a TEST-ONLY step for Wine prefixes.
@@ -359,10 +364,10 @@ static oauthmail_client *new_client(const char *config_file) {
     return c;
 }
 
-/* Sends the test message through `client`; `transport` is what the result must say, `label` goes
- * into the subject (tests/windows/check_mailbox.py looks for it). */
-static void send_one(oauthmail_client *client, const char *token, const char *email, const char *transport,
-                     const char *label, const char *attachment) {
+/* Sends the test message (subject "Factură smoke ARCH LABEL — șță") through `client`; `transport`
+ * is what the result must say. Returns the send result (free with oauthmail_string_free) or NULL. */
+static char *send_labelled(oauthmail_client *client, const char *token, const char *email, const char *transport,
+                           const char *label, const char *attachment) {
     char message[4096], *result = NULL, name[64];
     snprintf(message, sizeof message,
              "{\"from\":\"Firma SRL <%s>\",\"to\":[\"Ion Popescu <ion@example.ro>\"],"
@@ -378,7 +383,16 @@ static void send_one(oauthmail_client *client, const char *token, const char *em
           "status %u, message_id %s%s%s", rc, or_empty(message_id), rc ? ", " : "", rc ? or_empty(result) : "");
     free(message_id);
     free(got_transport);
-    oauthmail_string_free(result);
+    if (rc != OAUTHMAIL_OK) {
+        oauthmail_string_free(result);
+        return NULL;
+    }
+    return result;
+}
+
+static void send_one(oauthmail_client *client, const char *token, const char *email, const char *transport,
+                     const char *label, const char *attachment) {
+    oauthmail_string_free(send_labelled(client, token, email, transport, label, attachment));
 }
 
 /* Trust, part 1, in a process where the stand-in's CA is not trusted (Wine's default chain engine
@@ -566,6 +580,176 @@ static void check_system_browser(const char *email, const char *ca_pem) {
     RegCloseKey(key);
 }
 
+/* ---------------------------------------------------------------- the token store (DPAPI) */
+
+static const void *find_bytes(const void *hay, size_t hay_len, const void *needle, size_t needle_len) {
+    if (needle_len == 0 || needle_len > hay_len) return NULL;
+    const unsigned char *h = hay;
+    for (size_t i = 0; i + needle_len <= hay_len; i++)
+        if (h[i] == *(const unsigned char *)needle && memcmp(h + i, needle, needle_len) == 0) return h + i;
+    return NULL;
+}
+
+static unsigned char *read_bytes(const char *name, size_t *len) {
+    FILE *f = fopen(name, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *buf = malloc((size_t)n + 1);
+    if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) { free(buf); buf = NULL; }
+    fclose(f);
+    if (buf) *len = (size_t)n;
+    return buf;
+}
+
+/* base64 of s[0..n) (n a multiple of 3, so no padding) in the standard or the URL-safe alphabet. */
+static char *base64_of(const char *s, size_t n, int url_safe) {
+    const char *std = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    const char *url = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    const char *a = url_safe ? url : std;
+    char *out = malloc(n / 3 * 4 + 1), *o = out;
+    for (size_t i = 0; i + 3 <= n; i += 3) {
+        unsigned v = (unsigned char)s[i] << 16 | (unsigned char)s[i + 1] << 8 | (unsigned char)s[i + 2];
+        *o++ = a[v >> 18 & 63]; *o++ = a[v >> 12 & 63]; *o++ = a[v >> 6 & 63]; *o++ = a[v & 63];
+    }
+    *o = 0;
+    return out;
+}
+
+/* How `secret` could appear in `file` and be found by a grep: as it is, in UTF-16LE, in hex (both
+ * cases) and in base64 (both alphabets, at each of the three alignments a base64 encoder could put
+ * it at). Returns the name of the first encoding found, or NULL. */
+static const char *token_in_file(const unsigned char *file, size_t len, const char *secret) {
+    size_t n = strlen(secret);
+    if (find_bytes(file, len, secret, n)) return "plain";
+    char *wide = calloc(n * 2, 1), *hex_lo = malloc(n * 2 + 1), *hex_up = malloc(n * 2 + 1);
+    for (size_t i = 0; i < n; i++) {
+        wide[2 * i] = secret[i];
+        sprintf(hex_lo + 2 * i, "%02x", (unsigned char)secret[i]);
+        sprintf(hex_up + 2 * i, "%02X", (unsigned char)secret[i]);
+    }
+    const char *found = find_bytes(file, len, wide, n * 2) ? "UTF-16"
+                        : find_bytes(file, len, hex_lo, n * 2) || find_bytes(file, len, hex_up, n * 2) ? "hex"
+                        : NULL;
+    free(wide);
+    free(hex_lo);
+    free(hex_up);
+    for (size_t skip = 0; !found && skip < 3 && n > skip + 12; skip++) {
+        size_t m = (n - skip) / 3 * 3;
+        for (int url_safe = 0; !found && url_safe < 2; url_safe++) {
+            char *b = base64_of(secret + skip, m, url_safe);
+            if (find_bytes(file, len, b, strlen(b))) found = url_safe ? "base64url" : "base64";
+            free(b);
+        }
+    }
+    return found;
+}
+
+/* The token store, DPAPI "user": config-store.json is config-api.json plus
+ * "store": {"path": "tokens.json", "protect": "user"}. Authorize saves the token under its email;
+ * list shows the account and no secret; a send and a refresh through {"account": EMAIL} work (the
+ * send result carries no token); the store file holds none of the tokens in any encoding a grep
+ * would find; a copy read with "protect": "none" (config-store-copy-none.json) fails with
+ * OAUTHMAIL_IO naming config.store.path and is left byte for byte as it was; remove empties it. */
+static void check_store(const char *email, const char *ca_pem) {
+    if (!root_store(ca_pem, 1)) {
+        check(0, "stand-in CA added to the Root certificate store", "%s", ca_pem);
+        return;
+    }
+    char *attachment = make_attachment();
+    oauthmail_client *store = new_client("config-store.json");
+    char *token = NULL, *listed = NULL, *refreshed = NULL, *sent = NULL, *secrets[3] = {NULL, NULL, NULL};
+    char reference[512];
+    snprintf(reference, sizeof reference, "{\"account\":\"%s\"}", email);
+    if (store && attachment) {
+        struct opener_state st = {0};
+        oauthmail_client_set_url_opener(store, url_opener, &st);
+        char options[512];
+        snprintf(options, sizeof options, "{\"login_hint\":\"%s\"}", email);
+        oauthmail_status rc = oauthmail_authorize(store, options, &token);
+        check(rc == OAUTHMAIL_OK, "authorize with a DPAPI user store", "status %u%s%s", rc, rc ? ", " : "",
+              rc ? or_empty(token) : "");
+        secrets[0] = json_str(token, "access_token");
+        secrets[1] = json_str(token, "refresh_token");
+
+        rc = oauthmail_store_list(store, &listed);
+        char account_field[300];
+        snprintf(account_field, sizeof account_field, "\"account\":\"%s\"", email);
+        check(rc == OAUTHMAIL_OK && listed && strstr(listed, account_field) && strstr(listed, "\"authorized_at\":") &&
+                  !strstr(listed, "access_token") && !strstr(listed, "refresh_token"),
+              "store_list names the account and no secret", "status %u", rc);
+
+        sent = send_labelled(store, reference, email, "gmail_api", "store", attachment);
+        check(sent && !strstr(sent, "\"token\""), "a send through {\"account\": ...} returns no token", "");
+
+        rc = oauthmail_refresh(store, reference, &refreshed);
+        secrets[2] = rc == OAUTHMAIL_OK ? json_str(refreshed, "access_token") : NULL;
+        check(rc == OAUTHMAIL_OK && secrets[0] && secrets[2] && strcmp(secrets[0], secrets[2]) != 0,
+              "refresh through {\"account\": ...} stores a new access token", "status %u", rc);
+
+        size_t len = 0;
+        unsigned char *file = read_bytes("tokens.json", &len);
+        const char *sealed_header = "\"protect\": \"user\"", *sealed_member = "\"sealed\"";
+        check(file && len > 0 && find_bytes(file, len, sealed_header, strlen(sealed_header)) &&
+                  find_bytes(file, len, sealed_member, strlen(sealed_member)),
+              "the store file is a DPAPI-sealed store", "%zu bytes", len);
+        const char *names[3] = {"first access token", "refresh token", "refreshed access token"};
+        for (int i = 0; i < 3; i++) {
+            const char *how = file && secrets[i] ? token_in_file(file, len, secrets[i]) : "unknown";
+            char name[96];
+            snprintf(name, sizeof name, "the store file does not hold the %s", names[i]);
+            check(secrets[i] && file && !how, name, "%s", how ? how : "not plain, UTF-16, hex, base64 or base64url");
+        }
+
+        /* A copy read as a plain store: refused, and left exactly as it was. */
+        BOOL copied = CopyFileW(L"tokens.json", L"tokens-copy.json", FALSE);
+        oauthmail_client *plain = copied ? new_client("config-store-copy-none.json") : NULL;
+        char *err = NULL, *send_err = NULL;
+        rc = plain ? oauthmail_store_list(plain, &err) : OAUTHMAIL_OK;
+        check(rc == OAUTHMAIL_IO && err && strstr(err, "\"field\":\"config.store.path\"") &&
+                  strstr(err, "config.store.protect is"),
+              "a copy read with protect none is OAUTHMAIL_IO naming config.store.path", "status %u, %s", rc,
+              or_empty(err));
+        rc = plain ? oauthmail_send(plain, reference, "{\"from\":\"a@b.c\",\"to\":[\"c@d.e\"],\"text\":\"x\"}", &send_err)
+                   : OAUTHMAIL_OK;
+        check(rc == OAUTHMAIL_IO, "a send through the unreadable copy is OAUTHMAIL_IO", "status %u", rc);
+        size_t copy_len = 0;
+        unsigned char *copy = read_bytes("tokens-copy.json", &copy_len);
+        check(copy && copy_len == len && memcmp(copy, file, len) == 0, "the unreadable copy was not changed", "");
+        free(copy);
+        free(file);
+        oauthmail_string_free(err);
+        oauthmail_string_free(send_err);
+        oauthmail_client_free(plain);
+
+        char *removed = NULL, *after = NULL;
+        rc = oauthmail_store_remove(store, email, &removed);
+        oauthmail_status rc2 = oauthmail_store_list(store, &after);
+        check(rc == OAUTHMAIL_OK && removed && strstr(removed, "\"removed\":true") && rc2 == OAUTHMAIL_OK && after &&
+                  strstr(after, "\"accounts\":[]"),
+              "store_remove removes the account", "status %u / %u", rc, rc2);
+        oauthmail_string_free(removed);
+        oauthmail_string_free(after);
+    }
+    check(root_store(ca_pem, 0), "stand-in CA removed from the Root certificate store", "");
+
+    EnterCriticalSection(&log_lock);
+    int leaked = 0;
+    for (int i = 0; i < 3; i++)
+        if (secrets[i] && log_text && strstr(log_text, secrets[i])) leaked++;
+    check(!leaked, "no token in the log", "%d log lines", log_lines);
+    LeaveCriticalSection(&log_lock);
+
+    for (int i = 0; i < 3; i++) free(secrets[i]);
+    oauthmail_string_free(token);
+    oauthmail_string_free(listed);
+    oauthmail_string_free(refreshed);
+    oauthmail_string_free(sent);
+    oauthmail_client_free(store);
+    free(attachment);
+}
+
 int main(int argc, char **argv) {
     setvbuf(stdout, NULL, _IONBF, 0);
     InitializeCriticalSection(&log_lock);
@@ -583,10 +767,12 @@ int main(int argc, char **argv) {
         check_panic();
     } else if (argc == 5 && strcmp(argv[1], "--system-browser") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
         check_system_browser(argv[2], argv[4]);
+    } else if (argc == 5 && strcmp(argv[1], "--store") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
+        check_store(argv[2], argv[4]);
     } else {
         check(0, "arguments",
               "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem | --system-browser EMAIL --trust-ca "
-              "ca.pem | --panic]");
+              "ca.pem | --store EMAIL --trust-ca ca.pem | --panic]");
     }
     printf("Wine compatibility: chain engine retried with the Windows 7 layout %ld time(s), revocation check "
            "dropped %ld time(s)\n", (long)chain_engine_retries, (long)revocation_checks_dropped);

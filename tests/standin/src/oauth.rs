@@ -604,7 +604,18 @@ fn refresh(shared: &Shared, client_id: &str, form: &[(String, String)]) -> Respo
             valid
         }
     };
-    let doc = token_document(shared, &mut st, &rt.user, client_id, &scopes, None);
+    let rotated = st.settings.rotate_refresh_tokens.then(|| {
+        let new = st.issue_refresh(&rt.user, client_id, &rt.scopes);
+        // Rotation does not move the grant's end (Testing: 7 days after the consent).
+        if let Some(n) = st.refresh.get_mut(&new) {
+            n.expires_at = rt.expires_at;
+        }
+        if let Some(old) = st.refresh.get_mut(&token) {
+            old.revoked = true;
+        }
+        new
+    });
+    let doc = token_document(shared, &mut st, &rt.user, client_id, &scopes, rotated);
     drop(st);
     shared.log(&format!("token: refresh_token for {} ok", rt.user));
     google_json(200, &doc)

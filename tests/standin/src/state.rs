@@ -28,6 +28,9 @@ pub struct Settings {
     pub testing_refresh_lifetime_s: i64,
     pub refresh_token_cap: usize,
     pub reissue_refresh_token_without_consent: bool,
+    /// Rotate refresh tokens like Microsoft: a refresh answers with a new refresh token and the
+    /// one it used dies. Google does not do this; it is here to test single-flight refreshes.
+    pub rotate_refresh_tokens: bool,
     pub client_deleted: bool,
     pub require_client_secret: bool,
     pub require_pkce: bool,
@@ -58,6 +61,7 @@ impl Settings {
             testing_refresh_lifetime_s: 7 * 24 * 3600,
             refresh_token_cap: 100,
             reissue_refresh_token_without_consent: false,
+            rotate_refresh_tokens: false,
             client_deleted: false,
             require_client_secret: true,
             require_pkce: false,

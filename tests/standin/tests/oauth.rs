@@ -300,6 +300,51 @@ fn revoking_the_access_token_revokes_the_refresh_token_too() {
 }
 
 #[test]
+fn rotating_refresh_tokens_kill_the_used_one_and_keep_the_grants_expiry() {
+    let s = start_auto();
+    control(&s, "POST", "/settings", json!({"rotate_refresh_tokens": true}));
+    let v = exchange(&s, &code(&s, SCOPES, &[]), &[]).json();
+    let rt1 = v["refresh_token"].as_str().unwrap().to_string();
+    let r = refresh(&s, &rt1);
+    assert_eq!(r.status, 200, "{}", r.text());
+    let n = r.json();
+    let keys: Vec<&String> = n.as_object().unwrap().keys().collect();
+    assert_eq!(
+        keys,
+        [
+            "access_token",
+            "expires_in",
+            "refresh_token",
+            "scope",
+            "token_type",
+            "id_token"
+        ]
+    );
+    let rt2 = n["refresh_token"].as_str().unwrap().to_string();
+    assert!(rt2.starts_with("1//") && rt2 != rt1);
+    // The used refresh token is dead at once, exactly like a revoked one.
+    assert_google_error(
+        &refresh(&s, &rt1),
+        400,
+        "invalid_grant",
+        "Token has been expired or revoked.",
+    );
+    let grants = control(&s, "GET", "/grants", json!({}));
+    assert_eq!(grants[0]["refresh_tokens_live"], 1);
+    // The new one works and rotates in turn; the grant still ends 7 days after the consent.
+    s.advance_clock(7 * 86400 - 60);
+    let rt3 = refresh(&s, &rt2).json()["refresh_token"].as_str().unwrap().to_string();
+    s.advance_clock(120);
+    assert_google_error(
+        &refresh(&s, &rt3),
+        400,
+        "invalid_grant",
+        "Token has been expired or revoked.",
+    );
+    assert_eq!(s.counters()["token"]["refresh_token"], 4);
+}
+
+#[test]
 fn testing_client_refresh_token_dies_seven_days_after_consent() {
     let s = start_auto();
     let v = exchange(&s, &code(&s, SCOPES, &[]), &[]).json();
