@@ -188,7 +188,8 @@ for tgt in $TARGETS; do
   $cc -std=c11 -O2 -Wall -Wextra -Werror -I"$PKG/include" -o "$d/smoke.exe" tests/windows/smoke.c -L"$out" -loauthmail -lversion -lcrypt32
   $cc -std=c11 -O2 -Wall -Wextra -Werror -I"$PKG/include" -o "$d/smoke-lib.exe" tests/windows/smoke.c "$out/oauthmail.lib" -lversion -lcrypt32
   for exe in smoke.exe smoke-lib.exe; do
-    if $objdump -p "$d/$exe" | grep -q 'DLL Name: oauthmail.dll'; then echo "ok   $tgt $exe imports oauthmail.dll"; else echo "FAIL $tgt $exe does not import oauthmail.dll"; fail=1; fi
+    # grep reads all of objdump's output (no -q): with pipefail, an early exit would SIGPIPE objdump.
+    if $objdump -p "$d/$exe" | grep 'DLL Name: oauthmail.dll' >/dev/null; then echo "ok   $tgt $exe imports oauthmail.dll"; else echo "FAIL $tgt $exe does not import oauthmail.dll"; fail=1; fi
   done
   # Test-only: Wine 8 lacks bcryptprimitives.dll!ProcessPrng, which Rust's std imports. Never shipped.
   $cc -O2 -shared -Wl,--kill-at -o "$d/bcryptprimitives.dll" tests/windows/bcryptprimitives.c -ladvapi32
