@@ -45,7 +45,7 @@ echo "[dist] release builds: $(( $(now) - t ))s"
 
 rm -rf "$STAGE" "$DIST"; mkdir -p "$STAGE" "$DIST"
 SO=target/release/liboauthmail.so
-readelf -d "$SO" | grep -q "SONAME.*\[liboauthmail.so.${VERSION%%.*}\]" || { echo "[dist] $SO has no soname liboauthmail.so.${VERSION%%.*}" >&2; exit 1; }
+readelf -d "$SO" | grep "SONAME.*\[liboauthmail.so.${VERSION%%.*}\]" >/dev/null || { echo "[dist] $SO has no soname liboauthmail.so.${VERSION%%.*}" >&2; exit 1; }
 
 # ---- licences: ours and those of every crate compiled into the shipped libraries ----
 manifests=(--manifest Cargo.toml)
