@@ -33,6 +33,32 @@ for _ in $(seq 1 100); do [ -s "$WORK/standin/standin.json" ] && break; sleep 0.
 
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" >"$WORK/config.json"
 python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" smtp >"$WORK/config-smtp.json"
+# The token store, a Workspace service account and Microsoft 365 (issues 12, 15, 16): each binding's
+# tests send through {"account": ...} on config-store.json, {"subject": ...} on config-sa.json
+# (a stand-in service account delegated both Gmail scopes), and authorize + send on
+# config-ms-graph.json / config-ms-smtp.json. Absent variables mean "not configured": the tests
+# then fail, never skip.
+python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" store "$WORK/tokens.json" >"$WORK/config-store.json"
+python3 - "$WORK/standin/standin.json" "$WORK/sa-key.json" <<'PY' || { echo "service account set-up failed"; exit 1; }
+import json, sys, urllib.request
+s = json.load(open(sys.argv[1]))
+def control(path, body):
+    req = urllib.request.Request(s["control"] + path, data=json.dumps(body).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    return json.load(urllib.request.urlopen(req, timeout=30))
+key = control("/service_accounts", {"name": "bindings-mailer"})
+control("/delegation", {"client_id": key["client_id"],
+                        "scope": "https://www.googleapis.com/auth/gmail.send https://mail.google.com/"})
+json.dump(key, open(sys.argv[2], "w"))
+PY
+chmod 600 "$WORK/sa-key.json"
+python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" sa "$WORK/sa-key.json" >"$WORK/config-sa.json"
+python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" microsoft-graph >"$WORK/config-ms-graph.json"
+python3 bindings/tests/standin_config.py "$WORK/standin/standin.json" microsoft-smtp >"$WORK/config-ms-smtp.json"
+export OAUTHMAIL_TEST_CONFIG_STORE=$WORK/config-store.json OAUTHMAIL_TEST_CONFIG_SA=$WORK/config-sa.json
+export OAUTHMAIL_TEST_SA_SUBJECT=facturi@firma.ro OAUTHMAIL_TEST_MS_USER=erp.test@contoso.onmicrosoft.com
+export OAUTHMAIL_TEST_CONFIG_MS_GRAPH=$WORK/config-ms-graph.json OAUTHMAIL_TEST_CONFIG_MS_SMTP=$WORK/config-ms-smtp.json
+
 read -r USER1 CA MAILBOX CONTROL < <(python3 -c 'import json,sys; s=json.load(open(sys.argv[1])); print(s["users"][0], s["ca_file"], s["mailbox_dir"], s["control"])' "$WORK/standin/standin.json")
 printf 'Conținut: ăâîșț — factura 123\n' >"$WORK/factura-123.txt"
 
