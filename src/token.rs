@@ -175,6 +175,12 @@ pub(crate) fn check_client(ctx: Ctx<'_>) -> Result<()> {
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose()));
     }
+    // Microsoft wants the scope on every refresh (AADSTS900144 without it), so a probe without it
+    // would fail on the request's shape before the client is looked at.
+    let scope = settings.scopes.join(" ");
+    if settings.provider.refresh_sends_scope {
+        form.push(("scope", scope.as_str()));
+    }
     match post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh) {
         Ok(_) => Ok(()),
         Err(e) if e.provider.as_ref().and_then(|p| p.error.as_deref()) == Some("invalid_grant") => Ok(()),
