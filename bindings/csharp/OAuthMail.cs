@@ -645,17 +645,24 @@ namespace OAuthMail
         /// <summary>A pre-flight check that sends nothing (configuration, DNS, TCP, TLS, the OAuth
         /// client; with a token also refresh, scopes and the transport). tokenJson may be null, a
         /// token document or a reference (TokenRef). A failed step is a result (Ok false, the
-        /// step's Error), not an exception; bad input, a disposed client or Cancel throw
-        /// OAuthMailException.</summary>
+        /// step's Error), not an exception; bad input, a disposed client or Cancel (Cancel(), the
+        /// CancellationToken of CheckAsync) throw OAuthMailException.</summary>
         public CheckResult Check(string tokenJson = null)
         {
             IntPtr outJson;
             uint status = Native.oauthmail_check(H, Encode(tokenJson, "token", false), out outJson);
             string text = Native.Take(outJson) ?? "";
             Dictionary<string, string> top = Json.Members(text);
-            if (top != null && top.ContainsKey("steps") && !top.ContainsKey("error")) return CheckResult.Parse(text);
-            if (status == 0) throw new OAuthMailException(Status.Internal, text);
-            throw new OAuthMailException((Status)status, text);
+            if (top == null || !top.ContainsKey("steps") || top.ContainsKey("error"))
+                throw new OAuthMailException(status != 0 ? (Status)status : Status.Internal, text);
+            CheckResult report = CheckResult.Parse(text);
+            // Cancel is the caller's doing, not a finding about the set-up: raised, as everywhere.
+            if ((Status)status == Status.Cancelled)
+            {
+                CheckStep failed = report.FailedStep;
+                throw new OAuthMailException(Status.Cancelled, failed != null && failed.Error != null ? "{\"error\": " + failed.Error.Json + "}" : text);
+            }
+            return report;
         }
 
         /// <summary>Check on a thread of its own; ct cancels it (OAuthMailException Cancelled).</summary>
