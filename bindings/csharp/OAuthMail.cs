@@ -11,8 +11,12 @@
 //
 // Documents are JSON text (docs/API.md in the repository): the token is a string the host stores
 // as it is; OAuthMailMessage builds the message document, SendResult reads the send result, and
-// ClientSecrets.Load reads Google's client file. Json.Quote / Json.GetString / Json.GetRaw help
-// with the rest. A failed call throws OAuthMailException (Status, Code, StatusName, ErrorJson,
+// ClientSecrets.Load reads Google's client file. OAuthMailConfig builds a configuration (a token
+// store with Store(path, protect), a Workspace service account with ServiceAccountFile), TokenRef
+// makes the {"account"}/{"subject"} references that go wherever a token goes, StoreList/StoreRemove
+// manage the store, Check/CheckAsync return a CheckResult, and the Progress event (or an
+// IProgress<SendProgress> per send) reports uploads. Json.Quote / Json.GetString / Json.GetRaw /
+// Json.Members help with the rest. A failed call throws OAuthMailException (Status, Code, StatusName, ErrorJson,
 // Field, Hint, HintId); a library that cannot be loaded throws OAuthMailNotInstalledException.
 // The *Async methods run the blocking call on a dedicated thread and end with the same exceptions;
 // their CancellationToken calls oauthmail_cancel on the client.
@@ -595,7 +599,9 @@ namespace OAuthMail
         /// second, BytesDone never decreasing and last equal to BytesTotal. Setting e.Cancel
         /// cancels the send before its final data: it fails with Status.Cancelled and nothing is
         /// delivered. A handler that throws cancels it too; the exception is the
-        /// OAuthMailException's InnerException. Handlers must not call into this client.</summary>
+        /// OAuthMailException's InnerException. (The last report comes after all the data went
+        /// out: cancelling or throwing then changes nothing, the message is delivered and the call
+        /// succeeds.) Handlers must not call into this client.</summary>
         public event EventHandler<SendProgressEventArgs> Progress
         {
             add

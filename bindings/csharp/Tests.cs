@@ -799,8 +799,14 @@ static class Tests
                 {
                     string t = AuthorizeHeadless(c, msUser, ca);
                     Check(Json.GetString(t, "email") == msUser && Json.GetString(t, "provider") == "microsoft", "microsoft token for " + msUser);
-                    SendResult r = c.SendAsync(t, TaggedMessage(tag, msUser, attachment)).Result;
+                    var rec = new Recorder();
+                    SendResult r = c.SendAsync(t, TaggedMessage(tag, msUser, attachment), rec).Result;
                     Check(r.Transport == transport, "transport " + r.Transport);
+                    // The header promises progress for the Gmail API upload and the SMTP data; the
+                    // Graph transport reports none (yet), so only SMTP is held to it here.
+                    if (transport == "smtp")
+                        Check(rec.Reports.Count >= 1 && rec.Reports[rec.Reports.Count - 1].BytesDone == rec.Reports[rec.Reports.Count - 1].BytesTotal,
+                              "progress ends at the total over " + transport + ": " + rec.Reports.Count + " reports" + (rec.Reports.Count > 0 ? ", last " + rec.Reports[rec.Reports.Count - 1].BytesDone + "/" + rec.Reports[rec.Reports.Count - 1].BytesTotal : ""));
                     CheckDelivered(r, tag, attachment, msUser, transport == "smtp" ? "outlook_smtp" : transport);
                     string t2 = c.Refresh(t);
                     string oldRt = Json.GetString(t, "refresh_token"), newRt = Json.GetString(t2, "refresh_token");
