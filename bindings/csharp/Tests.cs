@@ -527,6 +527,11 @@ static class Tests
     // counted); any other outcome is judged by the contract. Set KnownGapCheckRefs = false once
     // the library accepts references.
     const bool KnownGapCheckRefs = true;
+    // KNOWN LIBRARY GAP, reported to the lead: with provider microsoft the check's "client" step
+    // fails, Microsoft's token endpoint answering AADSTS900144 (no scope in the request). Exactly
+    // that is recorded as a known gap; otherwise the check must pass through refresh and the
+    // transport's step ("graph" is a guess at its name until a check passes).
+    const bool KnownGapCheckMicrosoft = true;
     static int knownGaps;
 
     static void CheckByReference(OAuthMailClient c, string reference, string transportStep)
@@ -791,7 +796,7 @@ static class Tests
 
         foreach (string transport in new[] { "graph", "smtp" })
         {
-            Run("Microsoft 365 (" + transport + "): authorize, send ă â î ș ț, refresh rotates, revoke forgets", () =>
+            Run("Microsoft 365 (" + transport + "): authorize, send ă â î ș ț, check, refresh rotates, revoke forgets", () =>
             {
                 string msConfig = File.ReadAllText(Env(transport == "graph" ? "OAUTHMAIL_TEST_CONFIG_MS_GRAPH" : "OAUTHMAIL_TEST_CONFIG_MS_SMTP"), Encoding.UTF8);
                 string msUser = Env("OAUTHMAIL_TEST_MS_USER"), tag = "csharp-ms-" + transport;
@@ -813,6 +818,25 @@ static class Tests
                     Check(!string.IsNullOrEmpty(newRt) && newRt != oldRt, "the refresh token rotated");
                     var e = ExpectError(() => c.Refresh(t));
                     Check(e.Status == Status.Reauthorize, "the old refresh token: " + e.StatusName);
+                    // Check is a result, whatever it finds; the token must still work after it
+                    // (a check that refreshed a rotating token and dropped the new one would kill it).
+                    CheckResult chk = c.Check(t2);
+                    CheckStep failed = chk.FailedStep;
+                    if (KnownGapCheckMicrosoft && failed != null && failed.Step == "client" && failed.Error != null &&
+                        failed.Error.Message.Contains("AADSTS900144"))
+                    {
+                        knownGaps++;
+                        Console.Error.WriteLine("  KNOWN LIBRARY GAP: oauthmail_check's client step posts no scope to Microsoft's token endpoint: " + failed.Error.Message.Split('\r')[0]);
+                    }
+                    else
+                    {
+                        var names = new List<string>();
+                        foreach (var st in chk.Steps) names.Add(st.Step);
+                        Check(chk.Ok, "Microsoft check: " + chk.Json);
+                        Check(names.Contains("refresh") && names.Contains(transport == "smtp" ? "smtp_auth" : "graph"), "steps " + string.Join(",", names.ToArray()));
+                    }
+                    t2 = c.Refresh(t2);
+                    Check(Json.GetString(t2, "email") == msUser, "the token still refreshes after the check");
                     string revoked = c.RevokeAsync(t2).Result;
                     Check(Json.GetRaw(revoked, "revoked") == "false" && Json.GetRaw(revoked, "forgotten") == "true", "revoke: " + revoked);
                 }
@@ -841,7 +865,7 @@ static class Tests
             try { Features(); }
             catch (Exception e) { failures++; Console.Error.WriteLine("check/progress/store/service account/Microsoft tests: " + e.Message); }
         }
-        Console.WriteLine("csharp: " + checks + " checks, " + failures + " failed" + (knownGaps > 0 ? ", " + knownGaps + " known library gaps (see CheckByReference)" : ""));
+        Console.WriteLine("csharp: " + checks + " checks, " + failures + " failed" + (knownGaps > 0 ? ", " + knownGaps + " known library gaps (KnownGap* in Tests.cs)" : ""));
         return failures == 0 ? 0 : 1;
     }
 }
