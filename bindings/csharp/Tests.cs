@@ -770,6 +770,13 @@ static class Tests
                 Check(!c.StoreRemoveAsync(account).Result, "a second remove says false");
                 var e = ExpectError(() => c.Send(TokenRef.Account(account), TaggedMessage("csharp-store", account, attachment)));
                 Check(e.Status != Status.Ok, "a send by a removed account fails: " + e.StatusName);
+                // Revoke by reference revokes at the provider and removes the entry.
+                AuthorizeHeadless(c, account, ca);
+                string revoked = c.RevokeAsync(TokenRef.Account(account)).Result;
+                Check(Json.GetRaw(revoked, "revoked") == "true", "revoked by account: " + revoked);
+                still = false;
+                foreach (var a in c.StoreList()) if (a.Account == account) still = true;
+                Check(!still, "revoke removed the entry");
             }
         });
 
@@ -791,6 +798,8 @@ static class Tests
                 Check(r.Token == null, "no token");
                 CheckDelivered(r, "csharp-sa", attachment, subject, "gmail_api");
                 CheckByReference(c, TokenRef.Subject(subject), "gmail_api");
+                string access = c.RefreshAsync(TokenRef.Subject(subject)).Result;
+                Check(Json.GetString(access, "access_token") != null && Json.GetString(access, "refresh_token") == null, "refresh as subject: an access token only");
             }
         });
 
