@@ -564,8 +564,8 @@ namespace OAuthMail
         /// thread; a System.Progress&lt;T&gt; posts it on to its SynchronizationContext).</summary>
         public string Send(string tokenJson, string messageJson, IProgress<SendProgress> progress)
         {
-            byte[] token = Encode(tokenJson, "token", true), message = Encode(messageJson, "message", true);
             ClientHandle h = H;
+            byte[] token = Encode(tokenJson, "token", true), message = Encode(messageJson, "message", true);
             if (progress != null) EnsureProgress();
             IntPtr outJson;
             IProgress<SendProgress> outer = progressReporter;
