@@ -198,8 +198,14 @@ for mode in delphi delphiunicode; do
     step $tag no-cthreads-refused "$dir/no_cthreads"
     step $tag example-send bash -c 'example "$@"' _ $tag "$dir/example"
     ctag=${tag/pascal-/pascal-component-}
-    step $tag component bash -c 'OAUTHMAIL_HEADLESS_CA=$CA "$1" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" "$OUT/old_liboauthmail.so" >"$WORK/$2.id" &&
-      python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$(tail -n 1 "$WORK/$2.id")" "$2" "$WORK/factura-123.txt" "$USER1" gmail_api' _ "$dir/test_component" "$ctag"
+    # test_component prints 'TAG ACCOUNT TRANSPORT MESSAGE-ID' per message (Gmail API, the token
+    # store's account, the service account's subject, Microsoft Graph and Outlook SMTP): each is
+    # checked in the mailbox.
+    step $tag component bash -c 'OAUTHMAIL_HEADLESS_CA=$CA "$1" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" "$OUT/old_liboauthmail.so" >"$WORK/$2.ids" || exit 1
+      [ "$(wc -l <"$WORK/$2.ids")" -eq 5 ] || { echo "expected 5 messages to check:"; cat "$WORK/$2.ids"; exit 1; }
+      while read -r t account transport id; do
+        python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$id" "$t" "$WORK/factura-123.txt" "$account" "$transport" || exit 1
+      done <"$WORK/$2.ids"' _ "$dir/test_component" "$ctag"
     step $tag readme-program bash -c 'readme "$1"' _ "$dir/readme_example"
     step $tag not-installed bash -c 'not_installed "$1"' _ "$dir/readme_example"
   fi
