@@ -66,8 +66,10 @@ type
 procedure Run(const Name: string; Test: TTestProc);
 var
   Before: Integer;
+  Started: TDateTime;
 begin
   Before := Failures;
+  Started := Now;
   try
     Test;
   except
@@ -77,7 +79,8 @@ begin
       WriteLn(ErrOutput, '  unexpected ', E.ClassName, ': ', E.Message);
     end;
   end;
-  if Failures = Before then WriteLn(ErrOutput, 'ok   ', Name) else WriteLn(ErrOutput, 'FAIL ', Name);
+  if Failures = Before then Write(ErrOutput, 'ok   ') else Write(ErrOutput, 'FAIL ');
+  WriteLn(ErrOutput, Name, ' (', Round((Now - Started) * 86400000), ' ms)');
 end;
 
 type
