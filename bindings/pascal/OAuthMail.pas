@@ -26,13 +26,16 @@
       Msg.From := 'Firma SRL <office@firma.ro>'; Msg.Recipients.Add('ion@example.ro');
       Msg.Subject := 'Factură nr. 123'; Msg.Text := 'Bună ziua'; Msg.AddAttachment('C:\Facturi\123.pdf');
       OAuthMail1.Send(Msg);                                      // raises EOAuthMail
+    With a token store (StorePath) set Account instead of keeping Token; with a Workspace service
+    account (ServiceAccountFile) set Subject. Check runs the pre-flight check (a typed report),
+    OnProgress reports uploads, StoreList/StoreRemove manage the store.
   - TOAuthMailClient, a thin client over the C API: documents are JSON text in and out
     (docs/API.md in the repository); JsonQuote, JsonGetString and JsonGetRaw help.
   A failed call raises EOAuthMail (Status, StatusName, ErrorJson, Field, Hint, HintId).
 
   Threads: both classes may be used from several threads at once; Cancel from any thread. The url
-  opener (OnOpenUrl) runs on the thread that called Authorize; the logger (OnLog) may run on
-  threads the library created. TOAuthMail.SynchronizeEvents moves its events to the main thread.
+  opener (OnOpenUrl) runs on the thread that called Authorize, the progress handler (OnProgress)
+  on the thread that called Send; the logger (OnLog) may run on threads the library created. TOAuthMail.SynchronizeEvents moves its events to the main thread.
 
   Interop rules this unit follows (each one breaks real hosts when ignored):
   - cdecl on every import and callback: Delphi's default is "register", and stdcall is wrong too.
@@ -347,15 +350,16 @@ type
     properties; a property changed later takes effect on the next call that starts after it.
 
     Threads: methods may be called from several threads at once (a worker thread in a GUI: the
-    calls block) and Cancel from any thread. Without SynchronizeEvents, OnOpenUrl and
+    calls block) and Cancel from any thread. Without SynchronizeEvents, OnOpenUrl, OnProgress and
     OnTokenChanged run on the thread that called the method, and OnLog on any thread, threads the
     library created included. With SynchronizeEvents:
-    - OnOpenUrl and OnTokenChanged run on the main thread (TThread.Synchronize when the call was
-      made on another thread: the main thread must be free to process it, as a VCL/LCL
-      application's is; a console program calls CheckSynchronize);
+    - OnOpenUrl, OnProgress and OnTokenChanged run on the main thread (TThread.Synchronize when
+      the call was made on another thread: the main thread must be free to process it, as a
+      VCL/LCL application's is; a console program calls CheckSynchronize);
     - OnLog lines from the main thread are delivered at once; lines from other threads are
       buffered and delivered, in order, on the main thread when the method returns.
     An exception raised in OnOpenUrl makes Authorize raise EOAuthMail (CANCELLED) naming it; one
+    raised in OnProgress makes Send raise EOAuthMail (CANCELLED) naming it, with it in Cause; one
     raised in OnLog is ignored (the library never sees it). }
   TOAuthMail = class(TComponent)
   private
