@@ -375,11 +375,13 @@ type
     FOnProgress: TOAuthMailProgressEvent;
     FClient: TOAuthMailClient;
     FClientConfig: string;
+    FProgressSet: Boolean;  { FClient has the Progress handler registered }
     FRetired: TList;  { clients replaced after a property change, freed in Destroy }
     FLock: Pointer;
     FPending: array of TOAuthMailLogLine;  { buffered OnLog lines (SynchronizeEvents) }
     procedure SetTimeouts(Value: TOAuthMailTimeouts);
     function GetClient: TOAuthMailClient;
+    function ProgressClient: TOAuthMailClient;
     function OpenUrl(const Url: string): Boolean;
     procedure Log(Level: Cardinal; const Msg: string);
     procedure Progress(BytesDone, BytesTotal: Int64; var Cancel: Boolean);
@@ -2112,7 +2114,7 @@ begin
       try
         if Assigned(FOnOpenUrl) then C.SetUrlOpener(OpenUrl);
         if Assigned(FOnLog) then C.SetLogger(Log, FLogLevel);
-        if Assigned(FOnProgress) then C.SetProgress(Progress);
+        if Assigned(FOnProgress) then C.SetProgress(Progress);  { only then: older DLLs lack it }
       except
         C.Free;
         raise;
@@ -2121,6 +2123,7 @@ begin
       if FClient <> nil then FRetired.Add(FClient);
       FClient := C;
       FClientConfig := Config;
+      FProgressSet := Assigned(FOnProgress);
     end;
     Result := FClient;
   finally
@@ -2325,6 +2328,23 @@ begin
   end;
 end;
 
+{ The client, with the progress handler registered when OnProgress was assigned after it was made. }
+function TOAuthMail.ProgressClient: TOAuthMailClient;
+begin
+  Result := GetClient;
+  if not Assigned(FOnProgress) then Exit;
+  CompEnter(FLock);
+  try
+    if (Result = FClient) and not FProgressSet then
+    begin
+      Result.SetProgress(Progress);
+      FProgressSet := True;
+    end;
+  finally
+    CompLeave(FLock);
+  end;
+end;
+
 function TOAuthMail.Send(Msg: TOAuthMailMessage): string;
 var
   Refreshed: string;
@@ -2332,7 +2352,7 @@ begin
   try
     if Msg = nil then
       raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'message', 'Send needs a message', 'Pass a TOAuthMailMessage.');
-    FLastResult := GetClient.Send(NeedToken, Msg.AsJson);
+    FLastResult := ProgressClient.Send(NeedToken, Msg.AsJson);
     Result := JsonGetString(FLastResult, 'message_id');
     Refreshed := JsonGetRaw(FLastResult, 'token');
     if not IsReference and (Refreshed <> '') and (Refreshed[1] = '{') then TokenChanged(Refreshed);

@@ -616,10 +616,10 @@ begin
   Host := TProgressHost.Create;
   Host.Follow := True;
   Mail := NewMail(Host);
-  Mail.OnProgress := Host.Progress;
   Msg := BigMessage('complet');
   try
     Mail.Authorize(User);
+    Mail.OnProgress := Host.Progress;  { assigned after the client was made: registered by Send }
     Before := MailboxCount;
     Check(Copy(Mail.Send(Msg), 1, 1) = '<', 'sent');
     Check(Length(Host.Calls) >= 2, IntToStr(Length(Host.Calls)) + ' progress calls');
