@@ -1079,8 +1079,9 @@ public:
     }
 
     /// A pre-flight check that never sends a message (oauthmail_check): the configuration, DNS,
-    /// TCP and TLS to each host, the OAuth client, and with a token (a document or a TokenRef;
-    /// "" for none) the refresh, the granted scopes and the transport. A failed step is a result
+    /// TCP and TLS to each host, the OAuth client, and with a token document ("" for none) the
+    /// refresh, the granted scopes and the transport (a TokenRef is passed on as it is; the
+    /// library's oauthmail_check refuses it today with InvalidArgument, field "token"). A failed step is a result
     /// (ok false; failed()->error has the status, hint and hint_id), not an exception. Throws only
     /// when the call fails: bad arguments (InvalidArgument), cancel() (Cancelled).
     CheckResult check(const std::string& token_json = std::string()) {

@@ -681,6 +681,18 @@ void feature_tests(const Features& f) {
         CHECK(!delivered(f, h.c.send(token, message(s.user, "după")).message_id).empty());
     });
 
+    run("progress: a throw in the last call comes too late; the send succeeds, progress_error() has it", [&] {
+        Headless h(s.config, s.ca);
+        std::string token = h.authorize(s.user);
+        h.c.set_progress([](uint64_t done, uint64_t total) -> bool {
+            if (done == total) throw std::runtime_error("după ultimul octet");
+            return true;
+        });
+        oauthmail::SendResult r = h.c.send(token, message(s.user, "târziu"));
+        CHECK(!delivered(f, r.message_id).empty());
+        CHECK(h.c.progress_error() != nullptr);
+    });
+
     run("token store: authorize, list, send and refresh through TokenRef::account, remove", [&] {
         const std::string me = "second.test@gmail.com";  // this binding's entry in the shared store
         Headless h(f.store_config, s.ca);

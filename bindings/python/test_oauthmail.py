@@ -565,6 +565,19 @@ class Features(unittest.TestCase):
         result = c.send(token, self.message(self.user, "după"))
         self.assertIsNotNone(delivered(result["message_id"])[0])
 
+    def test_an_exception_in_the_last_progress_call_comes_too_late_the_send_succeeds(self):
+        c = self.client()
+        token = c.authorize(login_hint=self.user)
+
+        def late(done, total):
+            if done == total:
+                raise RuntimeError("după ultimul octet")
+
+        c.set_progress(late)
+        result = c.send(token, self.message(self.user, "târziu"))
+        self.assertIsNotNone(delivered(result["message_id"])[0])
+        self.assertIsInstance(c.progress_error, RuntimeError)
+
     # -- the token store ------------------------------------------------------------------------
     def test_token_store_authorize_list_send_check_remove(self):
         c = self.client(read_config("OAUTHMAIL_TEST_CONFIG_STORE"))

@@ -755,8 +755,9 @@ class Client:
 
     def check(self, token: Optional[TokenInput] = None) -> CheckResult:
         """A pre-flight check that never sends a message: the configuration, DNS, TCP and TLS to
-        each host, the OAuth client, and with a token (a document or a reference) the refresh, the
-        granted scopes and the transport. A failed step is a result, not an exception:
+        each host, the OAuth client, and with a token document the refresh, the granted scopes and
+        the transport (a reference is passed on as it is; the library's oauthmail_check refuses it
+        today with INVALID_ARGUMENT, field ``token``). A failed step is a result, not an exception:
         ``result["ok"]`` is False and the last step's ``error`` says what failed, with ``hint``
         and ``hint_id``. Raises only when the call itself fails: bad arguments
         (:class:`InvalidArgumentError`), :meth:`cancel` (:class:`CancelledError`)."""
