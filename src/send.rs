@@ -301,7 +301,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
     };
 
     call.check()?;
-    let sent = match sender.attempt(ctx, &current, &prepared) {
+    let sent = match sender.attempt(ctx, &current, &prepared, message) {
         Ok(sent) => sent,
         Err(Failure::Other(e)) => return Err(e),
         Err(Failure::TokenRejected(first)) => {
@@ -324,7 +324,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
                 current = fresh;
                 check_scope(settings, &current)?;
                 call.check()?;
-                match sender.attempt(ctx, &current, &prepared) {
+                match sender.attempt(ctx, &current, &prepared, message) {
                     Ok(s) => {
                         sent = Some(s);
                         break;
@@ -379,6 +379,7 @@ impl Sender {
         ctx: Ctx<'_>,
         token: &TokenDocument,
         message: &PreparedMessage,
+        doc: &MessageDocument,
     ) -> std::result::Result<Sent, Failure> {
         let access_token = token
             .access_token
@@ -387,7 +388,7 @@ impl Sender {
             .ok_or_else(|| Error::internal("no access token after refresh"))?;
         match &self.transport {
             Transport::GmailApi => gmail_api::send(ctx, access_token, message),
-            Transport::Graph => graph::send(ctx, access_token, message),
+            Transport::Graph => graph::send(ctx, access_token, message, doc),
             Transport::Smtp(smtp) => {
                 // `user=` is the token's account; the From address only when the document lacks it.
                 let account = token
