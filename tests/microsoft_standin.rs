@@ -416,3 +416,56 @@ fn graph_bcc_goes_through_a_draft_and_patch_never_a_header_and_big_messages_thro
     assert_eq!(sent["microsoft"]["graph"]["attachments"][0]["via"], "upload_session");
     assert_eq!(sent["microsoft"]["graph"]["attachments"][0]["size"], 3_200_000);
 }
+
+#[test]
+fn revoke_closes_the_pooled_smtp_connections_authenticated_with_the_token() {
+    let s = standin();
+    let client = client_with(&s, json!({}));
+    let (doc, _) = sign_in(&s, &client);
+    let connections = |s: &Standin| {
+        let r = ureq::get(format!("{}/microsoft/counters", s.control_url()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str::<Value>(&r).unwrap()["smtp_connections"]
+            .as_u64()
+            .unwrap()
+    };
+    client.send(&doc, &message()).expect("first send");
+    client
+        .send(&doc, &message())
+        .expect("second send, on the pooled connection");
+    assert_eq!(
+        connections(&s),
+        1,
+        "the second send reused the authenticated connection"
+    );
+    // Microsoft has no revocation endpoint: the revoke forgets the token, and this client must
+    // not keep sending on connections it authenticated with it.
+    client.revoke(&doc).expect("revoke");
+    client
+        .send(&doc, &message())
+        .expect("a send after the revoke (the grant lives on at Microsoft)");
+    assert_eq!(connections(&s), 2, "the pooled connection was closed by the revoke");
+    // A connection authenticated with a token this client refreshed for the grant goes too, even
+    // when the host's document names no account: the host's document (expired here, so the send
+    // refreshes first) is all the revoke gets.
+    let mut anonymous = doc.clone();
+    anonymous.email = None;
+    anonymous.expires_at = Some(1);
+    let r = client.send(&anonymous, &message()).expect("send after a refresh");
+    let fresh = r.token.expect("the send refreshed the token");
+    assert_eq!(connections(&s), 3);
+    client.revoke(&anonymous).expect("revoke with the host's old document");
+    client
+        .send(&fresh, &message())
+        .expect("send with the refreshed document");
+    assert_eq!(
+        connections(&s),
+        4,
+        "the connection of the refreshed token was closed too"
+    );
+    assert_eq!(s.messages().len(), 5);
+}
