@@ -271,3 +271,37 @@ fn a_raw_message_over_4_mb_is_refused_before_anything_is_sent() {
     assert!(s.messages().is_empty());
     assert_eq!(counters(&s)["graph_requests"], 0);
 }
+
+#[test]
+fn small_attachments_ride_in_the_draft_while_it_fits_and_the_rest_are_posted_one_by_one() {
+    let s = standin();
+    let client = graph_client(&s);
+    let dir = temp_dir("small");
+    let (a, b) = (data(2_500_000), data(2_400_000));
+    std::fs::write(dir.join("a.bin"), &a).unwrap();
+    std::fs::write(dir.join("b.bin"), &b).unwrap();
+    let doc: MessageDocument = serde_json::from_value(json!({
+        "from": WORK, "to": ["friend@example.com"], "subject": "două", "text": "t",
+        "attachments": [{"path": dir.join("a.bin").to_str().unwrap()}, {"path": dir.join("b.bin").to_str().unwrap()}],
+    }))
+    .unwrap();
+    client
+        .send(&token(&s), &doc)
+        .expect("send 4.9 MB in two small attachments");
+    let g = &s.messages()[0]["microsoft"]["graph"];
+    assert_eq!(g["form"], "draft");
+    let atts = g["attachments"].as_array().unwrap();
+    assert_eq!(atts.len(), 2);
+    assert_eq!(
+        (atts[0]["name"].as_str(), atts[0]["via"].as_str()),
+        (Some("a.bin"), Some("message_json"))
+    );
+    assert_eq!(
+        (atts[1]["name"].as_str(), atts[1]["via"].as_str()),
+        (Some("b.bin"), Some("attachment_post"))
+    );
+    assert_eq!(atts[0]["sha256"], sha256(&a));
+    assert_eq!(atts[1]["sha256"], sha256(&b));
+    assert_eq!(counters(&s)["upload_chunks"], 0, "no upload session under 3 MB");
+    let _ = std::fs::remove_dir_all(dir);
+}
