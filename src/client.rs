@@ -158,8 +158,18 @@ impl Client {
         let call = self.canceller.begin();
         let ctx = self.ctx(&call);
         match token.into() {
-            TokenRef::Document(doc) => token::revoke(ctx, doc),
-            TokenRef::Account(account) => store::calls::revoke_account(ctx, self.store.as_ref(), account),
+            TokenRef::Document(doc) => token::revoke(ctx, doc).inspect(|_| {
+                let n = self.sender.revoked(doc);
+                self.log
+                    .debug(|| format!("revoke: {n} pooled SMTP connection(s) of the grant closed"));
+            }),
+            TokenRef::Account(account) => {
+                store::calls::revoke_account(ctx, self.store.as_ref(), account).inspect(|_| {
+                    let n = self.sender.revoked_account(account);
+                    self.log
+                        .debug(|| format!("revoke: {n} pooled SMTP connection(s) of the account closed"));
+                })
+            }
             TokenRef::Subject(_) => Err(Error::invalid(
                 token::SUBJECT_FIELD,
                 "a service account's access tokens are not revoked one by one (they expire within an hour): to stop \

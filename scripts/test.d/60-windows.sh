@@ -13,7 +13,8 @@
 #     from scripts/deps.d/60-windows.sh) against the Google stand-in running natively on
 #     127.0.0.1 over HTTPS: version, version resource, bad input, TLS refusal while the stand-in's
 #     CA is not trusted, then (CA in the Windows Root store) authorize -> refresh -> send over the
-#     Gmail API and SMTP with an attachment at a non-ASCII Windows path, authorize through the
+#     Gmail API and SMTP with an attachment at a non-ASCII Windows path (and once through
+#     Microsoft Graph with a token minted by the stand-in's control plane), authorize through the
 #     system browser (ShellExecuteW), and authorize + send + refresh through a DPAPI
 #     "user"-protected token store whose file must hold no token in any encoding (a copy read
 #     with "protect": "none" fails cleanly); a test-hooks build of the same DLL turns a panic into
@@ -81,6 +82,7 @@ INFO=$W/standin/standin.json
 j() { python3 -c 'import json,sys; v=json.load(open(sys.argv[1]))[sys.argv[2]]; print(v[0] if isinstance(v, list) else v)' "$INFO" "$1"; }
 EMAIL=$(j users)
 MAILBOX=$(j mailbox_dir)
+MS_EMAIL=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["microsoft"]["work_users"][0])' "$INFO")
 echo "[windows] stand-in up ($(( $(now) - t ))s)"
 
 # config-api.json (Gmail API) and config-smtp.json (SMTP), both trusting only the Windows store,
@@ -131,6 +133,35 @@ json.dump({"provider": "google", "service_account_file": win_dir + "\\sa-key.jso
            "timeouts": {"connect_s": 15, "io_s": 30}},
           open(f"{run_dir}/config-sa.json", "w", encoding="utf-8"), ensure_ascii=False)
 EOF
+  # --- Microsoft 365 through Graph (issue 15) -------------------------------------------------
+  # config-graph.json (the stand-in's Microsoft authority and Graph, by name as above) and
+  # token-graph.json: a Graph token (Mail.Send) for the stand-in's first work account, minted
+  # through its control plane (POST /microsoft/tokens, as tests/c/harness.c's ms_mint does).
+  # smoke.exe --flow sends once through Graph with them.
+  python3 - "$INFO" "$1" <<'EOF'
+import json, sys, time, urllib.request
+info, run_dir = json.load(open(sys.argv[1])), sys.argv[2]
+ms = info["microsoft"]
+def host(url):
+    return url.replace("://127.0.0.1:", "://localhost:")
+user = ms["work_users"][0]
+req = urllib.request.Request(info["control"] + "/microsoft/tokens", method="POST",
+                             data=json.dumps({"email": user, "scope": "openid email offline_access Mail.Send"}).encode(),
+                             headers={"Content-Type": "application/json"})
+t = json.load(urllib.request.urlopen(req, timeout=30))
+token = {"provider": "microsoft", "email": user, "scope": t["scope"], "token_type": "Bearer",
+         "access_token": t["access_token"], "expires_at": int(time.time()) + int(t["expires_in"]),
+         "refresh_token": t["refresh_token"]}
+json.dump(token, open(f"{run_dir}/token-graph.json", "w"), separators=(",", ":"))  # smoke.c's json_str wants "k":"v"
+json.dump({"provider": "microsoft", "client_id": ms["public_client_id"], "tenant": "organizations",
+           "transport": "graph",
+           "endpoints": {"authorization": host(ms["authority"]) + "/{tenant}/oauth2/v2.0/authorize",
+                         "token": host(ms["authority"]) + "/{tenant}/oauth2/v2.0/token",
+                         "graph": host(ms["graph"])},
+           "timeouts": {"connect_s": 15, "io_s": 30}},
+          open(f"{run_dir}/config-graph.json", "w", encoding="utf-8"), ensure_ascii=False)
+EOF
+  # --- end Microsoft 365 ----------------------------------------------------------------------
 }
 
 # The "browser": waits for the URL that smoke.exe's url_opener (or fakebrowser.exe, started by
@@ -241,7 +272,7 @@ for tgt in $TARGETS; do
     fi
   done
   echo "[windows] wine runs $tgt: $(( $(now) - t ))s"
-  if python3 tests/windows/check_mailbox.py "$MAILBOX" "$tag" "$EMAIL"; then
+  if python3 tests/windows/check_mailbox.py "$MAILBOX" "$tag" "$EMAIL" "$MS_EMAIL"; then
     echo "ok   $tgt messages in the stand-in's mailbox"
   else
     echo "FAIL $tgt messages in the stand-in's mailbox"; fail=1
