@@ -325,6 +325,16 @@ pub(crate) fn exchange_code(
 /// days, for clocks that differ and a refresh that comes a little after the limit.
 const TESTING_EXPIRY_WINDOW_S: std::ops::RangeInclusive<i64> = (13 * 86_400 / 2)..=(8 * 86_400);
 
+/// How long Google keeps an authorization of a Testing-status app: 7 days after the consent.
+pub(crate) const TESTING_LIFETIME_S: i64 = 7 * 86_400;
+
+/// Whether an authorization `age` seconds old is within two days of the Testing-status limit
+/// (and not past it): the pre-flight check's warning, before [`diagnose_invalid_grant`] would
+/// have to explain the refusal.
+pub(crate) fn near_testing_expiry(age: i64) -> bool {
+    (TESTING_LIFETIME_S - 2 * 86_400..TESTING_LIFETIME_S).contains(&age)
+}
+
 /// With `authorized_at` known, Google's expired-or-revoked answer says which: the Testing-status
 /// limit when the consent is 6.5-8 days old, a revoked or expired grant otherwise. Without it, the
 /// hint can only say "if this happens about 7 days after each authorization".

@@ -67,6 +67,30 @@ pub struct Global {
         hide_env_values = true
     )]
     pub token_file: Option<PathBuf>,
+    /// A Google Workspace service account's key file (domain-wide delegation): send and doctor
+    /// act as --as USER, a user of the domain, with no browser and no token document.
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHMAIL_SERVICE_ACCOUNT",
+        value_name = "KEY.json",
+        hide_env_values = true
+    )]
+    pub service_account: Option<PathBuf>,
+    /// A token store file (the library's "store"): authorize saves the account there, send,
+    /// doctor and revoke use --account from it (instead of --token-file).
+    #[arg(
+        long,
+        global = true,
+        env = "OAUTHMAIL_STORE",
+        value_name = "PATH",
+        hide_env_values = true
+    )]
+    pub store: Option<PathBuf>,
+    /// How the token store is encrypted: user or machine (Windows DPAPI; user is the Windows
+    /// default) or none (file permissions only; the default elsewhere).
+    #[arg(long, global = true, value_enum, requires = "store")]
+    pub protect: Option<Protect>,
     /// Language of the output [default: from OAUTHMAIL_LANG, LC_ALL, LC_MESSAGES or LANG].
     #[arg(long, global = true, value_enum)]
     pub lang: Option<Lang>,
@@ -79,6 +103,23 @@ pub struct Global {
     /// Library log lines on stderr: -v info, -vv debug, -vvv trace (they never hold a secret).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Protect {
+    None,
+    User,
+    Machine,
+}
+
+impl Protect {
+    pub fn name(self) -> &'static str {
+        match self {
+            Protect::None => "none",
+            Protect::User => "user",
+            Protect::Machine => "machine",
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -105,8 +146,9 @@ enum Command {
     Authorize(commands::AuthorizeArgs),
     /// Send a message with the saved token document and print its Message-ID.
     Send(Box<commands::SendArgs>),
-    /// Revoke the saved authorization at Google and delete the token document.
-    Revoke,
+    /// Revoke the saved authorization at Google and delete the token document (or, with --store,
+    /// the account's entry).
+    Revoke(commands::RevokeArgs),
     /// Check the whole set-up without sending a message: configuration, DNS, TCP and TLS to each
     /// host, the OAuth client, and with the token document its refresh, scopes and the
     /// transport's login. Prints ✓/✗ per step; the exit status is the first failed step's.
@@ -150,6 +192,10 @@ impl Failure {
 
     pub fn invalid(message: impl Into<String>) -> Failure {
         Failure::new(Status::InvalidArgument, message)
+    }
+
+    pub fn internal(message: impl Into<String>) -> Failure {
+        Failure::new(Status::Internal, message)
     }
 
     /// Exits with `status` and prints nothing more.
@@ -200,7 +246,7 @@ fn main() {
     let result = match &cli.command {
         Command::Authorize(a) => commands::authorize(&cli.global, &out, a),
         Command::Send(a) => commands::send(&cli.global, &out, a),
-        Command::Revoke => commands::revoke(&cli.global, &out),
+        Command::Revoke(a) => commands::revoke(&cli.global, &out, a),
         Command::Doctor(a) => doctor::doctor(&cli.global, &out, a),
     };
     match result {

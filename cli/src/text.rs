@@ -216,6 +216,55 @@ impl Lang {
         self.pick(format!("More: {guide}"), format!("Detalii: {guide}"))
     }
 
+    pub fn token_stored(self, path: impl Display) -> String {
+        self.pick(
+            format!("Saved in the token store {path}"),
+            format!("Salvat în depozitul de tokenuri {path}"),
+        )
+    }
+
+    pub fn store_removed(self, path: impl Display) -> String {
+        self.pick(
+            format!("Removed the account from the token store {path}"),
+            format!("Contul a fost șters din depozitul de tokenuri {path}"),
+        )
+    }
+
+    pub fn need_subject(self) -> String {
+        self.pick(
+            "with --service-account, pass --as with the address of the Workspace user to act as".into(),
+            "cu --service-account, dați --as cu adresa utilizatorului Workspace în numele căruia se acționează".into(),
+        )
+    }
+
+    pub fn store_empty(self) -> String {
+        self.pick(
+            "the token store holds no account".into(),
+            "depozitul de tokenuri nu conține niciun cont".into(),
+        )
+    }
+
+    pub fn store_empty_hint(self) -> String {
+        self.pick(
+            "Run `oauthmail authorize --store …` first to save an account in it.".into(),
+            "Rulați mai întâi `oauthmail authorize --store …` pentru a salva un cont în el.".into(),
+        )
+    }
+
+    pub fn store_many(self, accounts: &str) -> String {
+        self.pick(
+            format!("the token store holds several accounts ({accounts}): choose one with --account"),
+            format!("depozitul de tokenuri conține mai multe conturi ({accounts}): alegeți unul cu --account"),
+        )
+    }
+
+    pub fn doctor_no_subject(self) -> String {
+        self.pick(
+            "No --as: checking the configuration and the network only (pass --as USER@DOMAIN to check the delegation too).".into(),
+            "Fără --as: se verifică doar configurația și rețeaua (dați --as UTILIZATOR@DOMENIU pentru a verifica și delegarea).".into(),
+        )
+    }
+
     fn what_ro(self, what: &str) -> &'static str {
         match what {
             "client file" => "fișierul clientului",
