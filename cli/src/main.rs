@@ -14,7 +14,7 @@ mod text;
 
 use std::path::PathBuf;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use oauthmail::Status;
 use serde_json::{json, Value};
 
@@ -224,8 +224,40 @@ impl From<oauthmail::Error> for Failure {
     }
 }
 
+/// `--lang` as the command line gives it, read before clap parses (the help must already be in
+/// that language); an unknown value is left for clap to refuse.
+fn lang_flag(args: &[std::ffi::OsString]) -> Option<Lang> {
+    let mut it = args.iter().skip(1).filter_map(|a| a.to_str());
+    let mut found = None;
+    while let Some(a) = it.next() {
+        let value = match a.strip_prefix("--lang") {
+            Some("") => it.next(),
+            Some(v) => v.strip_prefix('='),
+            None => None,
+        };
+        if a == "--" {
+            break;
+        }
+        match value {
+            Some("ro") => found = Some(Lang::Ro),
+            Some("en") => found = Some(Lang::En),
+            _ => {}
+        }
+    }
+    found
+}
+
+/// The command line definition with its help in `lang`.
+pub fn command(lang: Lang) -> clap::Command {
+    text::localize(Cli::command(), lang)
+}
+
 fn main() {
-    let cli = match Cli::try_parse() {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let parsed = command(Lang::detect(lang_flag(&args)))
+        .try_get_matches_from(&args)
+        .and_then(|m| Cli::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -255,5 +287,61 @@ fn main() {
             out.failure(&f);
             std::process::exit(f.status.code() as i32);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every command and argument has its Romanian text, and the English help has none of it.
+    #[test]
+    fn the_romanian_help_leaves_nothing_in_english() {
+        fn walk(cmd: &clap::Command, key: &str, missing: &mut Vec<String>) {
+            if text::ro_about(key).is_none() {
+                missing.push(format!("about of '{key}'"));
+            }
+            for a in cmd.get_arguments() {
+                if text::ro_arg(key, a.get_id().as_str()).is_none() {
+                    missing.push(format!("{key} {}", a.get_id()));
+                }
+            }
+            for s in cmd.get_subcommands() {
+                walk(s, s.get_name(), missing);
+            }
+        }
+        let mut en = command(Lang::En);
+        en.build();
+        let mut missing = Vec::new();
+        walk(&en, "", &mut missing);
+        assert!(missing.is_empty(), "no Romanian help for: {missing:?}");
+
+        let mut ro = command(Lang::Ro);
+        for name in ["authorize", "send", "revoke", "doctor"] {
+            let help = ro.find_subcommand_mut(name).unwrap().render_help().to_string();
+            assert!(
+                help.contains("Utilizare:") && help.contains("Opțiuni"),
+                "{name}: {help}"
+            );
+            assert!(help.contains("Afișează ajutorul"), "{name}: {help}");
+            for english in ["Usage:", "Options:", "Print help", "Global options"] {
+                assert!(
+                    !help.contains(english),
+                    "{name} --help in Romanian has '{english}': {help}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_lang_flag_is_read_before_parsing() {
+        let args = |v: &[&str]| v.iter().map(std::ffi::OsString::from).collect::<Vec<_>>();
+        assert_eq!(
+            lang_flag(&args(&["oauthmail", "send", "--lang", "ro", "--help"])),
+            Some(Lang::Ro)
+        );
+        assert_eq!(lang_flag(&args(&["oauthmail", "--lang=en", "doctor"])), Some(Lang::En));
+        assert_eq!(lang_flag(&args(&["oauthmail", "send", "--text", "--lang"])), None);
+        assert_eq!(lang_flag(&args(&["oauthmail", "send", "--", "--lang", "ro"])), None);
     }
 }

@@ -406,3 +406,42 @@ fn authorize_into_a_store_then_send_and_refresh_through_it() {
     ]);
     assert_eq!(r.code, 1, "{r:?}");
 }
+
+#[test]
+fn help_in_romanian_from_the_flag_and_from_lang() {
+    let e = env();
+    let r = e.run(&["send", "--help", "--lang", "ro"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("Utilizare: oauthmail send"), "{r:?}");
+    assert!(
+        r.stdout.contains("--to <ADRESĂ>") && r.stdout.contains("Un destinatar"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("Opțiuni generale:"), "{r:?}");
+    assert!(
+        !r.stdout.contains("A recipient") && !r.stdout.contains("Usage:"),
+        "{r:?}"
+    );
+    for cmd in ["authorize", "revoke", "doctor"] {
+        let mut c = e.cmd(&[cmd, "--help"]);
+        c.env("LANG", "ro_RO.UTF-8");
+        let r = Run::wait(
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            std::time::Duration::from_secs(30),
+        );
+        r.assert_ok();
+        assert!(r.stdout.contains("Afișează ajutorul"), "{cmd}: {r:?}");
+        assert!(!r.stdout.contains("Print help"), "{cmd}: {r:?}");
+    }
+    // --lang wins over the environment, both ways.
+    let mut c = e.cmd(&["--lang", "en", "--help"]);
+    c.env("LANG", "ro_RO.UTF-8");
+    let r = Run::wait(
+        c.stdout(std::process::Stdio::piped()).spawn().unwrap(),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(r.stdout.contains("Usage: oauthmail"), "{r:?}");
+}
