@@ -19,7 +19,7 @@ use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint::{self, Hint};
 use crate::http::Response;
-use crate::provider::{self, ProviderKind, TransportKind};
+use crate::provider::{ProviderKind, TransportKind};
 use crate::secret::Secret;
 use crate::service_account::{self, Assertion, Refusal, ServiceAccountKey, MAX_LIFETIME_S};
 use crate::time::now_unix;
@@ -638,7 +638,7 @@ fn post_form(ctx: Ctx<'_>, url: &Url, form: &[(&str, &str)], grant: Grant) -> Re
             attempt += 1;
             continue;
         }
-        let error = token_error(&response, grant, ctx.settings.transport);
+        let error = token_error(&response, grant, ctx.settings.provider.kind, ctx.settings.transport);
         ctx.log.warn(|| format!("token endpoint: {}", error.message));
         return Err(error);
     }
@@ -692,7 +692,7 @@ fn retry_after(response: &Response) -> Option<u64> {
 }
 
 /// Maps a token-endpoint error answer (providers.md §1.7) to the API's status and hint.
-fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> Error {
+fn token_error(response: &Response, grant: Grant, provider: ProviderKind, transport: TransportKind) -> Error {
     let status = response.status;
     let (error, description) = oauth_error(response);
     let reply = ProviderReply::http(status, error.clone(), description.clone());
@@ -721,7 +721,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
                 description.as_deref(),
                 status,
                 grant,
-                transport,
+                (provider, transport),
                 &msg,
                 response,
             )
@@ -733,7 +733,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
         description.as_deref(),
         status,
         grant,
-        transport,
+        (provider, transport),
         &msg,
         response,
     )
@@ -804,7 +804,7 @@ fn generic_token_error(
     description: Option<&str>,
     status: u16,
     grant: Grant,
-    transport: TransportKind,
+    (provider, transport): (ProviderKind, TransportKind),
     msg: &dyn Fn(&str) -> String,
     response: &Response,
 ) -> Error {
@@ -844,7 +844,7 @@ fn generic_token_error(
         (Some("invalid_scope"), _) => Error::invalid("config.scopes", msg("the provider refused the requested scopes")),
         (Some("insufficient_scope"), _) => {
             Error::new(Status::InsufficientScope, msg("the token lacks a required scope"))
-                .with_hint(provider::insufficient_scope_hint(transport))
+                .with_hint(crate::provider::insufficient_scope_hint(provider, transport))
         }
         (Some("access_denied"), _) => Error::new(Status::AccessDenied, msg("the provider refused this account")),
         (Some("invalid_token"), _) if grant == Grant::Revoke => {
@@ -871,7 +871,12 @@ mod tests {
     }
 
     fn map(status: u16, body: &str) -> Error {
-        token_error(&reply(status, body), Grant::Refresh, TransportKind::GmailApi)
+        token_error(
+            &reply(status, body),
+            Grant::Refresh,
+            ProviderKind::Google,
+            TransportKind::GmailApi,
+        )
     }
 
     #[test]
@@ -1001,7 +1006,7 @@ mod tests {
     fn rate_limit_carries_retry_after_seconds() {
         let mut r = reply(429, r#"{"error":"rate_limit_exceeded"}"#);
         r.headers.push(("Retry-After".into(), "30".into()));
-        let e = token_error(&r, Grant::Refresh, TransportKind::GmailApi);
+        let e = token_error(&r, Grant::Refresh, ProviderKind::Google, TransportKind::GmailApi);
         assert_eq!(e.retry_after_s, Some(30));
     }
 
