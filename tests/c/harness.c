@@ -1816,7 +1816,7 @@ static void check_reports_every_step_sends_nothing_and_returns_the_first_failure
     json *r = json_parse(out);
     CHECK(r && json_path(r, "ok") && json_path(r, "ok")->type == J_BOOL && json_path(r, "ok")->boolean, "report: %s", out);
     CHECK(r && json_str(r, "steps[0].step") && strcmp(json_str(r, "steps[0].step"), "config") == 0, "first step: %s", out);
-    CHECK(r && json_str(r, "steps[7].step") && strcmp(json_str(r, "steps[7].step"), "gmail_api") == 0, "last step: %s", out);
+    CHECK(r && json_str(r, "steps[8].step") && strcmp(json_str(r, "steps[8].step"), "gmail_api") == 0, "last step: %s", out);
     CHECK(mailbox_count() == before, "the check delivered a message");
     check_no_secret_in(out, "check report");
     json_free(r);
@@ -1835,7 +1835,7 @@ static void check_reports_every_step_sends_nothing_and_returns_the_first_failure
     CHECK(st == OAUTHMAIL_AUTH_FAILED, "check with the API off = %u: %s", st, out ? out : "(none)");
     r = json_parse(out);
     CHECK(r && json_path(r, "ok") && !json_path(r, "ok")->boolean, "report: %s", out);
-    const char *id = r ? json_str(r, "steps[7].error.hint_id") : NULL;
+    const char *id = r ? json_str(r, "steps[8].error.hint_id") : NULL;
     CHECK(id && strcmp(id, "gmail-api-disabled") == 0, "hint_id: %s", out);
     json_free(r);
     oauthmail_string_free(out);
