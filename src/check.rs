@@ -56,6 +56,10 @@ pub struct Report {
     /// valid). None for a reference: the store holds it (`{"account": …}`), or there is nothing
     /// to keep (`{"subject": …}`).
     pub token: Option<TokenDocument>,
+    /// The `refresh` step replaced the document's refresh token (a provider that rotates them,
+    /// Microsoft, and an access token that had to be renewed): `token` then goes into the JSON
+    /// report, because the host's document is spent.
+    pub rotated: bool,
 }
 
 impl Report {
@@ -85,7 +89,11 @@ impl Report {
                 v
             })
             .collect();
-        json!({"ok": self.ok(), "steps": steps})
+        let mut report = json!({"ok": self.ok(), "steps": steps});
+        if let (true, Some(token)) = (self.rotated, &self.token) {
+            report["token"] = serde_json::to_value(token).unwrap_or(Value::Null);
+        }
+        report
     }
 }
 
@@ -261,8 +269,10 @@ pub(crate) fn run(
     let Some(current) = current else {
         return c.report;
     };
-    if let TokenRef::Document(_) = token {
+    if let TokenRef::Document(doc) = token {
         c.report.token = Some(current.clone());
+        // The report's one secret: a rotated refresh token, which replaced the host's (spent) one.
+        c.report.rotated = current.refresh_token.is_some() && current.refresh_token != doc.refresh_token;
     }
 
     // The age of a grant that has a refresh token (a service account's has none: each access
@@ -338,6 +348,23 @@ fn renew(ctx: Ctx<'_>, store: Option<&Store>, token: TokenRef<'_>) -> Result<(To
     match token {
         TokenRef::Document(doc) => {
             refresh(ctx, doc)?;
+            // A provider that replaces the refresh token on every refresh (Microsoft) would spend
+            // the host's token: while its access token is still good the check uses that, and
+            // only a refresh it cannot avoid returns the new document in the report.
+            let now = crate::time::now_unix();
+            if ctx.settings.provider.rotates_refresh_tokens && crate::send::usable(doc, None, now) {
+                let left = doc
+                    .expires_at
+                    .map_or(String::new(), |at| format!(" (valid {} s more)", at - now));
+                return Ok((
+                    doc.clone(),
+                    format!(
+                        "the access token is still valid{left}; the refresh token was not spent, because {} \
+                         replaces it on every refresh",
+                        ctx.settings.provider.name
+                    ),
+                ));
+            }
             Ok((token::refresh(ctx, doc)?, "the refresh token works".into()))
         }
         TokenRef::Account(account) => {

@@ -546,7 +546,7 @@ impl Drop for Lead<'_> {
 }
 
 /// `doc` has an access token that is not `rejected` and stays valid beyond [`REFRESH_MARGIN_S`].
-fn usable(doc: &TokenDocument, rejected: Option<&Secret>, now: i64) -> bool {
+pub(crate) fn usable(doc: &TokenDocument, rejected: Option<&Secret>, now: i64) -> bool {
     let has = doc
         .access_token
         .as_ref()

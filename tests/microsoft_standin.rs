@@ -469,3 +469,50 @@ fn revoke_closes_the_pooled_smtp_connections_authenticated_with_the_token() {
     );
     assert_eq!(s.messages().len(), 5);
 }
+
+/// `oauthmail_check` with a Microsoft token document: Microsoft replaces the refresh token on every
+/// refresh, so the check must not spend the host's. While the access token is valid it uses that;
+/// when it had to refresh, the report carries the new document (the old refresh token is spent).
+#[test]
+fn check_spends_no_rotating_refresh_token_and_returns_the_one_it_had_to_rotate() {
+    use oauthmail::token::TokenRef;
+    let s = standin();
+    let client = client_with(&s, json!({}));
+    let (doc, _) = sign_in(&s, &client);
+
+    let report = client.check(Some(TokenRef::Document(&doc)));
+    let json = report.to_json();
+    assert!(report.ok(), "{json}");
+    let refresh = report
+        .steps
+        .iter()
+        .find(|x| x.step == "refresh")
+        .expect("a refresh step");
+    assert!(refresh.detail.contains("not spent"), "{}", refresh.detail);
+    assert!(report.steps.iter().any(|x| x.step == "smtp_auth"), "{json}");
+    assert!(
+        json.get("token").is_none(),
+        "nothing was rotated, so no token in the report"
+    );
+    let refreshed = client
+        .refresh(&doc)
+        .expect("the check left the host's refresh token alive");
+
+    // An access token past its life must be renewed: the report then holds the new document.
+    let mut stale = refreshed.clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    stale.expires_at = Some(now - 10);
+    let report = client.check(Some(TokenRef::Document(&stale)));
+    let json = report.to_json();
+    assert!(report.ok(), "{json}");
+    let new: TokenDocument = serde_json::from_value(json["token"].clone()).expect("the rotated document");
+    assert_ne!(
+        new.refresh_token.as_ref().unwrap().expose(),
+        refreshed.refresh_token.as_ref().unwrap().expose()
+    );
+    assert_eq!(client.refresh(&refreshed).unwrap_err().status, Status::Reauthorize);
+    client.refresh(&new).expect("the report's token replaces the host's");
+}

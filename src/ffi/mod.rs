@@ -454,7 +454,11 @@ pub unsafe extern "C" fn oauthmail_send(
 /// Testing-status app would end the grant, with a warning in its last two days), `scopes`, then
 /// `gmail_api` or `smtp_ehlo` and `smtp_auth`. The check stops at the first failed step; its
 /// `error` is the inner object of the error document a send would have returned (with `hint` and
-/// `hint_id`). `detail` is one English line; the report holds no secret.
+/// `hint_id`). `detail` is one English line; the report holds no secret, with one exception:
+/// with a token document of a provider that replaces the refresh token on every refresh
+/// (Microsoft), the check uses the access token while it is valid and spends nothing; when it had
+/// to refresh, the report carries `"token"`, the new token document, which replaces the host's
+/// (its refresh token is then spent): store it as a send result's `token`.
 ///
 /// Returns `OAUTHMAIL_OK` when every step passed, else the status of the first failed step. Each
 /// step is bounded by the configured timeouts; `oauthmail_cancel` ends the check with
