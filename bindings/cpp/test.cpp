@@ -594,12 +594,24 @@ void feature_tests(const Features& f) {
         CHECK(!reported && status == OAUTHMAIL_CANCELLED);
     });
 
-    run("check: with account/subject references (KNOWN LIBRARY GAP: refused as 'token is invalid')", [&] {
-        // oauthmail_check parses only a token document (src/ffi/mod.rs); issues 12/16/18 ask for
-        // references too. Reported; when the library accepts them this check fails: then expect a report.
+    run("check: with account/subject references, through the transport step, nothing sent", [&] {
+        size_t before = mailbox_count(f);
         oauthmail::Client sa(f.sa_config);
-        auto e = expect_error([&] { sa.check(oauthmail::TokenRef::subject(f.sa_subject)); });
-        CHECK(e.status() == OAUTHMAIL_INVALID_ARGUMENT && e.field() == "token");
+        oauthmail::CheckResult r = sa.check(oauthmail::TokenRef::subject(f.sa_subject));
+        CHECK(r.ok && r.failed() == nullptr);
+        bool refresh = false, api = false;
+        for (const auto& st : r.steps) {
+            refresh = refresh || st.step == "refresh";
+            api = api || st.step == "gmail_api";
+        }
+        CHECK(refresh && api);
+        const std::string me = "second.test@gmail.com";
+        Headless h(f.store_config, s.ca);
+        h.authorize(me);
+        oauthmail::CheckResult a = h.c.check(oauthmail::TokenRef::account(me));
+        CHECK(a.ok);
+        CHECK(h.c.store_remove(me));
+        CHECK(mailbox_count(f) == before);
     });
 
     run("progress: monotonic, on the sending thread, ends at the total", [&] {

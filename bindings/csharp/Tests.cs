@@ -521,36 +521,13 @@ static class Tests
     }
 
     // Check (and CheckAsync) with {"account": ...} / {"subject": ...}: an ok report through the
-    // transport step. KNOWN LIBRARY GAP, reported to the lead: oauthmail_check parses token_json
-    // only as a token document (src/ffi/mod.rs), so a reference fails with INVALID_ARGUMENT
-    // "missing field `provider`". Exactly that error is recorded as a known gap (printed, not
-    // counted); any other outcome is judged by the contract. Set KnownGapCheckRefs = false once
-    // the library accepts references.
-    const bool KnownGapCheckRefs = true;
-    // KNOWN LIBRARY GAP, reported to the lead: with provider microsoft the check's "client" step
-    // fails, Microsoft's token endpoint answering AADSTS900144 (no scope in the request). Exactly
-    // that is recorded as a known gap; otherwise the check must pass through refresh and the
-    // transport's step ("graph" is a guess at its name until a check passes).
-    const bool KnownGapCheckMicrosoft = true;
-    static int knownGaps;
-
+    // transport step.
     static void CheckByReference(OAuthMailClient c, string reference, string transportStep)
     {
         foreach (bool async in new[] { false, true })
         {
             CheckResult r;
-            try { r = async ? c.CheckAsync(reference).Result : c.Check(reference); }
-            catch (Exception ex)
-            {
-                var e = (ex is AggregateException ? ex.InnerException : ex) as OAuthMailException;
-                if (KnownGapCheckRefs && e != null && e.Status == Status.InvalidArgument && e.Field == "token" && e.Message.Contains("missing field `provider`"))
-                {
-                    knownGaps++;
-                    Console.Error.WriteLine("  KNOWN LIBRARY GAP: oauthmail_check refuses the reference " + reference + ": " + e.Message);
-                    continue;
-                }
-                throw;
-            }
+            r = async ? c.CheckAsync(reference).Result : c.Check(reference);
             var names = new List<string>();
             foreach (var s in r.Steps) names.Add(s.Step);
             Check(r.Ok && r.Steps.Count > 0, "check by " + reference + ": " + r.Json);
@@ -836,20 +813,11 @@ static class Tests
                     // Check is a result, whatever it finds; the token must still work after it
                     // (a check that refreshed a rotating token and dropped the new one would kill it).
                     CheckResult chk = c.Check(t2);
-                    CheckStep failed = chk.FailedStep;
-                    if (KnownGapCheckMicrosoft && failed != null && failed.Step == "client" && failed.Error != null &&
-                        failed.Error.Message.Contains("AADSTS900144"))
-                    {
-                        knownGaps++;
-                        Console.Error.WriteLine("  KNOWN LIBRARY GAP: oauthmail_check's client step posts no scope to Microsoft's token endpoint: " + failed.Error.Message.Split('\r')[0]);
-                    }
-                    else
-                    {
-                        var names = new List<string>();
-                        foreach (var st in chk.Steps) names.Add(st.Step);
-                        Check(chk.Ok, "Microsoft check: " + chk.Json);
-                        Check(names.Contains("refresh") && names.Contains(transport == "smtp" ? "smtp_auth" : "graph"), "steps " + string.Join(",", names.ToArray()));
-                    }
+                    var names = new List<string>();
+                    foreach (var st in chk.Steps) names.Add(st.Step);
+                    Check(chk.Ok, "Microsoft check: " + chk.Json);
+                    // Graph has no step of its own after the scopes (the check sends nothing).
+                    Check(names.Contains("refresh") && names.Contains(transport == "smtp" ? "smtp_auth" : "scopes"), "steps " + string.Join(",", names.ToArray()));
                     t2 = c.Refresh(t2);
                     Check(Json.GetString(t2, "email") == msUser, "the token still refreshes after the check");
                     string revoked = c.RevokeAsync(t2).Result;
@@ -880,7 +848,7 @@ static class Tests
             try { Features(); }
             catch (Exception e) { failures++; Console.Error.WriteLine("check/progress/store/service account/Microsoft tests: " + e.Message); }
         }
-        Console.WriteLine("csharp: " + checks + " checks, " + failures + " failed" + (knownGaps > 0 ? ", " + knownGaps + " known library gaps (KnownGap* in Tests.cs)" : ""));
+        Console.WriteLine("csharp: " + checks + " checks, " + failures + " failed");
         return failures == 0 ? 0 : 1;
     }
 }

@@ -612,11 +612,7 @@ class Features(unittest.TestCase):
         self.assertEqual(cm.exception.field, "token.account")
         c.revoke(token)
 
-    # The library's oauthmail_check takes only a token document today (src/ffi/mod.rs parses
-    # TokenDocument, not a reference): both references come back INVALID_ARGUMENT "token is
-    # invalid: missing field `provider`". Reported to the lead; this test states what the contract
-    # (issues 12, 16, 18) asks for, and starts failing as an unexpected success once it works.
-    @unittest.expectedFailure
+    # oauthmail_check takes what a send takes: a store account and a service account's subject.
     def test_check_with_account_and_subject_references(self):
         c = self.client(read_config("OAUTHMAIL_TEST_CONFIG_STORE"))
         me = self.STORE_ACCOUNT
