@@ -41,14 +41,15 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
         .graph
         .as_ref()
         .ok_or_else(|| Error::invalid("config.endpoints.graph", "the graph transport needs endpoints.graph"))?;
-    let mime = base64::engine::general_purpose::STANDARD.encode(message.smtp_bytes());
+    let data = message.smtp_bytes()?;
+    let mime = base64::engine::general_purpose::STANDARD.encode(&data);
     if mime.len() > REQUEST_LIMIT {
         return Err(Failure::Other(
             Error::new(
                 Status::Rejected,
                 format!(
                     "the message is {} bytes: Graph takes at most 4 MB per request, and sending bigger messages through upload sessions is not built yet; nothing was sent (use the smtp transport for it)",
-                    message.smtp_bytes().len()
+                    data.len()
                 ),
             )
             .with_field("message")
@@ -57,7 +58,7 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     }
     // Graph takes the recipients of a MIME message from its To and Cc headers: every envelope
     // recipient they do not name is a Bcc recipient and goes through bccRecipients.
-    let named = to_and_cc(message.smtp_bytes());
+    let named = to_and_cc(&data);
     let bcc: Vec<Value> = message
         .envelope
         .to

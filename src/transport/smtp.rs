@@ -53,7 +53,7 @@ use crate::hint;
 use crate::message::PreparedMessage;
 use crate::secret::Secret;
 use crate::transport::{Failure, Sent};
-use session::{Broken, Limit, Reply, Session};
+use session::{Broken, DataShape, Limit, Reply, Session};
 
 /// An idle connection older than this is closed instead of reused (Gmail drops idle sessions
 /// after a few minutes; the `RSET` before reuse catches the rest).
@@ -635,7 +635,6 @@ fn transaction(
     let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
     call.check().map_err(Tx::Before)?;
     let envelope = &message.envelope;
-    let data = message.smtp_bytes();
 
     let mut params = Vec::new();
     let non_ascii_addresses =
@@ -649,7 +648,7 @@ fn transaction(
         }
         params.push(MailParameter::SmtpUtfEight);
     }
-    if !data.is_ascii() && conn.supports("8BITMIME") {
+    if !message.is_ascii() && conn.supports("8BITMIME") {
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let mail = Mail::new(Some(envelope.from.clone()), params).to_string();
@@ -678,7 +677,13 @@ fn transaction(
 
     // Until the final "." has gone out the server must not deliver (RFC 5321 §4.1.1.4): a
     // failure here, a cancel included, leaves nothing delivered.
-    conn.send_data(call, data, io, progress)
+    let (dots, needs_crlf) = message.smtp_lines();
+    let shape = DataShape {
+        len: message.smtp_len(),
+        dots,
+        needs_crlf,
+    };
+    conn.send_data(call, &mut message.smtp_reader(), shape, io, progress)
         .map_err(|b| Tx::DataCut(map_broken(b, Stage::DataEnd, "timeouts.io_s")))?;
 
     // The point of no return: from here on, a failure is reported, never retried.
@@ -794,6 +799,7 @@ fn map_broken(b: Broken, stage: Stage<'_>, setting: &str) -> Error {
             "the progress callback cancelled the send before the end of the message data; nothing was delivered",
         ),
         Broken::Io(e) => map_io(&e, stage),
+        Broken::Source(e) => Error::new(Status::Io, e.to_string()),
     }
 }
 
