@@ -233,10 +233,17 @@ fn a_second_connection_of_a_client_resumes_its_tls_session() {
         })),
         oauthmail::log::Level::Debug,
     );
+    let tls = |s: &oauthmail_standin::Standin| (counter(s, "tls_handshakes"), counter(s, "tls_resumed"));
+    let before = tls(&s);
     c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    let first = tls(&s);
     // Another access token is another pooled connection, so this send opens a new one.
     c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    let second = tls(&s);
     assert_eq!(counter(&s, "smtp_connections"), 2);
+    // Counted by the server too: the first handshake was full, the second resumed.
+    assert_eq!((first.0 - before.0, first.1 - before.1), (1, 0), "{before:?} {first:?}");
+    assert_eq!((second.0 - first.0, second.1 - first.1), (1, 1), "{first:?} {second:?}");
     let tls: Vec<String> = lines
         .lock()
         .unwrap()
@@ -245,4 +252,26 @@ fn a_second_connection_of_a_client_resumes_its_tls_session() {
         .cloned()
         .collect();
     assert_eq!(tls, ["SMTP: full TLS handshake", "SMTP: TLS session resumed"]);
+}
+
+/// The TLS session cache is the client's, shared by all its connections: after the refresh (a
+/// full handshake with the token endpoint over HTTPS) the SMTP connection to the same host
+/// resumes that session. Another client has its own cache and starts with a full handshake.
+/// Counted by the stand-in.
+#[test]
+fn the_smtp_connection_resumes_the_session_of_the_token_endpoint_of_the_same_client() {
+    let s = standin();
+    let tls = |s: &oauthmail_standin::Standin| (counter(s, "tls_handshakes"), counter(s, "tls_resumed"));
+    let c = client(&s, Via::Smtps);
+    let t = expired(token(&s, MAIL_SCOPE), &s);
+    let before = tls(&s);
+    c.send(&t, &simple()).unwrap();
+    let after = tls(&s);
+    assert_eq!(refreshes(&s), 1);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1), "{before:?} {after:?}");
+    // A new client has its own (empty) cache: a full handshake again.
+    let other = client(&s, Via::Smtps);
+    other.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    let last = tls(&s);
+    assert_eq!((last.0 - after.0, last.1 - after.1), (1, 0), "{after:?} {last:?}");
 }
