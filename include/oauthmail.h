@@ -321,9 +321,13 @@ oauthmail_status oauthmail_send(struct oauthmail_client *client,
 /**
  * A pre-flight check that never sends a message: everything a send needs, step by step.
  *
- * - `token_json`: may be NULL; a token document. Without it the check covers the configuration,
- *   the network and the OAuth client; with it also the refresh, the granted scopes and the
- *   transport (the Gmail API is enabled for the project; SMTP EHLO and AUTH, then QUIT).
+ * - `token_json`: may be NULL; a token document, or a reference as `oauthmail_send` takes it
+ *   (`{"account": "EMAIL"}` with a token store, `{"subject": "user@your-domain"}` with a service
+ *   account). Without it the check covers the configuration, the network and the OAuth client;
+ *   with it also the renewal (a refresh; the store's entry is refreshed under its lock and
+ *   written back; a subject's is the JWT exchange, a new one each time), the token's age
+ *   (`token_age`, with a refresh token), the granted scopes and the transport (the Gmail API is
+ *   enabled for the project; SMTP EHLO and AUTH, then QUIT).
  * - `out_json`: may be NULL; receives the report (also when a step failed), or the error
  *   document when the arguments are wrong. Free it with `oauthmail_string_free`.
  *
@@ -331,10 +335,16 @@ oauthmail_status oauthmail_send(struct oauthmail_client *client,
  * Steps, in order, as they apply to the configuration: `config`; `dns`, `tcp` and `tls` for each
  * host (the token endpoint, the Gmail API on 443 or the SMTP server; `tls` names the certificate's
  * issuer and says when the chain does not end at a public root: TLS inspection); `client` (the
- * token endpoint accepts the client ID and secret); with a token `refresh`, `scopes`, then
+ * token endpoint accepts the client ID and secret; not with a service account); with a token
+ * `refresh`, `token_age` (when it was authorized, `authorized_at`; for Google, when a
+ * Testing-status app would end the grant, with a warning in its last two days), `scopes`, then
  * `gmail_api` or `smtp_ehlo` and `smtp_auth`. The check stops at the first failed step; its
  * `error` is the inner object of the error document a send would have returned (with `hint` and
- * `hint_id`). `detail` is one English line; the report holds no secret.
+ * `hint_id`). `detail` is one English line; the report holds no secret, with one exception:
+ * with a token document of a provider that replaces the refresh token on every refresh
+ * (Microsoft), the check uses the access token while it is valid and spends nothing; when it had
+ * to refresh, the report carries `"token"`, the new token document, which replaces the host's
+ * (its refresh token is then spent): store it as a send result's `token`.
  *
  * Returns `OAUTHMAIL_OK` when every step passed, else the status of the first failed step. Each
  * step is bounded by the configured timeouts; `oauthmail_cancel` ends the check with

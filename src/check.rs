@@ -4,7 +4,10 @@
 //! Steps, in order, as they apply to the configuration: `config`; `dns`, `tcp` and `tls` for each
 //! host the library talks to (the token endpoint, the Gmail API or Microsoft Graph on 443 or the
 //! SMTP server on 465 / 587; behind a proxy, DNS and TCP to the proxy); `client` (the token
-//! endpoint accepts the client ID and secret); with a token: `refresh`, `scopes`, then `gmail_api`
+//! endpoint accepts the client ID and secret; not with a service account, whose key the exchange
+//! checks); with a token: `refresh` (a document's refresh token, a store account's through the
+//! store, a service account's subject by the JWT exchange), `token_age` (with a refresh token:
+//! when it was authorized, and Google's Testing-status limit), `scopes`, then `gmail_api`
 //! (a send Gmail must refuse: a healthy project answers 400, a project without the API
 //! `accessNotConfigured`) or `smtp` (EHLO, AUTH, QUIT before MAIL); Graph has no further step.
 //! Each step is bounded by the client's timeouts and ends early on cancel. The check stops at the
@@ -23,16 +26,17 @@ use crate::context::Ctx;
 use crate::error::{Error, Status};
 use crate::hint;
 use crate::net::{self, Interest, Pollable, Waited};
-use crate::provider::TransportKind;
+use crate::provider::{ProviderKind, TransportKind};
+use crate::store::{self, Store};
 use crate::tls;
-use crate::token::{self, TokenDocument};
+use crate::token::{self, TokenDocument, TokenRef};
 use crate::transport::{gmail_api, smtp};
 
 /// One step of the check.
 #[derive(Clone, Debug)]
 pub struct Step {
-    /// `config`, `dns`, `tcp`, `tls`, `client`, `refresh`, `scopes`, `gmail_api`, `smtp_ehlo`,
-    /// `smtp_auth`.
+    /// `config`, `dns`, `tcp`, `tls`, `client`, `refresh`, `token_age`, `scopes`, `gmail_api`,
+    /// `smtp_ehlo`, `smtp_auth`.
     pub step: &'static str,
     /// What was checked: a host, `host:port`, an account, a scope.
     pub target: String,
@@ -49,8 +53,13 @@ pub struct Step {
 pub struct Report {
     pub steps: Vec<Step>,
     /// The token document after the `refresh` step, for the host to store (the old one stays
-    /// valid).
+    /// valid). None for a reference: the store holds it (`{"account": …}`), or there is nothing
+    /// to keep (`{"subject": …}`).
     pub token: Option<TokenDocument>,
+    /// The `refresh` step replaced the document's refresh token (a provider that rotates them,
+    /// Microsoft, and an access token that had to be renewed): `token` then goes into the JSON
+    /// report, because the host's document is spent.
+    pub rotated: bool,
 }
 
 impl Report {
@@ -80,7 +89,11 @@ impl Report {
                 v
             })
             .collect();
-        json!({"ok": self.ok(), "steps": steps})
+        let mut report = json!({"ok": self.ok(), "steps": steps});
+        if let (true, Some(token)) = (self.rotated, &self.token) {
+            report["token"] = serde_json::to_value(token).unwrap_or(Value::Null);
+        }
+        report
     }
 }
 
@@ -135,18 +148,27 @@ fn host_of(url: &Url, tls_default: bool) -> Option<Host> {
     })
 }
 
-/// Runs the check; `tls` is the client's TLS configuration (HTTPS and SMTP alike).
-pub(crate) fn run(ctx: Ctx<'_>, tls_config: &Arc<ClientConfig>, token: Option<&TokenDocument>) -> Report {
+/// Runs the check; `tls` is the client's TLS configuration (HTTPS and SMTP alike); `store` the
+/// client's token store, for `{"account": …}`.
+pub(crate) fn run(
+    ctx: Ctx<'_>,
+    tls_config: &Arc<ClientConfig>,
+    store: Option<&Store>,
+    token: Option<TokenRef<'_>>,
+) -> Report {
     let mut c = Checker {
         ctx,
         report: Report::default(),
     };
     let s = ctx.settings;
     let transport = s.transport;
+    let who = match &s.service_account {
+        Some(key) => format!("service account {} (key {})", key.client_email, key.private_key_id),
+        None => format!("client {}", s.client_id),
+    };
     let config_detail = format!(
-        "transport {}, client {}{}",
+        "transport {}, {who}{}",
         transport.name(),
-        s.client_id,
         if s.extra_ca_file.is_some() {
             ", with tls.extra_ca_file"
         } else {
@@ -157,7 +179,9 @@ pub(crate) fn run(ctx: Ctx<'_>, tls_config: &Arc<ClientConfig>, token: Option<&T
 
     // The hosts, deduplicated; behind a proxy the HTTPS ones are reached through it.
     let mut hosts: Vec<Host> = Vec::new();
-    let mut https = vec![&s.endpoints.token];
+    // A service account gets its tokens at its key file's token_uri.
+    let sa_token_uri = s.service_account.as_ref().and_then(|k| Url::parse(&k.token_uri).ok());
+    let mut https = vec![sa_token_uri.as_ref().unwrap_or(&s.endpoints.token)];
     match transport {
         TransportKind::GmailApi => https.extend(s.endpoints.gmail_api.as_ref()),
         TransportKind::Graph => https.extend(s.endpoints.graph.as_ref()),
@@ -214,38 +238,49 @@ pub(crate) fn run(ctx: Ctx<'_>, tls_config: &Arc<ClientConfig>, token: Option<&T
         }
     }
 
-    if !c.step("client", s.endpoints.token.as_str(), |ctx| {
-        token::check_client(ctx).map(|()| "the token endpoint accepts the client ID and secret".into())
-    }) {
+    // A service account has no OAuth client to check: its key is checked by the exchange below.
+    if s.service_account.is_none()
+        && !c.step("client", s.endpoints.token.as_str(), |ctx| {
+            token::check_client(ctx).map(|()| "the token endpoint accepts the client ID and secret".into())
+        })
+    {
         return c.report;
     }
 
-    let Some(original) = token else {
+    let Some(token) = token else {
         return c.report;
     };
-    let account = original.email.clone().unwrap_or_default();
-    let mut current = original.clone();
-    let has_refresh = original.refresh_token.as_ref().is_some_and(|t| !t.is_empty());
+    let account = match token {
+        TokenRef::Document(doc) => doc.email.clone().unwrap_or_default(),
+        TokenRef::Account(a) | TokenRef::Subject(a) => a.to_string(),
+    };
+    let mut current = None;
     if !c.step("refresh", &account, |ctx| {
-        token::check_document(ctx.settings, original)?;
-        if !has_refresh {
-            return Err(Error::new(
-                Status::Reauthorize,
-                "the token document holds no refresh token, so the access token cannot be renewed",
-            )
-            .with_field("token.refresh_token")
-            .with_hint(&hint::REAUTHORIZE_NO_REFRESH_TOKEN));
-        }
-        current = token::refresh(ctx, original)?;
-        let left = current.expires_at.map(|at| at - crate::time::now_unix());
+        let (doc, how) = renew(ctx, store, token)?;
+        let left = doc.expires_at.map(|at| at - crate::time::now_unix());
+        current = Some(doc);
         Ok(match left {
-            Some(s) => format!("the refresh token works: a new access token, valid {s} s"),
-            None => "the refresh token works: a new access token".into(),
+            Some(s) => format!("{how}: a new access token, valid {s} s"),
+            None => format!("{how}: a new access token"),
         })
     }) {
         return c.report;
     }
-    c.report.token = Some(current.clone());
+    let Some(current) = current else {
+        return c.report;
+    };
+    if let TokenRef::Document(doc) = token {
+        c.report.token = Some(current.clone());
+        // The report's one secret: a rotated refresh token, which replaced the host's (spent) one.
+        c.report.rotated = current.refresh_token.is_some() && current.refresh_token != doc.refresh_token;
+    }
+
+    // The age of a grant that has a refresh token (a service account's has none: each access
+    // token comes from a new assertion).
+    if current.refresh_token.as_ref().is_some_and(|t| !t.is_empty()) {
+        let detail = token_age(current.provider, current.authorized_at, crate::time::now_unix());
+        c.step("token_age", &account, |_| Ok(detail));
+    }
 
     let scope = current.scope.clone();
     if !c.step("scopes", &scope, |ctx| {
@@ -291,6 +326,108 @@ pub(crate) fn run(ctx: Ctx<'_>, tls_config: &Arc<ClientConfig>, token: Option<&T
         TransportKind::Graph => {}
     }
     c.report
+}
+
+/// The `refresh` step: a new access token for the token the check was given, and how it came.
+/// A document is refreshed with its refresh token; an account's entry through the store's lock
+/// (and written back, as a send would); a subject by the service account's JWT exchange (always
+/// a new one: the check proves the delegation as it is now, not a cached token).
+fn renew(ctx: Ctx<'_>, store: Option<&Store>, token: TokenRef<'_>) -> Result<(TokenDocument, String), Error> {
+    let refresh = |ctx: Ctx<'_>, doc: &TokenDocument| -> Result<(), Error> {
+        token::check_document(ctx.settings, doc)?;
+        if doc.refresh_token.as_ref().is_none_or(|t| t.is_empty()) {
+            return Err(Error::new(
+                Status::Reauthorize,
+                "the token document holds no refresh token, so the access token cannot be renewed",
+            )
+            .with_field("token.refresh_token")
+            .with_hint(&hint::REAUTHORIZE_NO_REFRESH_TOKEN));
+        }
+        Ok(())
+    };
+    match token {
+        TokenRef::Document(doc) => {
+            refresh(ctx, doc)?;
+            // A provider that replaces the refresh token on every refresh (Microsoft) would spend
+            // the host's token: while its access token is still good the check uses that, and
+            // only a refresh it cannot avoid returns the new document in the report.
+            let now = crate::time::now_unix();
+            if ctx.settings.provider.rotates_refresh_tokens && crate::send::usable(doc, None, now) {
+                let left = doc
+                    .expires_at
+                    .map_or(String::new(), |at| format!(" (valid {} s more)", at - now));
+                return Ok((
+                    doc.clone(),
+                    format!(
+                        "the access token is still valid{left}; the refresh token was not spent, because {} \
+                         replaces it on every refresh",
+                        ctx.settings.provider.name
+                    ),
+                ));
+            }
+            Ok((token::refresh(ctx, doc)?, "the refresh token works".into()))
+        }
+        TokenRef::Account(account) => {
+            let store = store::calls::require(store)?;
+            let stale = store::calls::load(store, account)?;
+            refresh(ctx, &stale)?;
+            let (fresh, _) = store::calls::refresh_stored(ctx, store, account, &stale)?;
+            Ok((
+                fresh,
+                format!("the refresh token in the token store {} works", store.path().display()),
+            ))
+        }
+        TokenRef::Subject(subject) => {
+            let key = token::service_account_for(ctx.settings, subject)?;
+            let doc = token::exchange_assertion(ctx, key, subject)?;
+            Ok((
+                doc,
+                format!(
+                    "the service account {} may act as {subject} (domain-wide delegation, JWT bearer exchange)",
+                    key.client_email
+                ),
+            ))
+        }
+    }
+}
+
+/// The `token_age` step's detail: when the account was authorized, and for Google when a
+/// Testing-status app would end the grant (7 days after the consent; Google does not say whether
+/// an app is in Testing, so the detail says "if").
+fn token_age(provider: ProviderKind, authorized_at: Option<i64>, now: i64) -> String {
+    let Some(at) = authorized_at else {
+        return "when the account was authorized is not recorded (a token document without authorized_at): \
+                authorize again to record it"
+            .into();
+    };
+    let age = now.saturating_sub(at);
+    let mut detail = format!(
+        "authorized {} ({:.1} days ago)",
+        crate::time::format_utc(at),
+        age as f64 / 86_400.0
+    );
+    if provider != ProviderKind::Google {
+        return detail;
+    }
+    let end = at + token::TESTING_LIFETIME_S;
+    if age >= token::TESTING_LIFETIME_S {
+        detail.push_str(
+            "; it has outlived the 7 days of Testing status, so the Google Cloud app is published (In production)",
+        );
+    } else if token::near_testing_expiry(age) {
+        let hours = (end - now + 3599) / 3600;
+        detail.push_str(&format!(
+            "; SOON: if the Google Cloud app is in Testing status, Google ends this authorization 7 days after the \
+             consent, in {hours} h ({}): publish the app (Audience > Publish app), or authorize again then",
+            crate::time::format_utc(end)
+        ));
+    } else {
+        detail.push_str(&format!(
+            "; if the Google Cloud app is in Testing status, Google ends it on {}",
+            crate::time::format_utc(end)
+        ));
+    }
+    detail
 }
 
 /// DNS in a helper thread, so that a resolver that hangs is bounded by `timeouts.connect_s` and

@@ -158,8 +158,18 @@ impl Client {
         let call = self.canceller.begin();
         let ctx = self.ctx(&call);
         match token.into() {
-            TokenRef::Document(doc) => token::revoke(ctx, doc),
-            TokenRef::Account(account) => store::calls::revoke_account(ctx, self.store.as_ref(), account),
+            TokenRef::Document(doc) => token::revoke(ctx, doc).inspect(|_| {
+                let n = self.sender.revoked(doc);
+                self.log
+                    .debug(|| format!("revoke: {n} pooled SMTP connection(s) of the grant closed"));
+            }),
+            TokenRef::Account(account) => {
+                store::calls::revoke_account(ctx, self.store.as_ref(), account).inspect(|_| {
+                    let n = self.sender.revoked_account(account);
+                    self.log
+                        .debug(|| format!("revoke: {n} pooled SMTP connection(s) of the account closed"));
+                })
+            }
             TokenRef::Subject(_) => Err(Error::invalid(
                 token::SUBJECT_FIELD,
                 "a service account's access tokens are not revoked one by one (they expire within an hour): to stop \
@@ -187,11 +197,12 @@ impl Client {
     }
 
     /// The pre-flight check ([`crate::check`]): every step a send needs, without sending; with a
-    /// token, also its refresh, scopes and the transport's login. Errors in the steps carry their
+    /// token (a document, `{"account": …}` of the store or a service account's `{"subject": …}`),
+    /// also its renewal, age, scopes and the transport's login. Errors in the steps carry their
     /// hint in `ui_language`.
-    pub fn check(&self, token: Option<&TokenDocument>) -> crate::check::Report {
+    pub fn check(&self, token: Option<TokenRef<'_>>) -> crate::check::Report {
         let call = self.canceller.begin();
-        let mut report = crate::check::run(self.ctx(&call), &self.tls, token);
+        let mut report = crate::check::run(self.ctx(&call), &self.tls, self.store.as_ref(), token);
         for step in &mut report.steps {
             if let Some(e) = step.error.take() {
                 step.error = Some(self.localized(e));

@@ -247,13 +247,14 @@ impl ProviderSpec {
                 transport.name()
             ),
         )
-        .with_hint(insufficient_scope_hint(transport)))
+        .with_hint(insufficient_scope_hint(self.kind, transport)))
     }
 }
 
-/// The hint for a token whose scopes do not allow `transport`.
-pub(crate) fn insufficient_scope_hint(transport: TransportKind) -> &'static Hint {
+/// The hint for a token of `provider` whose scopes do not allow `transport`.
+pub(crate) fn insufficient_scope_hint(provider: ProviderKind, transport: TransportKind) -> &'static Hint {
     match transport {
+        TransportKind::Smtp if provider == ProviderKind::Microsoft => &hint::INSUFFICIENT_SCOPE_SMTP_MICROSOFT,
         TransportKind::Smtp => &hint::INSUFFICIENT_SCOPE_SMTP,
         TransportKind::GmailApi => &hint::INSUFFICIENT_SCOPE_API,
         TransportKind::Graph => &hint::INSUFFICIENT_SCOPE,
@@ -287,11 +288,15 @@ mod tests {
     #[test]
     fn insufficient_scope_hint_matches_the_transport() {
         assert_eq!(
-            insufficient_scope_hint(TransportKind::Smtp).id,
+            insufficient_scope_hint(ProviderKind::Google, TransportKind::Smtp).id,
             hint::INSUFFICIENT_SCOPE_SMTP.id
         );
         assert_eq!(
-            insufficient_scope_hint(TransportKind::GmailApi).id,
+            insufficient_scope_hint(ProviderKind::Microsoft, TransportKind::Smtp).id,
+            hint::INSUFFICIENT_SCOPE_SMTP_MICROSOFT.id
+        );
+        assert_eq!(
+            insufficient_scope_hint(ProviderKind::Google, TransportKind::GmailApi).id,
             hint::INSUFFICIENT_SCOPE_API.id
         );
     }
@@ -306,5 +311,11 @@ mod tests {
         assert!(e.message.contains(MAIL_GOOGLE), "{}", e.message);
         assert!(GOOGLE.check_send_scope(None, TransportKind::Smtp).is_ok());
         assert!(GOOGLE.check_send_scope(Some(MAIL_GOOGLE), TransportKind::Smtp).is_ok());
+        // Microsoft 365 SMTP is told about SMTP.Send, not Gmail's scope.
+        let e = MICROSOFT
+            .check_send_scope(Some("openid email offline_access"), TransportKind::Smtp)
+            .unwrap_err();
+        assert_eq!(e.hint, hint::INSUFFICIENT_SCOPE_SMTP_MICROSOFT.text);
+        assert!(e.message.contains("SMTP.Send"), "{}", e.message);
     }
 }

@@ -234,6 +234,32 @@ impl Sender {
         }
     }
 
+    /// After a revoke of `token`'s grant: forgets the access token this client remembers for it
+    /// and closes the pooled SMTP connections authenticated for it (with its access token, one
+    /// this client refreshed for it, or as its account), so that no later send goes out on a
+    /// revoked authentication. Microsoft has no revocation endpoint (the token is only
+    /// forgotten), which makes this the only effect a revoke has on this client's connections.
+    /// Returns how many connections were closed.
+    pub(crate) fn revoked(&self, token: &TokenDocument) -> usize {
+        let mut tokens: Vec<Secret> = token.access_token.iter().filter(|t| !t.is_empty()).cloned().collect();
+        if let Some(rt) = token.refresh_token.as_ref().filter(|t| !t.is_empty()) {
+            tokens.extend(self.tokens.take(self.tokens.grant_key(rt)).and_then(|d| d.access_token));
+        }
+        let account = token.email.as_deref().filter(|e| !e.is_empty());
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.close_authenticated(account, &tokens),
+            Transport::GmailApi | Transport::Graph => 0,
+        }
+    }
+
+    /// [`Sender::revoked`] for a token-store account: its pooled SMTP connections are closed.
+    pub(crate) fn revoked_account(&self, account: &str) -> usize {
+        match &self.transport {
+            Transport::Smtp(smtp) => smtp.close_authenticated(Some(account), &[]),
+            Transport::GmailApi | Transport::Graph => 0,
+        }
+    }
+
     /// Forgets the remembered token of `source` if it is `token`: the provider refused it.
     fn forget(&self, source: Source<'_>, token: &TokenDocument) {
         let key = match source {
@@ -301,7 +327,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
     };
 
     call.check()?;
-    let sent = match sender.attempt(ctx, &current, &prepared) {
+    let sent = match sender.attempt(ctx, &current, &prepared, message) {
         Ok(sent) => sent,
         Err(Failure::Other(e)) => return Err(e),
         Err(Failure::TokenRejected(first)) => {
@@ -324,7 +350,7 @@ fn run(sender: &Sender, ctx: Ctx<'_>, source: Source<'_>, message: &MessageDocum
                 current = fresh;
                 check_scope(settings, &current)?;
                 call.check()?;
-                match sender.attempt(ctx, &current, &prepared) {
+                match sender.attempt(ctx, &current, &prepared, message) {
                     Ok(s) => {
                         sent = Some(s);
                         break;
@@ -379,6 +405,7 @@ impl Sender {
         ctx: Ctx<'_>,
         token: &TokenDocument,
         message: &PreparedMessage,
+        doc: &MessageDocument,
     ) -> std::result::Result<Sent, Failure> {
         let access_token = token
             .access_token
@@ -387,7 +414,7 @@ impl Sender {
             .ok_or_else(|| Error::internal("no access token after refresh"))?;
         match &self.transport {
             Transport::GmailApi => gmail_api::send(ctx, access_token, message),
-            Transport::Graph => graph::send(ctx, access_token, message),
+            Transport::Graph => graph::send(ctx, access_token, message, doc),
             Transport::Smtp(smtp) => {
                 // `user=` is the token's account; the From address only when the document lacks it.
                 let account = token
@@ -519,7 +546,7 @@ impl Drop for Lead<'_> {
 }
 
 /// `doc` has an access token that is not `rejected` and stays valid beyond [`REFRESH_MARGIN_S`].
-fn usable(doc: &TokenDocument, rejected: Option<&Secret>, now: i64) -> bool {
+pub(crate) fn usable(doc: &TokenDocument, rejected: Option<&Secret>, now: i64) -> bool {
     let has = doc
         .access_token
         .as_ref()
@@ -549,6 +576,19 @@ impl TokenFlights {
         let mut slots = self.lock();
         if matches!(slots.get(&key), Some(Slot::Fresh(doc, _, _)) if doc.access_token == token.access_token) {
             slots.remove(&key);
+        }
+    }
+
+    /// Takes the fresh token remembered under `key` out (a revoke: it must not be handed out).
+    fn take(&self, key: u64) -> Option<TokenDocument> {
+        let mut slots = self.lock();
+        match slots.remove(&key) {
+            Some(Slot::Fresh(doc, _, _)) => Some(doc),
+            Some(other) => {
+                slots.insert(key, other);
+                None
+            }
+            None => None,
         }
     }
 

@@ -50,6 +50,22 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Unix seconds as `2026-12-07 10:00 UTC` (Howard Hinnant's civil_from_days).
+pub(crate) fn format_utc(at: i64) -> String {
+    let days = at.div_euclid(86_400);
+    let secs = at.rem_euclid(86_400);
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", secs / 3600, secs % 3600 / 60)
+}
+
 /// `2023-03-07T18:18:23.688Z` (UTC only, fraction ignored; trailing punctuation tolerated).
 fn parse_rfc3339(s: &str) -> Option<i64> {
     let s = s.trim_end_matches(['.', ',', ';', ')']);
@@ -71,6 +87,15 @@ fn parse_rfc3339(s: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unix_seconds_are_formatted_as_utc_dates() {
+        assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(format_utc(951_782_400), "2000-02-29 00:00 UTC");
+        let at = parse_rfc3339("2026-12-07T10:05:59Z").unwrap();
+        assert_eq!(format_utc(at), "2026-12-07 10:05 UTC");
+        assert_eq!(format_utc(days_from_civil(2100, 3, 1) * 86_400), "2100-03-01 00:00 UTC");
+    }
 
     #[test]
     fn retry_after_is_read_as_seconds_or_date_or_from_the_message() {

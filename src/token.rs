@@ -19,7 +19,7 @@ use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint::{self, Hint};
 use crate::http::Response;
-use crate::provider::{self, ProviderKind, TransportKind};
+use crate::provider::{ProviderKind, TransportKind};
 use crate::secret::Secret;
 use crate::service_account::{self, Assertion, Refusal, ServiceAccountKey, MAX_LIFETIME_S};
 use crate::time::now_unix;
@@ -175,6 +175,12 @@ pub(crate) fn check_client(ctx: Ctx<'_>) -> Result<()> {
     if let Some(secret) = &settings.client_secret {
         form.push(("client_secret", secret.expose()));
     }
+    // Microsoft wants the scope on every refresh (AADSTS900144 without it), so a probe without it
+    // would fail on the request's shape before the client is looked at.
+    let scope = settings.scopes.join(" ");
+    if settings.provider.refresh_sends_scope {
+        form.push(("scope", scope.as_str()));
+    }
     match post_form(ctx, &settings.endpoints.token, &form, Grant::Refresh) {
         Ok(_) => Ok(()),
         Err(e) if e.provider.as_ref().and_then(|p| p.error.as_deref()) == Some("invalid_grant") => Ok(()),
@@ -324,6 +330,16 @@ pub(crate) fn exchange_code(
 /// expired or revoked." is the Testing-status limit (7 days) rather than a revocation: 6.5 to 8
 /// days, for clocks that differ and a refresh that comes a little after the limit.
 const TESTING_EXPIRY_WINDOW_S: std::ops::RangeInclusive<i64> = (13 * 86_400 / 2)..=(8 * 86_400);
+
+/// How long Google keeps an authorization of a Testing-status app: 7 days after the consent.
+pub(crate) const TESTING_LIFETIME_S: i64 = 7 * 86_400;
+
+/// Whether an authorization `age` seconds old is within two days of the Testing-status limit
+/// (and not past it): the pre-flight check's warning, before [`diagnose_invalid_grant`] would
+/// have to explain the refusal.
+pub(crate) fn near_testing_expiry(age: i64) -> bool {
+    (TESTING_LIFETIME_S - 2 * 86_400..TESTING_LIFETIME_S).contains(&age)
+}
 
 /// With `authorized_at` known, Google's expired-or-revoked answer says which: the Testing-status
 /// limit when the consent is 6.5-8 days old, a revoked or expired grant otherwise. Without it, the
@@ -628,7 +644,7 @@ fn post_form(ctx: Ctx<'_>, url: &Url, form: &[(&str, &str)], grant: Grant) -> Re
             attempt += 1;
             continue;
         }
-        let error = token_error(&response, grant, ctx.settings.transport);
+        let error = token_error(&response, grant, ctx.settings.provider.kind, ctx.settings.transport);
         ctx.log.warn(|| format!("token endpoint: {}", error.message));
         return Err(error);
     }
@@ -682,7 +698,7 @@ fn retry_after(response: &Response) -> Option<u64> {
 }
 
 /// Maps a token-endpoint error answer (providers.md §1.7) to the API's status and hint.
-fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> Error {
+fn token_error(response: &Response, grant: Grant, provider: ProviderKind, transport: TransportKind) -> Error {
     let status = response.status;
     let (error, description) = oauth_error(response);
     let reply = ProviderReply::http(status, error.clone(), description.clone());
@@ -711,7 +727,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
                 description.as_deref(),
                 status,
                 grant,
-                transport,
+                (provider, transport),
                 &msg,
                 response,
             )
@@ -723,7 +739,7 @@ fn token_error(response: &Response, grant: Grant, transport: TransportKind) -> E
         description.as_deref(),
         status,
         grant,
-        transport,
+        (provider, transport),
         &msg,
         response,
     )
@@ -794,7 +810,7 @@ fn generic_token_error(
     description: Option<&str>,
     status: u16,
     grant: Grant,
-    transport: TransportKind,
+    (provider, transport): (ProviderKind, TransportKind),
     msg: &dyn Fn(&str) -> String,
     response: &Response,
 ) -> Error {
@@ -834,7 +850,7 @@ fn generic_token_error(
         (Some("invalid_scope"), _) => Error::invalid("config.scopes", msg("the provider refused the requested scopes")),
         (Some("insufficient_scope"), _) => {
             Error::new(Status::InsufficientScope, msg("the token lacks a required scope"))
-                .with_hint(provider::insufficient_scope_hint(transport))
+                .with_hint(crate::provider::insufficient_scope_hint(provider, transport))
         }
         (Some("access_denied"), _) => Error::new(Status::AccessDenied, msg("the provider refused this account")),
         (Some("invalid_token"), _) if grant == Grant::Revoke => {
@@ -861,7 +877,12 @@ mod tests {
     }
 
     fn map(status: u16, body: &str) -> Error {
-        token_error(&reply(status, body), Grant::Refresh, TransportKind::GmailApi)
+        token_error(
+            &reply(status, body),
+            Grant::Refresh,
+            ProviderKind::Google,
+            TransportKind::GmailApi,
+        )
     }
 
     #[test]
@@ -991,7 +1012,7 @@ mod tests {
     fn rate_limit_carries_retry_after_seconds() {
         let mut r = reply(429, r#"{"error":"rate_limit_exceeded"}"#);
         r.headers.push(("Retry-After".into(), "30".into()));
-        let e = token_error(&r, Grant::Refresh, TransportKind::GmailApi);
+        let e = token_error(&r, Grant::Refresh, ProviderKind::Google, TransportKind::GmailApi);
         assert_eq!(e.retry_after_s, Some(30));
     }
 

@@ -369,7 +369,7 @@ fn graph_sends_mime_with_202_and_the_library_message_id_refreshes_on_401_and_map
 }
 
 #[test]
-fn graph_bcc_goes_through_a_draft_and_patch_never_a_header_and_big_messages_are_refused_honestly() {
+fn graph_bcc_goes_through_a_draft_and_patch_never_a_header_and_big_messages_through_an_upload_session() {
     let s = standin();
     let mut m = message();
     m.bcc = vec!["hidden@example.com".into()];
@@ -398,7 +398,8 @@ fn graph_bcc_goes_through_a_draft_and_patch_never_a_header_and_big_messages_are_
     );
     let eml = s.message_bytes(sent["id"].as_str().unwrap()).unwrap();
     assert!(!String::from_utf8_lossy(&eml).contains("hidden@example.com"));
-    // Over Graph's 4 MB request limit: refused before anything is sent.
+    // Over Graph's 4 MB request limit: a JSON draft, the attachment through an upload session
+    // (tests/graph_upload.rs tests that path at 25 MB, resumed, cancelled).
     let mut big = message();
     let data = vec![b'x'; 3_200_000];
     big.attachments = vec![serde_json::from_value(json!({
@@ -406,8 +407,112 @@ fn graph_bcc_goes_through_a_draft_and_patch_never_a_header_and_big_messages_are_
         "content_base64": base64::Engine::encode(&base64::engine::general_purpose::STANDARD, &data),
     }))
     .unwrap()];
-    let e = client.send(&doc, &big).unwrap_err();
-    assert_eq!(e.status, Status::Rejected);
-    assert_eq!(e.hint, hint::MESSAGE_TOO_LARGE.text);
-    assert_eq!(s.messages().len(), 1);
+    let r = client
+        .send(&doc, &big)
+        .expect("a message over 4 MB through an upload session");
+    let sent = &s.messages()[1];
+    assert_eq!(sent["microsoft"]["graph"]["form"], "draft");
+    assert_eq!(sent["microsoft"]["graph"]["message_id"], r.message_id);
+    assert_eq!(sent["microsoft"]["graph"]["attachments"][0]["via"], "upload_session");
+    assert_eq!(sent["microsoft"]["graph"]["attachments"][0]["size"], 3_200_000);
+}
+
+#[test]
+fn revoke_closes_the_pooled_smtp_connections_authenticated_with_the_token() {
+    let s = standin();
+    let client = client_with(&s, json!({}));
+    let (doc, _) = sign_in(&s, &client);
+    let connections = |s: &Standin| {
+        let r = ureq::get(format!("{}/microsoft/counters", s.control_url()))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_to_string()
+            .unwrap();
+        serde_json::from_str::<Value>(&r).unwrap()["smtp_connections"]
+            .as_u64()
+            .unwrap()
+    };
+    client.send(&doc, &message()).expect("first send");
+    client
+        .send(&doc, &message())
+        .expect("second send, on the pooled connection");
+    assert_eq!(
+        connections(&s),
+        1,
+        "the second send reused the authenticated connection"
+    );
+    // Microsoft has no revocation endpoint: the revoke forgets the token, and this client must
+    // not keep sending on connections it authenticated with it.
+    client.revoke(&doc).expect("revoke");
+    client
+        .send(&doc, &message())
+        .expect("a send after the revoke (the grant lives on at Microsoft)");
+    assert_eq!(connections(&s), 2, "the pooled connection was closed by the revoke");
+    // A connection authenticated with a token this client refreshed for the grant goes too, even
+    // when the host's document names no account: the host's document (expired here, so the send
+    // refreshes first) is all the revoke gets.
+    let mut anonymous = doc.clone();
+    anonymous.email = None;
+    anonymous.expires_at = Some(1);
+    let r = client.send(&anonymous, &message()).expect("send after a refresh");
+    let fresh = r.token.expect("the send refreshed the token");
+    assert_eq!(connections(&s), 3);
+    client.revoke(&anonymous).expect("revoke with the host's old document");
+    client
+        .send(&fresh, &message())
+        .expect("send with the refreshed document");
+    assert_eq!(
+        connections(&s),
+        4,
+        "the connection of the refreshed token was closed too"
+    );
+    assert_eq!(s.messages().len(), 5);
+}
+
+/// `oauthmail_check` with a Microsoft token document: Microsoft replaces the refresh token on every
+/// refresh, so the check must not spend the host's. While the access token is valid it uses that;
+/// when it had to refresh, the report carries the new document (the old refresh token is spent).
+#[test]
+fn check_spends_no_rotating_refresh_token_and_returns_the_one_it_had_to_rotate() {
+    use oauthmail::token::TokenRef;
+    let s = standin();
+    let client = client_with(&s, json!({}));
+    let (doc, _) = sign_in(&s, &client);
+
+    let report = client.check(Some(TokenRef::Document(&doc)));
+    let json = report.to_json();
+    assert!(report.ok(), "{json}");
+    let refresh = report
+        .steps
+        .iter()
+        .find(|x| x.step == "refresh")
+        .expect("a refresh step");
+    assert!(refresh.detail.contains("not spent"), "{}", refresh.detail);
+    assert!(report.steps.iter().any(|x| x.step == "smtp_auth"), "{json}");
+    assert!(
+        json.get("token").is_none(),
+        "nothing was rotated, so no token in the report"
+    );
+    let refreshed = client
+        .refresh(&doc)
+        .expect("the check left the host's refresh token alive");
+
+    // An access token past its life must be renewed: the report then holds the new document.
+    let mut stale = refreshed.clone();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    stale.expires_at = Some(now - 10);
+    let report = client.check(Some(TokenRef::Document(&stale)));
+    let json = report.to_json();
+    assert!(report.ok(), "{json}");
+    let new: TokenDocument = serde_json::from_value(json["token"].clone()).expect("the rotated document");
+    assert_ne!(
+        new.refresh_token.as_ref().unwrap().expose(),
+        refreshed.refresh_token.as_ref().unwrap().expose()
+    );
+    assert_eq!(client.refresh(&refreshed).unwrap_err().status, Status::Reauthorize);
+    client.refresh(&new).expect("the report's token replaces the host's");
 }

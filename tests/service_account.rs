@@ -356,3 +356,77 @@ fn the_key_the_assertion_and_the_token_never_appear_in_a_level_5_log() {
         assert!(!everything.contains(chunk), "a piece of the key in an error");
     }
 }
+
+/// `oauthmail_check` through the C ABI with `{"subject": …}`: the refresh step is the JWT
+/// exchange (one per check: it proves the delegation as it is now), no `client` or `token_age`
+/// step, and a subject outside the domain fails the refresh step with its hint.
+#[test]
+fn oauthmail_check_takes_a_subject_reference() {
+    use std::ffi::{CStr, CString};
+    let s = standin();
+    let a = account(&s, "erp-checker", &[GMAIL_SEND]);
+    let mut config = config_json(&s, Via::GmailApi);
+    let o = config.as_object_mut().unwrap();
+    o.remove("client_id");
+    o.remove("client_secret");
+    o.insert("service_account_file".into(), json!(a.path.to_str().unwrap()));
+    let config = CString::new(config.to_string()).unwrap();
+    let mut client = std::ptr::null_mut();
+    // SAFETY: valid C strings and out-pointers, as the C API asks.
+    let st = unsafe { oauthmail::ffi::oauthmail_client_new(config.as_ptr(), &mut client, std::ptr::null_mut()) };
+    assert_eq!(st, 0);
+    let check = |token: &str| -> (u32, Value) {
+        let token = CString::new(token).unwrap();
+        let mut out = std::ptr::null_mut();
+        // SAFETY: as above; `out` is freed with oauthmail_string_free.
+        let st = unsafe { oauthmail::ffi::oauthmail_check(client, token.as_ptr(), &mut out) };
+        // SAFETY: the library wrote a NUL-terminated string.
+        let text = unsafe { CStr::from_ptr(out) }.to_str().unwrap().to_string();
+        // SAFETY: `out` came from the library.
+        unsafe { oauthmail::ffi::oauthmail_string_free(out) };
+        (st, serde_json::from_str(&text).unwrap())
+    };
+    let (st, report) = check(&json!({"subject": FACTURI}).to_string());
+    assert_eq!(st, 0, "{report}");
+    let steps: Vec<&str> = report["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["step"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        steps,
+        ["config", "dns", "tcp", "tls", "refresh", "scopes", "gmail_api"],
+        "{report}"
+    );
+    assert!(
+        report["steps"][0]["detail"].as_str().unwrap().contains(a.email()),
+        "{report}"
+    );
+    assert_eq!(report["steps"][4]["target"], FACTURI);
+    assert_eq!(exchanges(&s, FACTURI), 1);
+    assert!(!report
+        .to_string()
+        .contains(a.key_file["private_key"].as_str().unwrap().lines().nth(1).unwrap()));
+
+    let (st, report) = check(&json!({"subject": "nobody@firma.ro"}).to_string());
+    let last = report["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(last["step"], "refresh", "{report}");
+    assert_eq!(
+        last["error"]["hint_id"],
+        oauthmail::hint::SERVICE_ACCOUNT_SUBJECT.id,
+        "{report}"
+    );
+    assert_eq!(st, last["error"]["code"].as_u64().unwrap() as u32);
+    // {"account": …} without a token store: the refresh step says the store is missing.
+    let (st, report) = check(&json!({"account": FACTURI}).to_string());
+    assert_eq!(st, Status::InvalidArgument.code(), "{report}");
+    let last = report["steps"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["step"].as_str(), last["error"]["field"].as_str()),
+        (Some("refresh"), Some("token.account")),
+        "{report}"
+    );
+    // SAFETY: the client from oauthmail_client_new, freed once.
+    unsafe { oauthmail::ffi::oauthmail_client_free(client) };
+}

@@ -42,6 +42,7 @@
 #include <stdexcept>
 #include <string>
 #include <system_error>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -94,6 +95,12 @@ struct Api {
     decltype(&::oauthmail_revoke) revoke;
     decltype(&::oauthmail_cancel) cancel;
     decltype(&::oauthmail_string_free) string_free;
+    // Newer entry points: with OAUTHMAIL_DYNAMIC a library without them still loads (they are
+    // then null) and only the call that needs one throws NotInstalled (see need()).
+    decltype(&::oauthmail_client_set_progress) client_set_progress;
+    decltype(&::oauthmail_check) check;
+    decltype(&::oauthmail_store_list) store_list;
+    decltype(&::oauthmail_store_remove) store_remove;
 };
 
 #ifndef OAUTHMAIL_DYNAMIC
@@ -102,7 +109,8 @@ inline const Api& api() {
                             &::oauthmail_client_free, &::oauthmail_client_set_url_opener,
                             &::oauthmail_client_set_logger, &::oauthmail_authorize, &::oauthmail_refresh,
                             &::oauthmail_send, &::oauthmail_revoke, &::oauthmail_cancel,
-                            &::oauthmail_string_free};
+                            &::oauthmail_string_free, &::oauthmail_client_set_progress, &::oauthmail_check,
+                            &::oauthmail_store_list, &::oauthmail_store_remove};
     return linked;
 }
 #else
@@ -186,6 +194,13 @@ inline bool try_load(Loader& l, const std::string& path, std::vector<std::string
     get(a.revoke, "oauthmail_revoke");
     get(a.cancel, "oauthmail_cancel");
     get(a.string_free, "oauthmail_string_free");
+    auto get_optional = [&](auto& field, const char* name) {
+        field = reinterpret_cast<std::remove_reference_t<decltype(field)>>(sym(name));
+    };
+    get_optional(a.client_set_progress, "oauthmail_client_set_progress");
+    get_optional(a.check, "oauthmail_check");
+    get_optional(a.store_list, "oauthmail_store_list");
+    get_optional(a.store_remove, "oauthmail_store_remove");
     if (!missing.empty()) {
         found = a.version ? a.version() : "(no oauthmail_version)";
         searched.push_back(path + ": version " + found + " lacks " + missing);
@@ -489,6 +504,75 @@ inline std::string get_raw(const std::string& doc, const std::string& key) {
     return {};
 }
 
+namespace detail {
+inline size_t skip_ws(const std::string& doc, size_t j) {
+    while (j < doc.size() && (doc[j] == ' ' || doc[j] == '\n' || doc[j] == '\r' || doc[j] == '\t')) ++j;
+    return j;
+}
+}  // namespace detail
+
+/// The members of the JSON object `object` (its own, not those of nested objects), each as its
+/// key and the JSON text of its value; empty when `object` is not an object.
+inline std::vector<std::pair<std::string, std::string>> members(const std::string& object) {
+    std::vector<std::pair<std::string, std::string>> out;
+    size_t i = detail::skip_ws(object, 0);
+    if (i >= object.size() || object[i] != '{') return out;
+    i = detail::skip_ws(object, i + 1);
+    std::string key;
+    while (i < object.size() && object[i] == '"') {
+        if (!detail::read_string(object, i, key)) return {};
+        i = detail::skip_ws(object, i);
+        if (i >= object.size() || object[i] != ':') return {};
+        i = detail::skip_ws(object, i + 1);
+        size_t end = detail::skip_value(object, i);
+        if (end <= i) return {};
+        out.emplace_back(key, object.substr(i, end - i));
+        i = detail::skip_ws(object, end);
+        if (i < object.size() && object[i] == ',') i = detail::skip_ws(object, i + 1);
+    }
+    return out;
+}
+
+/// The JSON text of the member `key` of the object `object` itself (not of a nested one), or "".
+inline std::string member(const std::string& object, const std::string& key) {
+    for (auto& m : members(object))
+        if (m.first == key) return m.second;
+    return {};
+}
+
+/// The elements of the JSON array `array`, each as JSON text; empty when it is not an array.
+inline std::vector<std::string> elements(const std::string& array) {
+    std::vector<std::string> out;
+    size_t i = detail::skip_ws(array, 0);
+    if (i >= array.size() || array[i] != '[') return out;
+    i = detail::skip_ws(array, i + 1);
+    while (i < array.size() && array[i] != ']') {
+        size_t end = detail::skip_value(array, i);
+        if (end <= i) return {};
+        out.push_back(array.substr(i, end - i));
+        i = detail::skip_ws(array, end);
+        if (i < array.size() && array[i] == ',') i = detail::skip_ws(array, i + 1);
+    }
+    return out;
+}
+
+/// A JSON string value (the text of one, quotes included) decoded; `fallback` when it is not one.
+inline std::string as_string(const std::string& value, const std::string& fallback = {}) {
+    std::string out;
+    size_t i = 0;
+    if (value.empty() || value[0] != '"' || !detail::read_string(value, i, out)) return fallback;
+    return out;
+}
+
+/// A JSON integer value; nullopt for null, a non-integer or anything else.
+inline std::optional<int64_t> as_int(const std::string& value) {
+    if (value.empty() || !(value[0] == '-' || (value[0] >= '0' && value[0] <= '9'))) return std::nullopt;
+    char* end = nullptr;
+    long long v = std::strtoll(value.c_str(), &end, 10);
+    if (end != value.c_str() + value.size()) return std::nullopt;
+    return static_cast<int64_t>(v);
+}
+
 }  // namespace json
 
 /// A failed call: the status code, its name and the library's error document (JSON text). Each
@@ -549,24 +633,42 @@ OAUTHMAIL_HPP_ERROR(IoError, OAUTHMAIL_IO)
 OAUTHMAIL_HPP_ERROR(InternalError, OAUTHMAIL_INTERNAL)
 #undef OAUTHMAIL_HPP_ERROR
 
-/// Throws the Error subclass of `status`.
+namespace detail {
+// Throws `e`; when it has a cause (what a callback threw), as std::throw_with_nested does: an
+// object that is both `E` and a std::nested_exception holding the cause, so that
+// std::rethrow_if_nested(e) rethrows it (cause() holds it too).
+template <class E>
+[[noreturn]] void raise(E e) {
+    std::exception_ptr cause = e.cause();
+    if (cause) {
+        try {
+            std::rethrow_exception(cause);
+        } catch (...) {
+            std::throw_with_nested(std::move(e));
+        }
+    }
+    throw std::move(e);
+}
+}  // namespace detail
+
+/// Throws the Error subclass of `status`; a `cause` is also nested (std::rethrow_if_nested).
 [[noreturn]] inline void throw_error(oauthmail_status status, std::string document, std::exception_ptr cause = nullptr) {
     switch (status) {
-    case OAUTHMAIL_INVALID_ARGUMENT: throw InvalidArgument(std::move(document), std::move(cause));
-    case OAUTHMAIL_CANCELLED: throw Cancelled(std::move(document), std::move(cause));
-    case OAUTHMAIL_TIMEOUT: throw Timeout(std::move(document), std::move(cause));
-    case OAUTHMAIL_ACCESS_DENIED: throw AccessDenied(std::move(document), std::move(cause));
-    case OAUTHMAIL_REAUTHORIZE: throw Reauthorize(std::move(document), std::move(cause));
-    case OAUTHMAIL_INSUFFICIENT_SCOPE: throw InsufficientScope(std::move(document), std::move(cause));
-    case OAUTHMAIL_AUTH_FAILED: throw AuthFailed(std::move(document), std::move(cause));
-    case OAUTHMAIL_NETWORK: throw NetworkError(std::move(document), std::move(cause));
-    case OAUTHMAIL_TLS: throw TlsError(std::move(document), std::move(cause));
-    case OAUTHMAIL_RATE_LIMITED: throw RateLimited(std::move(document), std::move(cause));
-    case OAUTHMAIL_REJECTED: throw Rejected(std::move(document), std::move(cause));
-    case OAUTHMAIL_PROVIDER: throw ProviderError(std::move(document), std::move(cause));
-    case OAUTHMAIL_IO: throw IoError(std::move(document), std::move(cause));
-    case OAUTHMAIL_INTERNAL: throw InternalError(std::move(document), std::move(cause));
-    default: throw Error(status, std::move(document), std::move(cause));
+    case OAUTHMAIL_INVALID_ARGUMENT: detail::raise(InvalidArgument(std::move(document), std::move(cause)));
+    case OAUTHMAIL_CANCELLED: detail::raise(Cancelled(std::move(document), std::move(cause)));
+    case OAUTHMAIL_TIMEOUT: detail::raise(Timeout(std::move(document), std::move(cause)));
+    case OAUTHMAIL_ACCESS_DENIED: detail::raise(AccessDenied(std::move(document), std::move(cause)));
+    case OAUTHMAIL_REAUTHORIZE: detail::raise(Reauthorize(std::move(document), std::move(cause)));
+    case OAUTHMAIL_INSUFFICIENT_SCOPE: detail::raise(InsufficientScope(std::move(document), std::move(cause)));
+    case OAUTHMAIL_AUTH_FAILED: detail::raise(AuthFailed(std::move(document), std::move(cause)));
+    case OAUTHMAIL_NETWORK: detail::raise(NetworkError(std::move(document), std::move(cause)));
+    case OAUTHMAIL_TLS: detail::raise(TlsError(std::move(document), std::move(cause)));
+    case OAUTHMAIL_RATE_LIMITED: detail::raise(RateLimited(std::move(document), std::move(cause)));
+    case OAUTHMAIL_REJECTED: detail::raise(Rejected(std::move(document), std::move(cause)));
+    case OAUTHMAIL_PROVIDER: detail::raise(ProviderError(std::move(document), std::move(cause)));
+    case OAUTHMAIL_IO: detail::raise(IoError(std::move(document), std::move(cause)));
+    case OAUTHMAIL_INTERNAL: detail::raise(InternalError(std::move(document), std::move(cause)));
+    default: detail::raise(Error(status, std::move(document), std::move(cause)));
     }
 }
 
@@ -672,10 +774,135 @@ struct SendResult {
     }
 };
 
+/// Token references, accepted wherever a token document is (send, refresh, revoke, check).
+struct TokenRef {
+    /// `{"account": email}`: the account's token in the token store (Config::store_path). The
+    /// library loads it, refreshes it under the store's lock when needed and writes it back; the
+    /// send result then carries no token. revoke() with it also removes the entry.
+    static std::string account(const std::string& email) { return "{\"account\": " + json::quote(email) + "}"; }
+    /// `{"subject": email}`: with Config::service_account_file, act as that user of the Workspace
+    /// domain (send, refresh, check; no authorize).
+    static std::string subject(const std::string& email) { return "{\"subject\": " + json::quote(email) + "}"; }
+};
+
+/// A client configuration builder; to_json() is the configuration document (docs/API.md, "Client
+/// configuration"). Empty members are left out; `extra` holds further members as JSON text
+/// (`"timeouts": {"io_s": 60}`), appended as they are.
+struct Config {
+    std::string provider = "google";  ///< "google", "microsoft" or "custom"
+    std::string client_id, client_secret;
+    std::string client_secrets_file;   ///< Google's downloaded client_secret_....json
+    std::string service_account_file;  ///< a Workspace service account's key file: send with TokenRef::subject
+    std::string transport;             ///< "gmail_api", "smtp" or "graph"; "" for the provider's default
+    std::string tenant;                ///< Microsoft: "common", "organizations", a tenant id or domain
+    std::string store_path;            ///< the token store's file (may be on a network share); "" for none
+    std::string store_protect;         ///< "user" / "machine" (Windows DPAPI) or "none"; "" for the default
+    std::string ui_language;           ///< "ro": hints in Romanian
+    std::vector<std::string> extra;    ///< further members, each `"name": value` in JSON
+
+    std::string to_json() const {
+        std::string out = "{";
+        auto member = [&out](const char* name, const std::string& value) {
+            if (value.empty()) return;
+            out += (out.size() > 1 ? ", \"" : "\"") + std::string(name) + "\": " + json::quote(value);
+        };
+        member("provider", provider);
+        member("client_id", client_id);
+        member("client_secret", client_secret);
+        member("client_secrets_file", client_secrets_file);
+        member("service_account_file", service_account_file);
+        member("transport", transport);
+        member("tenant", tenant);
+        if (!store_path.empty()) {
+            out += std::string(out.size() > 1 ? ", " : "") + "\"store\": {\"path\": " + json::quote(store_path);
+            if (!store_protect.empty()) out += ", \"protect\": " + json::quote(store_protect);
+            out += "}";
+        }
+        member("ui_language", ui_language);
+        for (const auto& e : extra)
+            if (!e.empty()) out += (out.size() > 1 ? ", " : "") + e;
+        return out + "}";
+    }
+};
+
+/// One step of a check (docs/API.md, oauthmail_check).
+struct CheckStep {
+    std::string step;    ///< "config", "dns", "tcp", "tls", "client", "refresh", "scopes", "gmail_api", "smtp_ehlo", ...
+    std::string target;  ///< what it looked at (a host:port, the token, ...)
+    bool ok = false;
+    int64_t ms = 0;      ///< how long it took
+    std::string detail;  ///< one English line
+    /// A failed step's error, as a send would have thrown it (status(), hint(), hint_id(), ...);
+    /// empty for a step that passed.
+    std::optional<Error> error;
+};
+
+/// The report of Client::check(): a failed step is a finding, not an exception.
+struct CheckResult {
+    bool ok = false;              ///< every step passed
+    std::vector<CheckStep> steps; ///< in order; the check stops at the first failed step
+    std::string json;             ///< the whole report
+
+    /// The failed step (the last one), or nullptr when every step passed.
+    const CheckStep* failed() const noexcept {
+        for (const auto& s : steps)
+            if (!s.ok) return &s;
+        return nullptr;
+    }
+
+    static CheckResult parse(const std::string& doc) {
+        CheckResult r;
+        r.json = doc;
+        r.ok = json::member(doc, "ok") == "true";
+        for (const auto& raw : json::elements(json::member(doc, "steps"))) {
+            CheckStep s;
+            for (const auto& m : json::members(raw)) {
+                if (m.first == "step") s.step = json::as_string(m.second);
+                else if (m.first == "target") s.target = json::as_string(m.second);
+                else if (m.first == "ok") s.ok = m.second == "true";
+                else if (m.first == "ms") s.ms = json::as_int(m.second).value_or(0);
+                else if (m.first == "detail") s.detail = json::as_string(m.second);
+                else if (m.first == "error" && !m.second.empty() && m.second[0] == '{') {
+                    auto code = json::as_int(json::member(m.second, "code"));
+                    s.error.emplace(static_cast<oauthmail_status>(code.value_or(OAUTHMAIL_INTERNAL)),
+                                    "{\"error\": " + m.second + "}");
+                }
+            }
+            r.steps.push_back(std::move(s));
+        }
+        return r;
+    }
+};
+
+/// An account of the token store (Client::store_list()); never a secret. Times are Unix seconds,
+/// empty when the store does not know them.
+struct StoredAccount {
+    std::string account, provider, scope;
+    std::optional<int64_t> authorized_at, expires_at, refreshed_at;
+
+    static std::vector<StoredAccount> parse_list(const std::string& doc) {
+        std::vector<StoredAccount> out;
+        for (const auto& raw : json::elements(json::member(doc, "accounts"))) {
+            StoredAccount a;
+            a.account = json::as_string(json::member(raw, "account"));
+            a.provider = json::as_string(json::member(raw, "provider"));
+            a.scope = json::as_string(json::member(raw, "scope"));
+            a.authorized_at = json::as_int(json::member(raw, "authorized_at"));
+            a.expires_at = json::as_int(json::member(raw, "expires_at"));
+            a.refreshed_at = json::as_int(json::member(raw, "refreshed_at"));
+            out.push_back(std::move(a));
+        }
+        return out;
+    }
+};
+
 /// Opens the authorization URL; return true when it was opened (false declines: CANCELLED).
 using UrlOpener = std::function<bool(const std::string& url)>;
 /// Receives a log line: level 1 = error .. 5 = trace. Never contains a secret.
 using Logger = std::function<void(uint32_t level, const std::string& message)>;
+/// Upload progress of a send: `bytes_done` of `bytes_total`, on the sending thread. Return true
+/// to go on, false to cancel the send before its final data (nothing is delivered).
+using Progress = std::function<bool(uint64_t bytes_done, uint64_t bytes_total)>;
 
 namespace detail {
 struct StringFree {
@@ -709,6 +936,20 @@ inline std::string finish(oauthmail_status status, char* out, std::exception_ptr
     return text;
 }
 
+// A newer entry point, or NotInstalled saying which one the loaded library lacks.
+template <class F>
+F need(F f, const char* name) {
+    if (f) return f;
+    std::string found = api().version();
+#ifdef OAUTHMAIL_DYNAMIC
+    std::string where = library_path();
+#else
+    std::string where = "liboauthmail";
+#endif
+    throw NotInstalled("liboauthmail " + found + " lacks " + name + " (this program needs a newer library): " + where,
+                       {where + ": version " + found + " lacks " + name}, found);
+}
+
 // What the url opener threw: it runs on the thread that called authorize().
 inline std::exception_ptr& opener_exception() {
     static thread_local std::exception_ptr e;
@@ -721,6 +962,21 @@ inline int32_t url_opener_trampoline(void* user_data, const char* url) noexcept 
     } catch (...) {
         opener_exception() = std::current_exception();
         return 1;  // never let an exception unwind into the library
+    }
+}
+
+// What the progress callback threw: it runs on the thread that called send().
+inline std::exception_ptr& progress_exception() {
+    static thread_local std::exception_ptr e;
+    return e;
+}
+
+inline int32_t progress_trampoline(void* user_data, uint64_t done, uint64_t total) noexcept {
+    try {
+        return (*static_cast<const Progress*>(user_data))(done, total) ? 0 : 1;
+    } catch (...) {
+        if (!progress_exception()) progress_exception() = std::current_exception();
+        return 1;  // cancel; never let an exception unwind into the library
     }
 }
 
@@ -744,6 +1000,9 @@ class Client {
 public:
     /// config_json: the client configuration (docs/API.md). Throws InvalidArgument (+ field), and
     /// NotInstalled (OAUTHMAIL_DYNAMIC) when the library cannot be loaded.
+    /// A configuration built with Config.
+    explicit Client(const Config& config) : Client(config.to_json()) {}
+
     explicit Client(const std::string& config_json) : callbacks_(std::make_unique<Callbacks>()) {
         oauthmail_client* raw = nullptr;
         char* out = nullptr;
@@ -787,12 +1046,25 @@ public:
         return detail::finish(status, out);
     }
 
-    /// Sends one message; the result may carry a refreshed "token" to store.
+    /// Sends one message; the result may carry a refreshed "token" to store (never with a
+    /// TokenRef). When the progress callback returns false or throws, the send is cancelled
+    /// before its final data (nothing is delivered) and throws Cancelled; a throw is its cause()
+    /// and is nested in it (std::rethrow_if_nested).
     std::string send(const std::string& token_json, const std::string& message_json) {
         char* out = nullptr;
+        detail::progress_exception() = nullptr;
         oauthmail_status status =
             detail::api().send(h(), detail::c_str(token_json, "token"), detail::c_str(message_json, "message"), &out);
-        return detail::finish(status, out);
+        std::exception_ptr cause = std::move(detail::progress_exception());
+        detail::progress_exception() = nullptr;
+        if (cause && status == OAUTHMAIL_OK) {
+            // Thrown in the last call (bytes_done == bytes_total), too late to cancel: the message
+            // went out, so the send succeeded; the exception is kept for progress_error().
+            std::lock_guard<std::mutex> g(callbacks_->lock);
+            if (!callbacks_->progress_error) callbacks_->progress_error = cause;
+            cause = nullptr;
+        }
+        return detail::finish(status, out, std::move(cause));
     }
 
     /// Sends a Message; SendResult::token is the refreshed token to store, when there is one.
@@ -804,6 +1076,49 @@ public:
         char* out = nullptr;
         oauthmail_status status = detail::api().revoke(h(), detail::c_str(token_json, "token"), &out);
         return detail::finish(status, out);
+    }
+
+    /// A pre-flight check that never sends a message (oauthmail_check): the configuration, DNS,
+    /// TCP and TLS to each host, the OAuth client, and with a token document ("" for none) the
+    /// refresh, the granted scopes and the transport (a TokenRef is passed on as it is; the
+    /// library's oauthmail_check refuses it today with InvalidArgument, field "token"). A failed step is a result
+    /// (ok false; failed()->error has the status, hint and hint_id), not an exception. Throws only
+    /// when the call fails: bad arguments (InvalidArgument), cancel() (Cancelled).
+    CheckResult check(const std::string& token_json = std::string()) {
+        auto fn = detail::need(detail::api().check, "oauthmail_check");
+        char* out = nullptr;
+        oauthmail_status status = fn(h(), token_json.empty() ? nullptr : detail::c_str(token_json, "token"), &out);
+        std::string text = detail::take(out);
+        if (json::member(text, "steps").empty()) {
+            if (status == OAUTHMAIL_OK) throw_error(OAUTHMAIL_INTERNAL, text);  // not from this library
+            throw_error(status, std::move(text));
+        }
+        CheckResult report = CheckResult::parse(text);
+        if (status == OAUTHMAIL_CANCELLED) {  // cancel() ended it: the call's error, not a finding
+            const CheckStep* f = report.failed();
+            throw_error(status, f && f->error ? f->error->document() : text);
+        }
+        return report;
+    }
+
+    // -- the token store (Config::store_path) --------------------------------------------------
+
+    /// The accounts in the token store, ordered by account; never a secret. Throws
+    /// InvalidArgument (field "config.store") without a store, IoError when it cannot be read.
+    std::vector<StoredAccount> store_list() {
+        auto fn = detail::need(detail::api().store_list, "oauthmail_store_list");
+        char* out = nullptr;
+        oauthmail_status status = fn(h(), &out);
+        return StoredAccount::parse_list(detail::finish(status, out));
+    }
+
+    /// Removes `account` from the token store (without regard to ASCII case); true when it was
+    /// there. Nothing is revoked: for that, revoke(TokenRef::account(email)).
+    bool store_remove(const std::string& account) {
+        auto fn = detail::need(detail::api().store_remove, "oauthmail_store_remove");
+        char* out = nullptr;
+        oauthmail_status status = fn(h(), detail::c_str(account, "account"), &out);
+        return json::member(detail::finish(status, out), "removed") == "true";
     }
 
     /// Makes the calls in flight on this client fail with Cancelled. Safe from any thread.
@@ -838,6 +1153,30 @@ public:
             nullptr);
     }
 
+    /// `progress(bytes_done, bytes_total)` during send(), on the sending thread, at most about ten
+    /// times a second, bytes_done never decreasing, last with bytes_done == bytes_total. Returning
+    /// false cancels the send before its final data (send() throws Cancelled; nothing is
+    /// delivered). A throw is caught before it reaches the library and cancels the same way:
+    /// send() throws Cancelled with the exception as cause(), nested. An empty function removes it.
+    void set_progress(Progress progress) {
+        auto fn = detail::need(detail::api().client_set_progress, "oauthmail_client_set_progress");
+        oauthmail_client* c = h();
+        if (!progress) {
+            detail::finish(fn(c, nullptr, nullptr), nullptr);
+            return;
+        }
+        const Progress* kept = callbacks_->keep(std::move(progress));
+        detail::finish(fn(c, &detail::progress_trampoline, const_cast<Progress*>(kept)), nullptr);
+    }
+
+    /// What the progress callback threw in its last call (bytes_done == bytes_total), after the
+    /// message went out: too late to cancel, so that send() succeeded. Null when it never did.
+    std::exception_ptr progress_error() const {
+        if (!callbacks_) return nullptr;
+        std::lock_guard<std::mutex> g(callbacks_->lock);
+        return callbacks_->progress_error;
+    }
+
     /// The C handle, for calls this wrapper does not cover. Still owned by this object.
     oauthmail_client* native_handle() const noexcept { return handle_.get(); }
 
@@ -848,6 +1187,8 @@ private:
         std::mutex lock;
         std::vector<std::unique_ptr<UrlOpener>> openers;
         std::vector<std::unique_ptr<Logger>> loggers;
+        std::vector<std::unique_ptr<Progress>> progresses;
+        std::exception_ptr progress_error;
         const UrlOpener* keep(UrlOpener f) {
             std::lock_guard<std::mutex> g(lock);
             openers.push_back(std::make_unique<UrlOpener>(std::move(f)));
@@ -857,6 +1198,11 @@ private:
             std::lock_guard<std::mutex> g(lock);
             loggers.push_back(std::make_unique<Logger>(std::move(f)));
             return loggers.back().get();
+        }
+        const Progress* keep(Progress f) {
+            std::lock_guard<std::mutex> g(lock);
+            progresses.push_back(std::make_unique<Progress>(std::move(f)));
+            return progresses.back().get();
         }
     };
 

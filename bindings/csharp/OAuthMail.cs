@@ -11,8 +11,12 @@
 //
 // Documents are JSON text (docs/API.md in the repository): the token is a string the host stores
 // as it is; OAuthMailMessage builds the message document, SendResult reads the send result, and
-// ClientSecrets.Load reads Google's client file. Json.Quote / Json.GetString / Json.GetRaw help
-// with the rest. A failed call throws OAuthMailException (Status, Code, StatusName, ErrorJson,
+// ClientSecrets.Load reads Google's client file. OAuthMailConfig builds a configuration (a token
+// store with Store(path, protect), a Workspace service account with ServiceAccountFile), TokenRef
+// makes the {"account"}/{"subject"} references that go wherever a token goes, StoreList/StoreRemove
+// manage the store, Check/CheckAsync return a CheckResult, and the Progress event (or an
+// IProgress<SendProgress> per send) reports uploads. Json.Quote / Json.GetString / Json.GetRaw /
+// Json.Members help with the rest. A failed call throws OAuthMailException (Status, Code, StatusName, ErrorJson,
 // Field, Hint, HintId); a library that cannot be loaded throws OAuthMailNotInstalledException.
 // The *Async methods run the blocking call on a dedicated thread and end with the same exceptions;
 // their CancellationToken calls oauthmail_cancel on the client.
@@ -344,6 +348,9 @@ namespace OAuthMail
         [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
         public delegate void Logger(IntPtr userData, uint level, IntPtr message);
 
+        [UnmanagedFunctionPointer(CallingConvention.Cdecl)]
+        public delegate int Progress(IntPtr userData, ulong bytesDone, ulong bytesTotal);
+
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern IntPtr oauthmail_version();
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
@@ -366,6 +373,14 @@ namespace OAuthMail
         public static extern uint oauthmail_revoke(ClientHandle client, byte[] tokenJson, out IntPtr outJson);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void oauthmail_cancel(ClientHandle client);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint oauthmail_client_set_progress(ClientHandle client, Progress progress, IntPtr userData);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint oauthmail_check(ClientHandle client, byte[] tokenJson, out IntPtr outJson);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint oauthmail_store_list(ClientHandle client, out IntPtr outJson);
+        [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
+        public static extern uint oauthmail_store_remove(ClientHandle client, byte[] account, out IntPtr outJson);
         [DllImport(Library, CallingConvention = CallingConvention.Cdecl)]
         public static extern void oauthmail_string_free(IntPtr s);
 
@@ -423,6 +438,13 @@ namespace OAuthMail
     {
         readonly ClientHandle handle;
         [ThreadStatic] static Exception openerException;  // the url opener runs on the authorizing thread
+        // The progress callback runs on the thread that called oauthmail_send: what a handler threw,
+        // and the IProgress of the Send running on this thread.
+        [ThreadStatic] static Exception progressException;
+        [ThreadStatic] static IProgress<SendProgress> progressReporter;
+        readonly object progressGate = new object();
+        EventHandler<SendProgressEventArgs> progressHandlers;
+        bool progressRegistered;
 
         static OAuthMailClient() { NativeLoader.Ensure(); }
 
@@ -531,12 +553,161 @@ namespace OAuthMail
             return Finish(status, outJson);
         }
 
-        /// <summary>Sends one message; the result may carry a refreshed "token" to store.</summary>
+        /// <summary>Sends one message; the result may carry a refreshed "token" to store.
+        /// tokenJson is a token document or a reference (TokenRef.Account, TokenRef.Subject).</summary>
         public string Send(string tokenJson, string messageJson)
         {
+            return Send(tokenJson, messageJson, null);
+        }
+
+        /// <summary>Send, with progress reported to progress (synchronously, on the sending
+        /// thread; a System.Progress&lt;T&gt; posts it on to its SynchronizationContext).</summary>
+        public string Send(string tokenJson, string messageJson, IProgress<SendProgress> progress)
+        {
+            ClientHandle h = H;
+            byte[] token = Encode(tokenJson, "token", true), message = Encode(messageJson, "message", true);
+            if (progress != null) EnsureProgress();
             IntPtr outJson;
-            uint status = Native.oauthmail_send(H, Encode(tokenJson, "token", true), Encode(messageJson, "message", true), out outJson);
-            return Finish(status, outJson);
+            IProgress<SendProgress> outer = progressReporter;
+            progressException = null;
+            progressReporter = progress;
+            uint status;
+            Exception thrown;
+            try { status = Native.oauthmail_send(h, token, message, out outJson); }
+            finally
+            {
+                thrown = progressException;
+                progressException = null;
+                progressReporter = outer;
+            }
+            string text = Native.Take(outJson);
+            // A handler that threw cancelled the send; when the data had all gone out already, the
+            // message is delivered and the result stands (resending it would deliver it twice).
+            if (status != 0) throw new OAuthMailException((Status)status, text, thrown);
+            return text;
+        }
+
+        /// <summary>Sends a message built with OAuthMailMessage, reporting progress.</summary>
+        public SendResult Send(string tokenJson, OAuthMailMessage message, IProgress<SendProgress> progress)
+        {
+            if (message == null) throw OAuthMailException.Argument("message", "message is required");
+            return SendResult.Parse(Send(tokenJson, message.ToJson(), progress));
+        }
+
+        /// <summary>Upload progress of every send on this client, raised on the thread doing the
+        /// send (for SendAsync its own thread: not the UI thread), at most about ten times a
+        /// second, BytesDone never decreasing and last equal to BytesTotal. Setting e.Cancel
+        /// cancels the send before its final data: it fails with Status.Cancelled and nothing is
+        /// delivered. A handler that throws cancels it too; the exception is the
+        /// OAuthMailException's InnerException. (The last report comes after all the data went
+        /// out: cancelling or throwing then changes nothing, the message is delivered and the call
+        /// succeeds.) Handlers must not call into this client.</summary>
+        public event EventHandler<SendProgressEventArgs> Progress
+        {
+            add
+            {
+                EnsureProgress();
+                lock (progressGate) progressHandlers += value;
+            }
+            remove { lock (progressGate) progressHandlers -= value; }
+        }
+
+        // Registers the native progress callback once; it stays for the handle's life (the
+        // delegate is kept in handle.Callbacks) and does nothing without handlers or a reporter.
+        void EnsureProgress()
+        {
+            lock (progressGate)
+            {
+                if (progressRegistered) return;
+                Native.Progress trampoline = OnProgress;
+                lock (handle.Callbacks) handle.Callbacks.Add(trampoline);
+                Finish(Native.oauthmail_client_set_progress(H, trampoline, IntPtr.Zero), IntPtr.Zero);
+                progressRegistered = true;
+            }
+        }
+
+        int OnProgress(IntPtr userData, ulong bytesDone, ulong bytesTotal)
+        {
+            try
+            {
+                long done = (long)Math.Min(bytesDone, (ulong)long.MaxValue), total = (long)Math.Min(bytesTotal, (ulong)long.MaxValue);
+                IProgress<SendProgress> reporter = progressReporter;
+                if (reporter != null) reporter.Report(new SendProgress(done, total));
+                EventHandler<SendProgressEventArgs> handlers;
+                lock (progressGate) handlers = progressHandlers;
+                if (handlers == null) return 0;
+                var args = new SendProgressEventArgs(done, total);
+                handlers(this, args);
+                return args.Cancel ? 1 : 0;
+            }
+            catch (Exception e)
+            {
+                // Never unwind into the library: cancel, and rethrow after the call.
+                if (progressException == null) progressException = e;
+                return 1;
+            }
+        }
+
+        /// <summary>A pre-flight check that sends nothing (configuration, DNS, TCP, TLS, the OAuth
+        /// client; with a token also refresh, scopes and the transport). tokenJson may be null, a
+        /// token document or a reference (TokenRef). A failed step is a result (Ok false, the
+        /// step's Error), not an exception; bad input, a disposed client or Cancel (Cancel(), the
+        /// CancellationToken of CheckAsync) throw OAuthMailException.</summary>
+        public CheckResult Check(string tokenJson = null)
+        {
+            IntPtr outJson;
+            uint status = Native.oauthmail_check(H, Encode(tokenJson, "token", false), out outJson);
+            string text = Native.Take(outJson) ?? "";
+            Dictionary<string, string> top = Json.Members(text);
+            if (top == null || !top.ContainsKey("steps") || top.ContainsKey("error"))
+                throw new OAuthMailException(status != 0 ? (Status)status : Status.Internal, text);
+            CheckResult report = CheckResult.Parse(text);
+            // Cancel is the caller's doing, not a finding about the set-up: raised, as everywhere.
+            if ((Status)status == Status.Cancelled)
+            {
+                CheckStep failed = report.FailedStep;
+                throw new OAuthMailException(Status.Cancelled, failed != null && failed.Error != null ? "{\"error\": " + failed.Error.Json + "}" : text);
+            }
+            return report;
+        }
+
+        /// <summary>Check on a thread of its own; ct cancels it (OAuthMailException Cancelled).</summary>
+        public Task<CheckResult> CheckAsync(string tokenJson = null, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Check(tokenJson), ct);
+        }
+
+        /// <summary>The accounts in the token store ("store" in the configuration), ordered by
+        /// account. Throws InvalidArgument (field config.store) without a store, IO when the
+        /// store cannot be read.</summary>
+        public IReadOnlyList<StoredAccount> StoreList()
+        {
+            IntPtr outJson;
+            uint status = Native.oauthmail_store_list(H, out outJson);
+            return StoredAccount.ParseList(Finish(status, outJson));
+        }
+
+        /// <summary>Removes an account from the token store (matched without regard to ASCII
+        /// case); true when it was there. Nothing is revoked: Revoke(TokenRef.Account(..)) revokes
+        /// and removes.</summary>
+        public bool StoreRemove(string account)
+        {
+            IntPtr outJson;
+            uint status = Native.oauthmail_store_remove(H, Encode(account, "account", true), out outJson);
+            string text = Finish(status, outJson);
+            return Json.GetRaw(text, "removed") == "true";
+        }
+
+        /// <summary>StoreList on a thread of its own.</summary>
+        public Task<IReadOnlyList<StoredAccount>> StoreListAsync(CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => StoreList(), ct);
+        }
+
+        /// <summary>StoreRemove on a thread of its own; ct cancels the wait for the store's lock.</summary>
+        public Task<bool> StoreRemoveAsync(string account, CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => StoreRemove(account), ct);
         }
 
         /// <summary>Revokes the grant at the provider.</summary>
@@ -556,8 +727,7 @@ namespace OAuthMail
         /// <summary>Sends a message built with OAuthMailMessage.</summary>
         public SendResult Send(string tokenJson, OAuthMailMessage message)
         {
-            if (message == null) throw OAuthMailException.Argument("message", "message is required");
-            return SendResult.Parse(Send(tokenJson, message.ToJson()));
+            return Send(tokenJson, message, (IProgress<SendProgress>)null);
         }
 
         // Runs a blocking call on a thread of its own (it may wait minutes: not a pool thread),
@@ -626,6 +796,14 @@ namespace OAuthMail
         public Task<string> SendAsync(string tokenJson, string messageJson, CancellationToken ct = default(CancellationToken))
         {
             return Run(() => Send(tokenJson, messageJson), ct);
+        }
+
+        /// <summary>SendAsync reporting upload progress to progress (called on the sending thread;
+        /// System.Progress&lt;T&gt; created on the UI thread posts it there).</summary>
+        public Task<SendResult> SendAsync(string tokenJson, OAuthMailMessage message, IProgress<SendProgress> progress,
+                                          CancellationToken ct = default(CancellationToken))
+        {
+            return Run(() => Send(tokenJson, message, progress), ct);
         }
 
         /// <summary>Revoke on a thread of its own.</summary>
@@ -839,6 +1017,345 @@ namespace OAuthMail
         }
     }
 
+    /// <summary>A token reference: the JSON text to pass wherever a token document goes (Send,
+    /// Refresh, Revoke, Check and their Async forms).</summary>
+    public static class TokenRef
+    {
+        /// <summary>{"account": email}: the token the client's store ("store" in the
+        /// configuration) holds for that account (refreshed and written back under the store's
+        /// lock). Revoke with it revokes and removes the entry.</summary>
+        public static string Account(string email)
+        {
+            if (string.IsNullOrEmpty(email)) throw OAuthMailException.Argument("token.account", "an account email is required");
+            return "{\"account\": " + Json.Quote(email) + "}";
+        }
+
+        /// <summary>{"subject": email}: with a service account ("service_account_file"), act as
+        /// that user of the Workspace domain; no authorize, no refresh token.</summary>
+        public static string Subject(string email)
+        {
+            if (string.IsNullOrEmpty(email)) throw OAuthMailException.Argument("token.subject", "a subject email is required");
+            return "{\"subject\": " + Json.Quote(email) + "}";
+        }
+    }
+
+    /// <summary>Upload progress of a send: BytesDone of BytesTotal bytes of the message data.</summary>
+    public struct SendProgress
+    {
+        public SendProgress(long bytesDone, long bytesTotal) : this()
+        {
+            BytesDone = bytesDone;
+            BytesTotal = bytesTotal;
+        }
+
+        public long BytesDone { get; private set; }
+        public long BytesTotal { get; private set; }
+
+        /// <summary>0 to 100.</summary>
+        public int Percent { get { return BytesTotal > 0 ? (int)(BytesDone * 100 / BytesTotal) : 0; } }
+    }
+
+    /// <summary>The arguments of OAuthMailClient.Progress; set Cancel to cancel the send.</summary>
+    public sealed class SendProgressEventArgs : EventArgs
+    {
+        public SendProgressEventArgs(long bytesDone, long bytesTotal)
+        {
+            BytesDone = bytesDone;
+            BytesTotal = bytesTotal;
+        }
+
+        public long BytesDone { get; private set; }
+        public long BytesTotal { get; private set; }
+        /// <summary>true: the send stops before its final data, fails with Status.Cancelled and
+        /// delivers nothing.</summary>
+        public bool Cancel { get; set; }
+    }
+
+    /// <summary>An error object (the inner object of an error document, or a check step's error):
+    /// the fields of OAuthMailException, without the throwing.</summary>
+    public sealed class OAuthMailError
+    {
+        public Status Status { get; private set; }
+        public uint Code { get { return (uint)Status; } }
+        public string StatusName { get; private set; }
+        public string Message { get; private set; }
+        public string Hint { get; private set; }
+        /// <summary>A stable id of the hint, or null.</summary>
+        public string HintId { get; private set; }
+        public string Field { get; private set; }
+        /// <summary>The error object's JSON text.</summary>
+        public string Json { get; private set; }
+
+        public static OAuthMailError Parse(string json)
+        {
+            var m = OAuthMail.Json.Members(json) ?? new Dictionary<string, string>();
+            uint code;
+            string raw;
+            m.TryGetValue("code", out raw);
+            uint.TryParse(raw ?? "", out code);
+            return new OAuthMailError
+            {
+                Json = json,
+                Status = (Status)code,
+                StatusName = Str(m, "status"),
+                Message = Str(m, "message") ?? "",
+                Hint = Str(m, "hint") ?? "",
+                HintId = Str(m, "hint_id"),
+                Field = Str(m, "field"),
+            };
+        }
+
+        internal static string Str(Dictionary<string, string> m, string key)
+        {
+            string raw;
+            return m.TryGetValue(key, out raw) ? OAuthMail.Json.AsString(raw) : null;
+        }
+
+        /// <summary>The exception a call would have thrown with this error.</summary>
+        public OAuthMailException ToException()
+        {
+            return new OAuthMailException(Status, "{\"error\": " + Json + "}");
+        }
+    }
+
+    /// <summary>One step of a check (docs: oauthmail_check): "config", "dns", "tcp", "tls",
+    /// "client", "refresh", "scopes", "gmail_api", "smtp_ehlo", "smtp_auth".</summary>
+    public sealed class CheckStep
+    {
+        public string Step { get; private set; }
+        /// <summary>What the step looked at (a host:port, the token endpoint, ...).</summary>
+        public string Target { get; private set; }
+        public bool Ok { get; private set; }
+        /// <summary>How long the step took, in milliseconds.</summary>
+        public long Ms { get; private set; }
+        /// <summary>One English line.</summary>
+        public string Detail { get; private set; }
+        /// <summary>Why the step failed (with Hint and HintId); null when it passed.</summary>
+        public OAuthMailError Error { get; private set; }
+
+        internal static CheckStep Parse(string json)
+        {
+            var m = Json.Members(json) ?? new Dictionary<string, string>();
+            string raw;
+            long ms = 0;
+            if (m.TryGetValue("ms", out raw)) long.TryParse(raw, System.Globalization.NumberStyles.Integer, System.Globalization.CultureInfo.InvariantCulture, out ms);
+            OAuthMailError error = null;
+            if (m.TryGetValue("error", out raw) && raw.StartsWith("{")) error = OAuthMailError.Parse(raw);
+            return new CheckStep
+            {
+                Step = OAuthMailError.Str(m, "step"),
+                Target = OAuthMailError.Str(m, "target"),
+                Ok = m.TryGetValue("ok", out raw) && raw == "true",
+                Ms = ms,
+                Detail = OAuthMailError.Str(m, "detail"),
+                Error = error,
+            };
+        }
+
+        public override string ToString()
+        {
+            return (Ok ? "ok   " : "FAIL ") + Step + " " + Target + ": " + Detail;
+        }
+    }
+
+    /// <summary>The report of Check: Ok when every step passed; otherwise the last step is the
+    /// failed one (the check stops there) and FailedStep returns it.</summary>
+    public sealed class CheckResult
+    {
+        public bool Ok { get; private set; }
+        public IReadOnlyList<CheckStep> Steps { get; private set; }
+        /// <summary>The whole report document.</summary>
+        public string Json { get; private set; }
+
+        /// <summary>The first step that failed, or null.</summary>
+        public CheckStep FailedStep
+        {
+            get
+            {
+                foreach (var s in Steps) if (!s.Ok) return s;
+                return null;
+            }
+        }
+
+        public static CheckResult Parse(string json)
+        {
+            var m = OAuthMail.Json.Members(json);
+            string raw;
+            if (m == null || !m.TryGetValue("steps", out raw))
+                throw OAuthMailException.Argument("report", "not a check report");
+            var steps = new List<CheckStep>();
+            foreach (string e in OAuthMail.Json.Elements(raw)) steps.Add(CheckStep.Parse(e));
+            return new CheckResult
+            {
+                Json = json,
+                Ok = m.TryGetValue("ok", out raw) && raw == "true",
+                Steps = steps.AsReadOnly(),
+            };
+        }
+    }
+
+    /// <summary>An account in the token store (no secrets): times are null where the store does
+    /// not know them.</summary>
+    public sealed class StoredAccount
+    {
+        public string Account { get; private set; }
+        public string Provider { get; private set; }
+        public string Scope { get; private set; }
+        public DateTimeOffset? AuthorizedAt { get; private set; }
+        public DateTimeOffset? ExpiresAt { get; private set; }
+        public DateTimeOffset? RefreshedAt { get; private set; }
+
+        /// <summary>Reads {"accounts": [...]} (oauthmail_store_list).</summary>
+        public static IReadOnlyList<StoredAccount> ParseList(string json)
+        {
+            var list = new List<StoredAccount>();
+            var top = Json.Members(json);
+            string raw;
+            if (top == null || !top.TryGetValue("accounts", out raw))
+                throw OAuthMailException.Argument("store", "not a store list");
+            foreach (string e in Json.Elements(raw))
+            {
+                var m = Json.Members(e) ?? new Dictionary<string, string>();
+                list.Add(new StoredAccount
+                {
+                    Account = OAuthMailError.Str(m, "account"),
+                    Provider = OAuthMailError.Str(m, "provider"),
+                    Scope = OAuthMailError.Str(m, "scope"),
+                    AuthorizedAt = Time(m, "authorized_at"),
+                    ExpiresAt = Time(m, "expires_at"),
+                    RefreshedAt = Time(m, "refreshed_at"),
+                });
+            }
+            return list.AsReadOnly();
+        }
+
+        static readonly DateTimeOffset Epoch = new DateTimeOffset(1970, 1, 1, 0, 0, 0, TimeSpan.Zero);
+
+        static DateTimeOffset? Time(Dictionary<string, string> m, string key)
+        {
+            string raw;
+            long seconds;
+            if (!m.TryGetValue(key, out raw) || !long.TryParse(raw, System.Globalization.NumberStyles.Integer,
+                System.Globalization.CultureInfo.InvariantCulture, out seconds)) return null;
+            return Epoch.AddSeconds(seconds);
+        }
+    }
+
+    /// <summary>How the token store file is protected: User / Machine (Windows DPAPI; User is
+    /// the Windows default) or None (a plain file: protect it with file permissions; required
+    /// elsewhere).</summary>
+    public enum StoreProtection { User, Machine, None }
+
+    /// <summary>Builds a client configuration (docs/API.md, "Client configuration"):
+    /// <code>var config = new OAuthMailConfig { ClientId = "…", ClientSecret = "…" }
+    ///     .Store(@"C:\ProgramData\Firma\tokens.json", StoreProtection.Machine);
+    /// using (var client = new OAuthMailClient(config.ToJson())) …</code></summary>
+    public sealed class OAuthMailConfig
+    {
+        public OAuthMailConfig()
+        {
+            Provider = "google";
+            Scopes = new List<string>();
+        }
+
+        /// <summary>"google" (default), "microsoft" or "custom".</summary>
+        public string Provider { get; set; }
+        public string ClientId { get; set; }
+        public string ClientSecret { get; set; }
+        /// <summary>Microsoft only: "common", "organizations" or the tenant id.</summary>
+        public string Tenant { get; set; }
+        /// <summary>"gmail_api", "smtp" or "graph"; null: the provider's default.</summary>
+        public string Transport { get; set; }
+        /// <summary>Empty: what the provider and transport need.</summary>
+        public List<string> Scopes { get; private set; }
+        /// <summary>The token store's file; null: no store.</summary>
+        public string StorePath { get; set; }
+        /// <summary>The store's protection; null: the platform's default (Windows: User).</summary>
+        public StoreProtection? StoreProtect { get; set; }
+        /// <summary>A Google Workspace service account's key file (domain-wide delegation): no
+        /// ClientId, no authorize; tokens are TokenRef.Subject("user@domain").</summary>
+        public string ServiceAccountFile { get; set; }
+        /// <summary>More members as JSON text, e.g. "\"timeouts\": {\"io_s\": 30}".</summary>
+        public string ExtraMembers { get; set; }
+
+        /// <summary>Sets the token store (fluent).</summary>
+        public OAuthMailConfig Store(string path, StoreProtection? protect = null)
+        {
+            StorePath = path;
+            StoreProtect = protect;
+            return this;
+        }
+
+        public string ToJson()
+        {
+            var sb = new StringBuilder("{\"provider\": ").Append(Json.Quote(Provider ?? "google"));
+            if (ClientId != null) sb.Append(", \"client_id\": ").Append(Json.Quote(ClientId));
+            if (ClientSecret != null) sb.Append(", \"client_secret\": ").Append(Json.Quote(ClientSecret));
+            if (Tenant != null) sb.Append(", \"tenant\": ").Append(Json.Quote(Tenant));
+            if (Transport != null) sb.Append(", \"transport\": ").Append(Json.Quote(Transport));
+            if (Scopes.Count > 0)
+            {
+                var q = new List<string>();
+                foreach (string sc in Scopes) q.Add(Json.Quote(sc));
+                sb.Append(", \"scopes\": [").Append(string.Join(", ", q.ToArray())).Append("]");
+            }
+            if (ServiceAccountFile != null) sb.Append(", \"service_account_file\": ").Append(Json.Quote(ServiceAccountFile));
+            if (StorePath != null)
+            {
+                sb.Append(", \"store\": {\"path\": ").Append(Json.Quote(StorePath));
+                if (StoreProtect.HasValue) sb.Append(", \"protect\": ").Append(Json.Quote(StoreProtect.Value.ToString().ToLowerInvariant()));
+                sb.Append("}");
+            }
+            if (!string.IsNullOrEmpty(ExtraMembers)) sb.Append(", ").Append(ExtraMembers);
+            return sb.Append("}").ToString();
+        }
+
+        public override string ToString() { return ToJson(); }
+    }
+
+    /// <summary>A Google service account's key file (Cloud console > IAM > Service accounts >
+    /// Keys > JSON), read to check it and name it; the private key stays in the file, which the
+    /// library reads itself.</summary>
+    public sealed class ServiceAccountKey
+    {
+        /// <summary>The full path of the key file.</summary>
+        public string Path { get; private set; }
+        public string ClientEmail { get; private set; }
+        /// <summary>The numeric client id the Workspace administrator enters under Domain-wide delegation.</summary>
+        public string ClientId { get; private set; }
+        public string ProjectId { get; private set; }
+
+        /// <summary>Reads the file; throws OAuthMailException (IO, or InvalidArgument with field
+        /// service_account_file when it is not a service account key).</summary>
+        public static ServiceAccountKey Load(string path)
+        {
+            string text;
+            try { text = File.ReadAllText(path, Encoding.UTF8); }
+            catch (Exception e)
+            {
+                throw new OAuthMailException(Status.IO, "{\"error\": {\"status\": \"io\", \"code\": 13, \"message\": " +
+                    Json.Quote("the service account key file " + path + " could not be read: " + e.Message) +
+                    ", \"hint\": \"Create a JSON key for the service account and pass its path.\", \"field\": \"service_account_file\"}}", e);
+            }
+            var m = Json.Members(text);
+            if (m == null || OAuthMailError.Str(m, "type") != "service_account" || string.IsNullOrEmpty(OAuthMailError.Str(m, "client_email")))
+                throw OAuthMailException.Argument("service_account_file", path + " is not a service account key (type \"service_account\" with client_email)");
+            return new ServiceAccountKey
+            {
+                Path = System.IO.Path.GetFullPath(path),
+                ClientEmail = OAuthMailError.Str(m, "client_email"),
+                ClientId = OAuthMailError.Str(m, "client_id"),
+                ProjectId = OAuthMailError.Str(m, "project_id"),
+            };
+        }
+
+        /// <summary>A configuration that uses this key (transport: "gmail_api" or "smtp", null: default).</summary>
+        public OAuthMailConfig ToConfig(string transport = null)
+        {
+            return new OAuthMailConfig { ServiceAccountFile = Path, Transport = transport };
+        }
+    }
+
     /// <summary>The OAuth client of a Google Cloud project, as downloaded from the console
     /// (client_secret_….apps.googleusercontent.com.json: {"installed": {"client_id", "client_secret", ...}}).</summary>
     public sealed class ClientSecrets
@@ -866,6 +1383,12 @@ namespace OAuthMail
             if (string.IsNullOrEmpty(secrets.ClientId))
                 throw OAuthMailException.Argument("client_secrets", path + " has no client_id");
             return secrets;
+        }
+
+        /// <summary>A configuration builder for these credentials.</summary>
+        public OAuthMailConfig ToConfig(string provider = "google")
+        {
+            return new OAuthMailConfig { Provider = provider, ClientId = ClientId, ClientSecret = ClientSecret };
         }
 
         /// <summary>A client configuration for these credentials (docs/API.md, "Client
@@ -945,6 +1468,63 @@ namespace OAuthMail
                 }
             }
             return null;
+        }
+
+        /// <summary>The members of the JSON object text obj (name to raw value text), or null when
+        /// obj is not an object.</summary>
+        public static Dictionary<string, string> Members(string obj)
+        {
+            if (obj == null) return null;
+            int i = SkipSpace(obj, 0);
+            if (i >= obj.Length || obj[i] != '{') return null;
+            var members = new Dictionary<string, string>();
+            i = SkipSpace(obj, i + 1);
+            if (i < obj.Length && obj[i] == '}') return members;
+            while (i < obj.Length)
+            {
+                if (obj[i] != '"') return null;
+                string name = ReadString(obj, ref i);
+                if (name == null) return null;
+                i = SkipSpace(obj, i);
+                if (i >= obj.Length || obj[i] != ':') return null;
+                i = SkipSpace(obj, i + 1);
+                int end = SkipValue(obj, i);
+                if (end <= i) return null;
+                members[name] = obj.Substring(i, end - i);
+                i = SkipSpace(obj, end);
+                if (i < obj.Length && obj[i] == ',') { i = SkipSpace(obj, i + 1); continue; }
+                return i < obj.Length && obj[i] == '}' ? members : null;
+            }
+            return null;
+        }
+
+        /// <summary>The elements of the JSON array text array (raw value texts); empty when it is
+        /// not an array.</summary>
+        public static List<string> Elements(string array)
+        {
+            var list = new List<string>();
+            if (array == null) return list;
+            int i = SkipSpace(array, 0);
+            if (i >= array.Length || array[i] != '[') return list;
+            i = SkipSpace(array, i + 1);
+            while (i < array.Length && array[i] != ']')
+            {
+                int end = SkipValue(array, i);
+                if (end <= i) return new List<string>();
+                list.Add(array.Substring(i, end - i));
+                i = SkipSpace(array, end);
+                if (i < array.Length && array[i] == ',') i = SkipSpace(array, i + 1);
+            }
+            return list;
+        }
+
+        /// <summary>The string a raw JSON value holds (""a\u0219"" is "aș"), or null when it is
+        /// not a string (null, a number, ...).</summary>
+        public static string AsString(string raw)
+        {
+            if (raw == null || raw.Length < 2 || raw[0] != '"') return null;
+            int i = 0;
+            return ReadString(raw, ref i);
         }
 
         // The end (exclusive) of the value starting at doc[j], or j when malformed.

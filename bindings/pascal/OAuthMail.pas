@@ -26,13 +26,16 @@
       Msg.From := 'Firma SRL <office@firma.ro>'; Msg.Recipients.Add('ion@example.ro');
       Msg.Subject := 'Factură nr. 123'; Msg.Text := 'Bună ziua'; Msg.AddAttachment('C:\Facturi\123.pdf');
       OAuthMail1.Send(Msg);                                      // raises EOAuthMail
+    With a token store (StorePath) set Account instead of keeping Token; with a Workspace service
+    account (ServiceAccountFile) set Subject. Check runs the pre-flight check (a typed report),
+    OnProgress reports uploads, StoreList/StoreRemove manage the store.
   - TOAuthMailClient, a thin client over the C API: documents are JSON text in and out
     (docs/API.md in the repository); JsonQuote, JsonGetString and JsonGetRaw help.
   A failed call raises EOAuthMail (Status, StatusName, ErrorJson, Field, Hint, HintId).
 
   Threads: both classes may be used from several threads at once; Cancel from any thread. The url
-  opener (OnOpenUrl) runs on the thread that called Authorize; the logger (OnLog) may run on
-  threads the library created. TOAuthMail.SynchronizeEvents moves its events to the main thread.
+  opener (OnOpenUrl) runs on the thread that called Authorize, the progress handler (OnProgress)
+  on the thread that called Send; the logger (OnLog) may run on threads the library created. TOAuthMail.SynchronizeEvents moves its events to the main thread.
 
   Interop rules this unit follows (each one breaks real hosts when ignored):
   - cdecl on every import and callback: Delphi's default is "register", and stdcall is wrong too.
@@ -112,6 +115,9 @@ type
   { The C callback types (oauthmail_url_opener, oauthmail_logger). }
   TOAuthMailUrlOpenerProc = function(UserData: Pointer; Url: PAnsiChar): Integer; cdecl;
   TOAuthMailLoggerProc = procedure(UserData: Pointer; Level: Cardinal; Msg: PAnsiChar); cdecl;
+  { oauthmail_progress: uint64_t is passed as Int64 (same size and passing; Delphi 7's UInt64 is
+    unreliable); totals stay far below 2^63. Non-zero cancels the send. }
+  TOAuthMailProgressProc = function(UserData: Pointer; BytesDone, BytesTotal: Int64): Integer; cdecl;
 
 { The raw C API (include/oauthmail.h). Strings are PAnsiChar holding UTF-8. Each call loads the
   library first if needed (raising EOAuthMailNotInstalled). }
@@ -127,6 +133,12 @@ function oauthmail_send(Client: Pointer; TokenJson, MessageJson: PAnsiChar; var 
 function oauthmail_revoke(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
 procedure oauthmail_cancel(Client: Pointer);
 procedure oauthmail_string_free(S: PAnsiChar);
+{ Added after 0.1.0's first release: optional. On a library without them they raise
+  EOAuthMailNotInstalled naming the function and the version found (the rest keeps working). }
+function oauthmail_client_set_progress(Client: Pointer; Progress: TOAuthMailProgressProc; UserData: Pointer): Cardinal;
+function oauthmail_check(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+function oauthmail_store_list(Client: Pointer; var OutJson: PAnsiChar): Cardinal;
+function oauthmail_store_remove(Client: Pointer; Account: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
 
 type
   { The library could not be loaded, or is older than this unit needs. Raised by the first call
@@ -137,6 +149,8 @@ type
     FVersionFound: string;
   public
     constructor CreateSearch(const ASearched, AVersionFound: string);
+    { The loaded library lacks an optional function this call needs. }
+    constructor CreateMissing(const AFunction, APath, AVersionFound: string);
     { Every path tried, one per line, each with the reason it failed. }
     property SearchedPaths: string read FSearchedPaths;
     { The version of a library that loaded but is too old; '' when none loaded. }
@@ -152,8 +166,10 @@ type
     FField: string;
     FHint: string;
     FHintId: string;
+    FCause: Exception;
   public
     constructor CreateStatus(AStatus: Cardinal; const AErrorJson: string; const Extra: string = '');
+    destructor Destroy; override;
     { The status number, e.g. OAUTHMAIL_REAUTHORIZE (5). }
     property Status: Cardinal read FStatus;
     { The status name, e.g. 'reauthorize'. }
@@ -166,12 +182,49 @@ type
     property Hint: string read FHint;
     { A stable id of the hint, where the library sends one; '' otherwise. }
     property HintId: string read FHintId;
+    { The host exception that caused this error (one raised in OnProgress / a progress handler),
+      owned by this exception; nil otherwise. }
+    property Cause: Exception read FCause;
   end;
+
+  { One step of a check report (docs/API.md, oauthmail_check). }
+  TOAuthMailCheckStep = record
+    Step: string;        { 'config', 'dns', 'tcp', 'tls', 'client', 'refresh', 'scopes', 'gmail_api', 'smtp_ehlo', ... }
+    Target: string;      { a host, host:port, an account, a scope }
+    Ok: Boolean;
+    Ms: Int64;           { how long the step took }
+    Detail: string;      { one English line }
+    (* For a failed step: what a send would have raised. ErrorJson is the whole error document
+      ('{"error": {...}}', as EOAuthMail.ErrorJson); '' for a step that passed. *)
+    ErrorJson: string;
+    ErrorStatus: Cardinal;
+    ErrorMessage, Hint, HintId, Field: string;
+  end;
+
+  { The report of Check: Ok when every step passed; otherwise Failed is the index of the failed
+    step (the check stops there) and Status its status. Json is the report as the library wrote it. }
+  TOAuthMailCheckResult = record
+    Ok: Boolean;
+    Status: Cardinal;
+    Failed: Integer;     { -1 when every step passed }
+    Steps: array of TOAuthMailCheckStep;
+    Json: string;
+  end;
+
+  { One account of the token store (never a secret). Times are Unix seconds (UTC; DateUtils'
+    UnixToDateTime converts them), 0 where the store does not know them. }
+  TOAuthMailAccount = record
+    Account, Provider, Scope: string;
+    AuthorizedAt, ExpiresAt, RefreshedAt: Int64;
+  end;
+  TOAuthMailAccounts = array of TOAuthMailAccount;
 
   { Opens the authorization URL; True when opened (False declines: Authorize raises CANCELLED). }
   TOAuthMailUrlOpener = function(const Url: string): Boolean of object;
   { Receives a log line (1 = error .. 5 = trace); never contains a secret. }
   TOAuthMailLogger = procedure(Level: Cardinal; const Msg: string) of object;
+  { Upload progress of a send; set Cancel := True to stop it before its final data. }
+  TOAuthMailProgress = procedure(BytesDone, BytesTotal: Int64; var Cancel: Boolean) of object;
 
   { One configuration (provider, client id, endpoints, ...), its connections and callbacks.
     Methods may be called from several threads at once; Cancel from any thread. Free must be the
@@ -203,6 +256,22 @@ type
     procedure SetUrlOpener(Opener: TOAuthMailUrlOpener);
     { Log lines of level <= MaxLevel go to Logger, possibly on other threads. nil: logging off. }
     procedure SetLogger(Logger: TOAuthMailLogger; MaxLevel: Cardinal = OAUTHMAIL_LOG_INFO);
+    { Upload progress of Send, on the thread that called Send, at most about ten times a second,
+      ending with BytesDone = BytesTotal. Cancel := True (or an exception, which never reaches the
+      library) stops the send before its final data: Send raises EOAuthMail (CANCELLED; for an
+      exception its Cause is that exception) and nothing is delivered. nil removes it. An
+      exception at the last call (BytesDone = BytesTotal: everything already went out) cannot stop
+      the send; it is dropped and Send succeeds. Needs a library with oauthmail_client_set_progress. }
+    procedure SetProgress(Progress: TOAuthMailProgress);
+    (* The pre-flight check (never sends): the report '{"ok", "steps": [...]}', also when a step
+      failed. TokenJson '' checks without a token; a token document, '{"account": ...}' or
+      '{"subject": ...}' also checks the refresh, scopes and transport. Raises EOAuthMail only when
+      the library answers with an error document (bad token JSON) or the check was cancelled. *)
+    function Check(const TokenJson: string = ''): string;
+    (* The token store's accounts: '{"accounts": [...]}' (no secret). *)
+    function StoreList: string;
+    (* Removes an account from the token store (nothing revoked): '{"removed": true|false}'. *)
+    function StoreRemove(const Account: string): string;
     { The C handle, for calls through the raw API. Still owned by this object. }
     property Handle: Pointer read FHandle;
   end;
@@ -273,45 +342,54 @@ type
   TOAuthMailOpenUrlEvent = procedure(Sender: TObject; const Url: string; var Opened: Boolean) of object;
   { Token is the new token document ('' after Revoke): store it protected. }
   TOAuthMailTokenEvent = procedure(Sender: TObject; const Token: string) of object;
+  { Upload progress of Send; set Cancel := True to stop the send before its final data. }
+  TOAuthMailProgressEvent = procedure(Sender: TObject; BytesDone, BytesTotal: Int64; var Cancel: Boolean) of object;
 
   { The non-visual component. Set the properties, then call Authorize once per account (or put a
     stored token document into Token) and Send. The client is created on the first call from the
     properties; a property changed later takes effect on the next call that starts after it.
 
     Threads: methods may be called from several threads at once (a worker thread in a GUI: the
-    calls block) and Cancel from any thread. Without SynchronizeEvents, OnOpenUrl and
+    calls block) and Cancel from any thread. Without SynchronizeEvents, OnOpenUrl, OnProgress and
     OnTokenChanged run on the thread that called the method, and OnLog on any thread, threads the
     library created included. With SynchronizeEvents:
-    - OnOpenUrl and OnTokenChanged run on the main thread (TThread.Synchronize when the call was
-      made on another thread: the main thread must be free to process it, as a VCL/LCL
-      application's is; a console program calls CheckSynchronize);
+    - OnOpenUrl, OnProgress and OnTokenChanged run on the main thread (TThread.Synchronize when
+      the call was made on another thread: the main thread must be free to process it, as a
+      VCL/LCL application's is; a console program calls CheckSynchronize);
     - OnLog lines from the main thread are delivered at once; lines from other threads are
       buffered and delivered, in order, on the main thread when the method returns.
     An exception raised in OnOpenUrl makes Authorize raise EOAuthMail (CANCELLED) naming it; one
+    raised in OnProgress makes Send raise EOAuthMail (CANCELLED) naming it, with it in Cause; one
     raised in OnLog is ignored (the library never sees it). }
   TOAuthMail = class(TComponent)
   private
     FConfigFile, FProvider, FClientSecretsFile, FClientId, FClientSecret, FTransport, FStorePath: string;
     FUILanguage, FProxy, FExtraCAFile, FExtraConfig, FToken, FLastResult: string;
+    FStoreProtect, FServiceAccountFile, FAccount, FSubject: string;
     FTimeouts: TOAuthMailTimeouts;
     FLogLevel: Cardinal;
     FSynchronizeEvents: Boolean;
     FOnLog: TOAuthMailLogEvent;
     FOnOpenUrl: TOAuthMailOpenUrlEvent;
     FOnTokenChanged: TOAuthMailTokenEvent;
+    FOnProgress: TOAuthMailProgressEvent;
     FClient: TOAuthMailClient;
     FClientConfig: string;
+    FProgressSet: Boolean;  { FClient has the Progress handler registered }
     FRetired: TList;  { clients replaced after a property change, freed in Destroy }
     FLock: Pointer;
     FPending: array of TOAuthMailLogLine;  { buffered OnLog lines (SynchronizeEvents) }
     procedure SetTimeouts(Value: TOAuthMailTimeouts);
     function GetClient: TOAuthMailClient;
+    function ProgressClient: TOAuthMailClient;
     function OpenUrl(const Url: string): Boolean;
     procedure Log(Level: Cardinal; const Msg: string);
+    procedure Progress(BytesDone, BytesTotal: Int64; var Cancel: Boolean);
     procedure DeliverPending;
     procedure Finish;
     procedure TokenChanged(const NewToken: string);
     function NeedToken: string;
+    function IsReference: Boolean;
   public
     constructor Create(AOwner: TComponent); override;
     destructor Destroy; override;
@@ -325,11 +403,24 @@ type
     function Send(Msg: TOAuthMailMessage): string;
     { Refreshes the access token in Token. }
     procedure Refresh;
-    { Revokes the grant at the provider and clears Token. }
+    (* Revokes the grant at the provider and clears Token (LastResult: '{"revoked": true}', or for
+      Microsoft, which has no revocation endpoint, '{"revoked": false, "forgotten": true, ...}').
+      With Account set: revokes the stored grant and removes the entry; Token is left as it is. *)
     procedure Revoke;
+    { The pre-flight check: configuration, DNS, TCP, TLS, the OAuth client and, with a token
+      (Token, or Account / Subject), the refresh, scopes and transport. Never sends a message. A
+      failed step is a result (Ok = False, Steps[Failed] says which and why, with Hint/HintId);
+      EOAuthMail only for bad input or Cancel. WithToken = False checks without any token. }
+    function Check(WithToken: Boolean = True): TOAuthMailCheckResult;
+    { The accounts of the token store (StorePath, or "store" in ConfigFile); no secrets. }
+    function StoreList: TOAuthMailAccounts;
+    { Removes Account from the token store (nothing is revoked at the provider: Revoke with
+      Account set does both); False when the store had no such account. }
+    function StoreRemove(const Account: string): Boolean;
     { Makes the calls in flight raise EOAuthMail (CANCELLED). Safe from any thread. }
     procedure Cancel;
-    { The token document (it holds the refresh token: store it protected, load it back here). }
+    { The token document (it holds the refresh token: store it protected, load it back here).
+      Not used when Account or Subject is set. }
     property Token: string read FToken write FToken;
     { The document the last Send returned. }
     property LastResult: string read FLastResult;
@@ -355,6 +446,19 @@ type
     { The token store file (the configuration's "store"); '' for none. Needs a library with the
       token store; older ones refuse it with INVALID_ARGUMENT naming config.store. }
     property StorePath: string read FStorePath write FStorePath;
+    { The token store's protection: '' (the library's default: 'user' on Windows; required
+      elsewhere), 'user' or 'machine' (Windows DPAPI), 'none' (plain JSON, mode 0600 on Unix). }
+    property StoreProtect: string read FStoreProtect write FStoreProtect;
+    (* With a token store: the account (email) whose stored token Send, Refresh, Revoke and Check
+      use instead of Token ('{"account": ...}'); the library refreshes and writes it back. Set it
+      after Authorize (which saves the token in the store) and on every later run. *)
+    property Account: string read FAccount write FAccount;
+    { A Google Workspace service account key file (the configuration's service_account_file):
+      no Authorize (it raises INVALID_ARGUMENT); set Subject to the user to send as. }
+    property ServiceAccountFile: string read FServiceAccountFile write FServiceAccountFile;
+    (* With ServiceAccountFile: the user of the domain that Send, Refresh and Check act as
+      ('{"subject": ...}'). Set Account or Subject, not both. *)
+    property Subject: string read FSubject write FSubject;
     { The language of the page the browser shows after consent: '' (default), 'en', 'ro'. }
     property UILanguage: string read FUILanguage write FUILanguage;
     property Proxy: string read FProxy write FProxy;
@@ -366,6 +470,12 @@ type
     property OnLog: TOAuthMailLogEvent read FOnLog write FOnLog;
     property OnOpenUrl: TOAuthMailOpenUrlEvent read FOnOpenUrl write FOnOpenUrl;
     property OnTokenChanged: TOAuthMailTokenEvent read FOnTokenChanged write FOnTokenChanged;
+    { Upload progress of Send (see TOAuthMailClient.SetProgress): on the thread that called Send,
+      or with SynchronizeEvents on the main thread. Cancel := True stops the send before its final
+      data: Send raises EOAuthMail (CANCELLED) and nothing is delivered. An exception raised here
+      never reaches the library: it stops the send the same way, and Send raises EOAuthMail
+      (CANCELLED) naming it, with the exception in Cause. }
+    property OnProgress: TOAuthMailProgressEvent read FOnProgress write FOnProgress;
   end;
 
 { Loads the library from Path (a file), or searches as described at the top when Path is ''.
@@ -394,6 +504,14 @@ function JsonGetString(const Json, Key: string; const Fallback: string = ''): st
 { The JSON text of the value of the first member named Key anywhere in Json (an object, array,
   string with its quotes, number, true/false/null), or ''. }
 function JsonGetRaw(const Json, Key: string): string;
+(* Token references, accepted wherever a token document is (Send, Refresh, Revoke, Check):
+  '{"account": "EMAIL"}' names an account of the token store ("store" in the configuration);
+  '{"subject": "EMAIL"}' a user of the Workspace domain a service account acts as. *)
+function OAuthMailAccountRef(const Email: string): string;
+function OAuthMailSubjectRef(const Email: string): string;
+{ The typed forms of the documents Check and StoreList return. }
+function OAuthMailParseCheck(const Json: string; Status: Cardinal): TOAuthMailCheckResult;
+function OAuthMailParseAccounts(const Json: string): TOAuthMailAccounts;
 
 procedure Register;
 
@@ -405,7 +523,13 @@ type
     Client: TOAuthMailClient;
     Opener: TOAuthMailUrlOpener;
     Logger: TOAuthMailLogger;
+    Progress: TOAuthMailProgress;
   end;
+
+threadvar
+  { The exception a progress handler raised during the send running on this thread; taken (and
+    owned) by TOAuthMailClient.Send. A plain object reference: no managed type in a threadvar. }
+  ProgressCause: TObject;
 
 function OAuthMailToUtf8(const S: string): TOAuthMailUtf8;
 begin
@@ -635,7 +759,13 @@ var
     revoke: function(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
     cancel: procedure(Client: Pointer); cdecl;
     string_free: procedure(S: PAnsiChar); cdecl;
+    { optional (see Bind in TryLoad) }
+    client_set_progress: function(Client: Pointer; Progress: TOAuthMailProgressProc; UserData: Pointer): Cardinal; cdecl;
+    check: function(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
+    store_list: function(Client: Pointer; var OutJson: PAnsiChar): Cardinal; cdecl;
+    store_remove: function(Client: Pointer; Account: PAnsiChar; var OutJson: PAnsiChar): Cardinal; cdecl;
   end;
+  LibVersion: string = '';
   LibHandle: TOAuthMailLibHandle = 0;
   LibPath: string = '';
   LibLoaded: Boolean = False;  { set last, after every entry point is resolved }
@@ -728,11 +858,14 @@ var
   H: TOAuthMailLibHandle;
   Reason, Missing, Found: string;
 
-  procedure Miss(Present: Boolean; const Name: string);
+  { Resolves one entry point into Slot (any procedural variable of Api); a required one that is
+    missing is added to Missing. }
+  procedure Bind(var Slot; const Name: AnsiString; Required: Boolean);
   begin
-    if Present then Exit;
+    Pointer(Slot) := Sym(H, Name);
+    if (Pointer(Slot) <> nil) or not Required then Exit;
     if Missing <> '' then Missing := Missing + ', ';
-    Missing := Missing + Name;
+    Missing := Missing + string(Name);
   end;
 
 begin
@@ -744,30 +877,25 @@ begin
     Exit;
   end;
   Missing := '';
-  @Api.version := Sym(H, 'oauthmail_version');
-  @Api.status_name := Sym(H, 'oauthmail_status_name');
-  @Api.client_new := Sym(H, 'oauthmail_client_new');
-  @Api.client_free := Sym(H, 'oauthmail_client_free');
-  @Api.client_set_url_opener := Sym(H, 'oauthmail_client_set_url_opener');
-  @Api.client_set_logger := Sym(H, 'oauthmail_client_set_logger');
-  @Api.authorize := Sym(H, 'oauthmail_authorize');
-  @Api.refresh := Sym(H, 'oauthmail_refresh');
-  @Api.send := Sym(H, 'oauthmail_send');
-  @Api.revoke := Sym(H, 'oauthmail_revoke');
-  @Api.cancel := Sym(H, 'oauthmail_cancel');
-  @Api.string_free := Sym(H, 'oauthmail_string_free');
-  Miss(Assigned(Api.version), 'oauthmail_version');
-  Miss(Assigned(Api.status_name), 'oauthmail_status_name');
-  Miss(Assigned(Api.client_new), 'oauthmail_client_new');
-  Miss(Assigned(Api.client_free), 'oauthmail_client_free');
-  Miss(Assigned(Api.client_set_url_opener), 'oauthmail_client_set_url_opener');
-  Miss(Assigned(Api.client_set_logger), 'oauthmail_client_set_logger');
-  Miss(Assigned(Api.authorize), 'oauthmail_authorize');
-  Miss(Assigned(Api.refresh), 'oauthmail_refresh');
-  Miss(Assigned(Api.send), 'oauthmail_send');
-  Miss(Assigned(Api.revoke), 'oauthmail_revoke');
-  Miss(Assigned(Api.cancel), 'oauthmail_cancel');
-  Miss(Assigned(Api.string_free), 'oauthmail_string_free');
+  { Required: a library without one of these is refused, naming what it lacks. }
+  Bind(Api.version, 'oauthmail_version', True);
+  Bind(Api.status_name, 'oauthmail_status_name', True);
+  Bind(Api.client_new, 'oauthmail_client_new', True);
+  Bind(Api.client_free, 'oauthmail_client_free', True);
+  Bind(Api.client_set_url_opener, 'oauthmail_client_set_url_opener', True);
+  Bind(Api.client_set_logger, 'oauthmail_client_set_logger', True);
+  Bind(Api.authorize, 'oauthmail_authorize', True);
+  Bind(Api.refresh, 'oauthmail_refresh', True);
+  Bind(Api.send, 'oauthmail_send', True);
+  Bind(Api.revoke, 'oauthmail_revoke', True);
+  Bind(Api.cancel, 'oauthmail_cancel', True);
+  Bind(Api.string_free, 'oauthmail_string_free', True);
+  { Optional: a program that never calls them runs with an older library; calling one there
+    raises EOAuthMailNotInstalled (Need). }
+  Bind(Api.client_set_progress, 'oauthmail_client_set_progress', False);
+  Bind(Api.check, 'oauthmail_check', False);
+  Bind(Api.store_list, 'oauthmail_store_list', False);
+  Bind(Api.store_remove, 'oauthmail_store_remove', False);
   Found := '';
   if Assigned(Api.version) then Found := OAuthMailFromUtf8(Utf8Copy(Api.version()));
   if (Missing <> '') or (VersionNumber(Found) < VersionNumber(OAUTHMAIL_MIN_VERSION)) then
@@ -783,6 +911,7 @@ begin
   end;
   LibHandle := H;
   LibPath := Path;
+  LibVersion := Found;
   Result := True;
 end;
 
@@ -913,6 +1042,40 @@ begin
   Api.string_free(S);
 end;
 
+{ Loads the library and raises EOAuthMailNotInstalled when it lacks the optional function Fn. }
+procedure Need(Fn: Pointer; const Name: string);
+begin
+  if Fn = nil then raise EOAuthMailNotInstalled.CreateMissing(Name, LibPath, LibVersion);
+end;
+
+function oauthmail_client_set_progress(Client: Pointer; Progress: TOAuthMailProgressProc; UserData: Pointer): Cardinal;
+begin
+  NeedLib;
+  Need(@Api.client_set_progress, 'oauthmail_client_set_progress');
+  Result := Api.client_set_progress(Client, Progress, UserData);
+end;
+
+function oauthmail_check(Client: Pointer; TokenJson: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Need(@Api.check, 'oauthmail_check');
+  Result := Api.check(Client, TokenJson, OutJson);
+end;
+
+function oauthmail_store_list(Client: Pointer; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Need(@Api.store_list, 'oauthmail_store_list');
+  Result := Api.store_list(Client, OutJson);
+end;
+
+function oauthmail_store_remove(Client: Pointer; Account: PAnsiChar; var OutJson: PAnsiChar): Cardinal;
+begin
+  NeedLib;
+  Need(@Api.store_remove, 'oauthmail_store_remove');
+  Result := Api.store_remove(Client, Account, OutJson);
+end;
+
 { EOAuthMailNotInstalled }
 
 constructor EOAuthMailNotInstalled.CreateSearch(const ASearched, AVersionFound: string);
@@ -927,6 +1090,14 @@ begin
       ', this program needs ' + OAUTHMAIL_MIN_VERSION + ' or later): ' + Lines)
   else
     inherited Create('liboauthmail is not installed: ' + OAUTHMAIL_LIB + ' was not found (searched: ' + Lines + ')');
+end;
+
+constructor EOAuthMailNotInstalled.CreateMissing(const AFunction, APath, AVersionFound: string);
+begin
+  FSearchedPaths := APath + ': version ' + AVersionFound + ' lacks ' + AFunction + sLineBreak;
+  FVersionFound := AVersionFound;
+  inherited Create('liboauthmail is not installed in a version that has ' + AFunction + ' (found ' +
+    AVersionFound + ' at ' + APath + '): install a newer ' + OAUTHMAIL_LIB);
 end;
 
 { Copies a library-owned string and releases it with oauthmail_string_free. }
@@ -994,6 +1165,12 @@ begin
   inherited Create(Text);
 end;
 
+destructor EOAuthMail.Destroy;
+begin
+  FCause.Free;
+  inherited Destroy;
+end;
+
 function ArgumentError(const Field, Msg: string): EOAuthMail;
 begin
   Result := EOAuthMail.CreateStatus(OAUTHMAIL_INVALID_ARGUMENT,
@@ -1008,7 +1185,7 @@ begin
   Result := OAuthMailToUtf8(S);
 end;
 
-procedure Check(Status: Cardinal; var OutJson: PAnsiChar);
+procedure CheckStatus(Status: Cardinal; var OutJson: PAnsiChar);
 var
   Text: string;
 begin
@@ -1067,6 +1244,22 @@ begin
   end;
 end;
 
+function ProgressTrampoline(UserData: Pointer; BytesDone, BytesTotal: Int64): Integer; cdecl;
+var
+  Cancel: Boolean;
+begin
+  Result := 1;
+  if ProgressCause <> nil then Exit;  { a handler already raised during this send: keep stopping }
+  try
+    Cancel := False;
+    PCallbackHolder(UserData)^.Progress(BytesDone, BytesTotal, Cancel);
+    if not Cancel then Result := 0;
+  except
+    ProgressCause := TObject(AcquireExceptionObject);  { kept for Send; never crosses into the library }
+    Result := 1;
+  end;
+end;
+
 { TOAuthMailClient }
 
 constructor TOAuthMailClient.Create(const ConfigJson: string);
@@ -1080,7 +1273,7 @@ begin
   OutJson := nil;
   FHandle := nil;
   Status := oauthmail_client_new(PAnsiChar(Config), FHandle, OutJson);
-  Check(Status, OutJson);  { a raise here runs Destroy, which frees nothing yet }
+  CheckStatus(Status, OutJson);  { a raise here runs Destroy, which frees nothing yet }
 end;
 
 destructor TOAuthMailClient.Destroy;
@@ -1147,11 +1340,99 @@ function TOAuthMailClient.Send(const TokenJson, MessageJson: string): string;
 var
   Token, Msg: TOAuthMailUtf8;
   OutJson: PAnsiChar;
+  Status: Cardinal;
+  Cause: TObject;
+  E: EOAuthMail;
 begin
   Token := Encode(TokenJson, 'token');
   Msg := Encode(MessageJson, 'message');
   OutJson := nil;
-  Result := Finish(oauthmail_send(H, PAnsiChar(Token), PAnsiChar(Msg), OutJson), OutJson);
+  ProgressCause := nil;
+  try
+    Status := oauthmail_send(H, PAnsiChar(Token), PAnsiChar(Msg), OutJson);
+  finally
+    Cause := ProgressCause;
+    ProgressCause := nil;
+  end;
+  try
+    Result := Take(OutJson);
+  except
+    Cause.Free;
+    raise;
+  end;
+  if Status = OAUTHMAIL_OK then
+  begin
+    Cause.Free;  { raised at the last call, after all the data went out: too late to stop }
+    Exit;
+  end;
+  if Cause = nil then raise EOAuthMail.CreateStatus(Status, Result);
+  if Cause is Exception then
+  begin
+    E := EOAuthMail.CreateStatus(Status, Result, 'the progress handler raised ' + Cause.ClassName + ': ' + Exception(Cause).Message);
+    E.FCause := Exception(Cause);
+  end
+  else
+  begin
+    E := EOAuthMail.CreateStatus(Status, Result, 'the progress handler raised ' + Cause.ClassName);
+    Cause.Free;
+  end;
+  raise E;
+end;
+
+function TOAuthMailClient.Check(const TokenJson: string): string;
+var
+  Token: TOAuthMailUtf8;
+  P, OutJson: PAnsiChar;
+  Status: Cardinal;
+begin
+  Token := Encode(TokenJson, 'token');
+  if Token = '' then P := nil else P := PAnsiChar(Token);
+  OutJson := nil;
+  Status := oauthmail_check(H, P, OutJson);
+  Result := Take(OutJson);
+  if (Status = OAUTHMAIL_OK) then Exit;
+  { A report is a result, also with a failed step; an error document (or a cancel) raises. }
+  if (Status = OAUTHMAIL_CANCELLED) or (JsonGetRaw(Result, 'steps') = '') then
+  begin
+    if (JsonGetRaw(Result, 'steps') <> '') and (JsonGetRaw(Result, 'error') <> '') then
+      raise EOAuthMail.CreateStatus(Status, '{"error": ' + JsonGetRaw(Result, 'error') + '}');
+    raise EOAuthMail.CreateStatus(Status, Result);
+  end;
+end;
+
+function TOAuthMailClient.StoreList: string;
+var
+  OutJson: PAnsiChar;
+begin
+  OutJson := nil;
+  Result := Finish(oauthmail_store_list(H, OutJson), OutJson);
+end;
+
+function TOAuthMailClient.StoreRemove(const Account: string): string;
+var
+  A: TOAuthMailUtf8;
+  OutJson: PAnsiChar;
+begin
+  A := Encode(Account, 'account');
+  OutJson := nil;
+  Result := Finish(oauthmail_store_remove(H, PAnsiChar(A), OutJson), OutJson);
+end;
+
+procedure TOAuthMailClient.SetProgress(Progress: TOAuthMailProgress);
+var
+  Holder: PCallbackHolder;
+  OutJson: PAnsiChar;
+begin
+  OutJson := nil;
+  if not Assigned(Progress) then
+  begin
+    CheckStatus(oauthmail_client_set_progress(H, nil, nil), OutJson);
+    Exit;
+  end;
+  RequireThreads;
+  Holder := AddHolder;
+  Holder^.Progress := Progress;
+  CheckStatus(oauthmail_client_set_progress(H, ProgressTrampoline, Holder), OutJson);
 end;
 
 function TOAuthMailClient.Revoke(const TokenJson: string): string;
@@ -1177,13 +1458,13 @@ begin
   OutJson := nil;
   if not Assigned(Opener) then
   begin
-    Check(oauthmail_client_set_url_opener(H, nil, nil), OutJson);
+    CheckStatus(oauthmail_client_set_url_opener(H, nil, nil), OutJson);
     Exit;
   end;
   RequireThreads;
   Holder := AddHolder;
   Holder^.Opener := Opener;
-  Check(oauthmail_client_set_url_opener(H, UrlOpenerTrampoline, Holder), OutJson);
+  CheckStatus(oauthmail_client_set_url_opener(H, UrlOpenerTrampoline, Holder), OutJson);
 end;
 
 procedure TOAuthMailClient.SetLogger(Logger: TOAuthMailLogger; MaxLevel: Cardinal);
@@ -1194,13 +1475,13 @@ begin
   OutJson := nil;
   if not Assigned(Logger) then
   begin
-    Check(oauthmail_client_set_logger(H, nil, nil, 0), OutJson);
+    CheckStatus(oauthmail_client_set_logger(H, nil, nil, 0), OutJson);
     Exit;
   end;
   RequireThreads;
   Holder := AddHolder;
   Holder^.Logger := Logger;
-  Check(oauthmail_client_set_logger(H, LoggerTrampoline, Holder, MaxLevel), OutJson);
+  CheckStatus(oauthmail_client_set_logger(H, LoggerTrampoline, Holder, MaxLevel), OutJson);
 end;
 
 { The end (exclusive) of the JSON value starting at Json[I], or 0 when malformed. Works on the
@@ -1282,6 +1563,182 @@ begin
       Exit;
     end;
     I := E;
+  end;
+end;
+
+{ The JSON text of the member Key of the object Obj, at its top level only, or ''. }
+function JsonMember(const Obj, Key: string): string;
+var
+  I, E: Integer;
+  Q: string;
+
+  procedure Space;
+  begin
+    while (I <= Length(Obj)) and ((Obj[I] = ' ') or (Obj[I] = #10) or (Obj[I] = #13) or (Obj[I] = #9)) do Inc(I);
+  end;
+
+begin
+  Result := '';
+  Q := JsonQuote(Key);
+  I := 1;
+  Space;
+  if (I > Length(Obj)) or (Obj[I] <> '{') then Exit;
+  Inc(I);
+  while True do
+  begin
+    Space;
+    if (I > Length(Obj)) or (Obj[I] <> '"') then Exit;
+    E := SkipJsonValue(Obj, I);
+    if E = 0 then Exit;
+    if Copy(Obj, I, E - I) = Q then
+    begin
+      I := E;
+      Space;
+      if (I > Length(Obj)) or (Obj[I] <> ':') then Exit;
+      Inc(I);
+      Space;
+      E := SkipJsonValue(Obj, I);
+      if E > I then Result := Copy(Obj, I, E - I);
+      Exit;
+    end;
+    I := E;
+    Space;
+    if (I > Length(Obj)) or (Obj[I] <> ':') then Exit;
+    Inc(I);
+    Space;
+    E := SkipJsonValue(Obj, I);
+    if E = 0 then Exit;
+    I := E;
+    Space;
+    if (I > Length(Obj)) or (Obj[I] <> ',') then Exit;
+    Inc(I);
+  end;
+end;
+
+type
+  TJsonItems = array of string;
+
+{ The JSON texts of the elements of the array Arr ('' or not an array: none). }
+function JsonItems(const Arr: string): TJsonItems;
+var
+  I, E: Integer;
+
+  procedure Space;
+  begin
+    while (I <= Length(Arr)) and ((Arr[I] = ' ') or (Arr[I] = #10) or (Arr[I] = #13) or (Arr[I] = #9)) do Inc(I);
+  end;
+
+begin
+  Result := nil;
+  I := 1;
+  Space;
+  if (I > Length(Arr)) or (Arr[I] <> '[') then Exit;
+  Inc(I);
+  Space;
+  if (I <= Length(Arr)) and (Arr[I] = ']') then Exit;
+  while I <= Length(Arr) do
+  begin
+    E := SkipJsonValue(Arr, I);
+    if E <= I then Exit;
+    SetLength(Result, Length(Result) + 1);
+    Result[High(Result)] := Copy(Arr, I, E - I);
+    I := E;
+    Space;
+    if (I > Length(Arr)) or (Arr[I] <> ',') then Exit;
+    Inc(I);
+    Space;
+  end;
+end;
+
+{ A member's value as a string (a JSON string decoded; '' for null or another type), an integer
+  (0 for null) and a Boolean. }
+function MemberString(const Obj, Key: string): string;
+var
+  Raw: string;
+begin
+  Raw := JsonMember(Obj, Key);
+  if (Raw <> '') and (Raw[1] = '"') then Result := JsonGetString('{"v": ' + Raw + '}', 'v') else Result := '';
+end;
+
+function MemberInt(const Obj, Key: string): Int64;
+begin
+  Result := StrToInt64Def(JsonMember(Obj, Key), 0);
+end;
+
+function MemberBool(const Obj, Key: string): Boolean;
+begin
+  Result := JsonMember(Obj, Key) = 'true';
+end;
+
+function OAuthMailAccountRef(const Email: string): string;
+begin
+  Result := '{"account": ' + JsonQuote(Email) + '}';
+end;
+
+function OAuthMailSubjectRef(const Email: string): string;
+begin
+  Result := '{"subject": ' + JsonQuote(Email) + '}';
+end;
+
+function OAuthMailParseCheck(const Json: string; Status: Cardinal): TOAuthMailCheckResult;
+var
+  Items: TJsonItems;
+  I: Integer;
+  Err: string;
+begin
+  Result.Json := Json;
+  Result.Ok := MemberBool(Json, 'ok');
+  Result.Status := Status;
+  Result.Failed := -1;
+  Items := JsonItems(JsonMember(Json, 'steps'));
+  SetLength(Result.Steps, Length(Items));
+  for I := 0 to High(Items) do
+    with Result.Steps[I] do
+    begin
+      Step := MemberString(Items[I], 'step');
+      Target := MemberString(Items[I], 'target');
+      Ok := MemberBool(Items[I], 'ok');
+      Ms := MemberInt(Items[I], 'ms');
+      Detail := MemberString(Items[I], 'detail');
+      Err := JsonMember(Items[I], 'error');
+      if (Err <> '') and (Err[1] = '{') then
+      begin
+        ErrorJson := '{"error": ' + Err + '}';
+        ErrorStatus := Cardinal(MemberInt(Err, 'code'));
+        ErrorMessage := MemberString(Err, 'message');
+        Hint := MemberString(Err, 'hint');
+        HintId := MemberString(Err, 'hint_id');
+        Field := MemberString(Err, 'field');
+      end
+      else
+      begin
+        ErrorJson := '';
+        ErrorStatus := OAUTHMAIL_OK;
+        ErrorMessage := '';
+        Hint := '';
+        HintId := '';
+        Field := '';
+      end;
+      if not Ok and (Result.Failed < 0) then Result.Failed := I;
+    end;
+end;
+
+function OAuthMailParseAccounts(const Json: string): TOAuthMailAccounts;
+var
+  Items: TJsonItems;
+  I: Integer;
+begin
+  Result := nil;
+  Items := JsonItems(JsonMember(Json, 'accounts'));
+  SetLength(Result, Length(Items));
+  for I := 0 to High(Items) do
+  begin
+    Result[I].Account := MemberString(Items[I], 'account');
+    Result[I].Provider := MemberString(Items[I], 'provider');
+    Result[I].Scope := MemberString(Items[I], 'scope');
+    Result[I].AuthorizedAt := MemberInt(Items[I], 'authorized_at');
+    Result[I].ExpiresAt := MemberInt(Items[I], 'expires_at');
+    Result[I].RefreshedAt := MemberInt(Items[I], 'refreshed_at');
   end;
 end;
 
@@ -1602,7 +2059,17 @@ begin
   Add('ClientId', 'client_id', Id);
   Add('ClientSecret', 'client_secret', Secret);
   Add('Transport', 'transport', FTransport);
-  Add('StorePath', 'store', FStorePath);
+  Add('ServiceAccountFile', 'service_account_file', FServiceAccountFile);
+  if (FStoreProtect <> '') and (FStorePath = '') then
+    raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'StoreProtect', 'StoreProtect is set but StorePath is not',
+      'Set StorePath to the token store file, or clear StoreProtect.');
+  if FStorePath <> '' then
+  begin
+    Add('StorePath', 'store', 'x');  { only the conflict check; the member is written here }
+    Own := Copy(Own, 1, Length(Own) - Length(', "store": "x"')) + ', "store": {"path": ' + JsonQuote(FStorePath);
+    if FStoreProtect <> '' then Own := Own + ', "protect": ' + JsonQuote(FStoreProtect);
+    Own := Own + '}';
+  end;
   Add('UILanguage', 'ui_language', FUILanguage);
   Add('Proxy', 'proxy', FProxy);
   if FExtraCAFile <> '' then
@@ -1647,6 +2114,7 @@ begin
       try
         if Assigned(FOnOpenUrl) then C.SetUrlOpener(OpenUrl);
         if Assigned(FOnLog) then C.SetLogger(Log, FLogLevel);
+        if Assigned(FOnProgress) then C.SetProgress(Progress);  { only then: older DLLs lack it }
       except
         C.Free;
         raise;
@@ -1655,6 +2123,7 @@ begin
       if FClient <> nil then FRetired.Add(FClient);
       FClient := C;
       FClientConfig := Config;
+      FProgressSet := Assigned(FOnProgress);
     end;
     Result := FClient;
   finally
@@ -1669,9 +2138,17 @@ type
     Owner: TOAuthMail;
     Url, Token: string;
     Opened: Boolean;
+    BytesDone, BytesTotal: Int64;
+    Cancel: Boolean;
     procedure OpenUrl;
     procedure TokenChanged;
+    procedure Progress;
   end;
+
+procedure TSyncCall.Progress;
+begin
+  if Assigned(Owner.FOnProgress) then Owner.FOnProgress(Owner, BytesDone, BytesTotal, Cancel);
+end;
 
 procedure TSyncCall.OpenUrl;
 begin
@@ -1710,6 +2187,29 @@ begin
   Opened := True;
   FOnOpenUrl(Self, Url, Opened);
   Result := Opened;
+end;
+
+procedure TOAuthMail.Progress(BytesDone, BytesTotal: Int64; var Cancel: Boolean);
+var
+  Call: TSyncCall;
+begin
+  if not Assigned(FOnProgress) then Exit;  { removed after the client was made: go on }
+  if FSynchronizeEvents and not OnMainThread then
+  begin
+    Call := TSyncCall.Create;
+    try
+      Call.Owner := Self;
+      Call.BytesDone := BytesDone;
+      Call.BytesTotal := BytesTotal;
+      Call.Cancel := False;
+      TThread.Synchronize(nil, Call.Progress);  { re-raises here what the event raised }
+      Cancel := Call.Cancel;
+    finally
+      Call.Free;
+    end;
+    Exit;
+  end;
+  FOnProgress(Self, BytesDone, BytesTotal, Cancel);
 end;
 
 procedure TOAuthMail.Log(Level: Cardinal; const Msg: string);
@@ -1787,8 +2287,27 @@ begin
     FOnTokenChanged(Self, NewToken);
 end;
 
+function TOAuthMail.IsReference: Boolean;
+begin
+  Result := (FAccount <> '') or (FSubject <> '');
+end;
+
+{ What the calls pass as the token: the reference Account / Subject name, else Token. }
 function TOAuthMail.NeedToken: string;
 begin
+  if (FAccount <> '') and (FSubject <> '') then
+    raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'Subject', 'both Account and Subject are set',
+      'Set Account (a token store''s account) or Subject (a service account''s user), not both.');
+  if FSubject <> '' then
+  begin
+    Result := OAuthMailSubjectRef(FSubject);
+    Exit;
+  end;
+  if FAccount <> '' then
+  begin
+    Result := OAuthMailAccountRef(FAccount);
+    Exit;
+  end;
   Result := FToken;
   if Result = '' then
     raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'token', 'there is no token: call Authorize first, or set Token',
@@ -1809,6 +2328,23 @@ begin
   end;
 end;
 
+{ The client, with the progress handler registered when OnProgress was assigned after it was made. }
+function TOAuthMail.ProgressClient: TOAuthMailClient;
+begin
+  Result := GetClient;
+  if not Assigned(FOnProgress) then Exit;
+  CompEnter(FLock);
+  try
+    if (Result = FClient) and not FProgressSet then
+    begin
+      Result.SetProgress(Progress);
+      FProgressSet := True;
+    end;
+  finally
+    CompLeave(FLock);
+  end;
+end;
+
 function TOAuthMail.Send(Msg: TOAuthMailMessage): string;
 var
   Refreshed: string;
@@ -1816,19 +2352,22 @@ begin
   try
     if Msg = nil then
       raise ComponentError(OAUTHMAIL_INVALID_ARGUMENT, 'message', 'Send needs a message', 'Pass a TOAuthMailMessage.');
-    FLastResult := GetClient.Send(NeedToken, Msg.AsJson);
+    FLastResult := ProgressClient.Send(NeedToken, Msg.AsJson);
     Result := JsonGetString(FLastResult, 'message_id');
     Refreshed := JsonGetRaw(FLastResult, 'token');
-    if (Refreshed <> '') and (Refreshed[1] = '{') then TokenChanged(Refreshed);
+    if not IsReference and (Refreshed <> '') and (Refreshed[1] = '{') then TokenChanged(Refreshed);
   finally
     Finish;
   end;
 end;
 
 procedure TOAuthMail.Refresh;
+var
+  NewToken: string;
 begin
   try
-    TokenChanged(GetClient.Refresh(NeedToken));
+    NewToken := GetClient.Refresh(NeedToken);
+    if not IsReference then TokenChanged(NewToken);  { with a reference the store keeps it }
   finally
     Finish;
   end;
@@ -1837,8 +2376,44 @@ end;
 procedure TOAuthMail.Revoke;
 begin
   try
-    GetClient.Revoke(NeedToken);
-    TokenChanged('');
+    FLastResult := GetClient.Revoke(NeedToken);
+    if not IsReference then TokenChanged('');
+  finally
+    Finish;
+  end;
+end;
+
+function TOAuthMail.Check(WithToken: Boolean): TOAuthMailCheckResult;
+var
+  T, Report: string;
+  Status: Cardinal;
+begin
+  try
+    T := '';
+    if WithToken and (IsReference or (FToken <> '')) then T := NeedToken;
+    Report := GetClient.Check(T);
+    if MemberBool(Report, 'ok') then Status := OAUTHMAIL_OK else Status := OAUTHMAIL_INTERNAL;
+    Result := OAuthMailParseCheck(Report, Status);
+    if (Result.Failed >= 0) and (Result.Steps[Result.Failed].ErrorStatus <> OAUTHMAIL_OK) then
+      Result.Status := Result.Steps[Result.Failed].ErrorStatus;
+  finally
+    Finish;
+  end;
+end;
+
+function TOAuthMail.StoreList: TOAuthMailAccounts;
+begin
+  try
+    Result := OAuthMailParseAccounts(GetClient.StoreList);
+  finally
+    Finish;
+  end;
+end;
+
+function TOAuthMail.StoreRemove(const Account: string): Boolean;
+begin
+  try
+    Result := MemberBool(GetClient.StoreRemove(Account), 'removed');
   finally
     Finish;
   end;

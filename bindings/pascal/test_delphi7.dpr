@@ -40,8 +40,18 @@ end;
 type
   THost = class
     CaFile: string;
+    ProgressCalls: Integer;
+    LastDone, LastTotal: Int64;
     procedure OpenUrl(Sender: TObject; const Url: string; var Opened: Boolean);
+    procedure Progress(Sender: TObject; BytesDone, BytesTotal: Int64; var Cancel: Boolean);
   end;
+
+procedure THost.Progress(Sender: TObject; BytesDone, BytesTotal: Int64; var Cancel: Boolean);
+begin
+  Inc(ProgressCalls);
+  LastDone := BytesDone;
+  LastTotal := BytesTotal;
+end;
 
 procedure THost.OpenUrl(Sender: TObject; const Url: string; var Opened: Boolean);
 begin
@@ -58,6 +68,8 @@ var
   Msg: TOAuthMailMessage;
   Host: THost;
   Id: string;
+  R: TOAuthMailCheckResult;
+  L: TOAuthMailAccounts;
 begin
   DefaultSystemCodePage := 1250;
   if ParamCount <> 3 then Halt(2);
@@ -72,6 +84,16 @@ begin
   except
     on E: EOAuthMail do Check(E.Field = 'config.c'#$E2'mp', 'field in cp1250: ' + E.Field);
   end;
+  { The typed check report and store list decode to the ANSI code page too. }
+  R := OAuthMailParseCheck('{"ok": false, "steps": [{"step": "config", "target": "google", "ok": true, "ms": 0, ' +
+    '"detail": "x"}, {"step": "refresh", "target": "a@b.ro", "ok": false, "ms": 12, "detail": "", "error": ' +
+    '{"status": "reauthorize", "code": 5, "message": "m", "hint": "Autoriza\u021bi din nou \u0163", "hint_id": "reauthorize"}}]}', 5);
+  Check((Length(R.Steps) = 2) and (R.Failed = 1) and not R.Ok and (R.Steps[1].ErrorStatus = 5) and (R.Steps[1].Ms = 12), 'check report');
+  Check((R.Steps[1].HintId = 'reauthorize') and (Copy(R.Steps[1].Hint, Length(R.Steps[1].Hint), 1) = #$FE), 'hint in cp1250');
+  L := OAuthMailParseAccounts('{"accounts": [{"account": "b@c.ro", "provider": "google", "scope": "s", ' +
+    '"authorized_at": 1764000000, "expires_at": null, "refreshed_at": 1764003000}]}');
+  Check((Length(L) = 1) and (L[0].Account = 'b@c.ro') and (L[0].AuthorizedAt = 1764000000) and (L[0].ExpiresAt = 0) and
+    (L[0].RefreshedAt = 1764003000), 'store list');
   Host := THost.Create;
   Host.CaFile := GetEnvironmentVariable('OAUTHMAIL_TEST_CA');
   Mail := TOAuthMail.Create(nil);
@@ -79,6 +101,7 @@ begin
   try
     Mail.ConfigFile := ParamStr(1);
     Mail.OnOpenUrl := Host.OpenUrl;
+    Mail.OnProgress := Host.Progress;
     Check(Mail.Authorize(ParamStr(2)) = ParamStr(2), 'authorize');
     Msg.From := 'Firma SRL <' + ParamStr(2) + '>';
     Msg.Recipients.Add('Ion Popescu <ion@example.ro>');
@@ -86,6 +109,7 @@ begin
     Msg.Text := 'Bun'#$E3' ziua,'#10#10'v'#$E3' trimitem factura '#$EE'n ata'#$BA'ament: '#$E3' '#$E2' '#$EE' '#$BA' '#$FE'.'#10;
     Msg.AddAttachment(ParamStr(3), 'Situa'#$FE'ie pl'#$E3#$FE'i [pascal-delphi7-model] '#$E3#$E2#$EE#$BA#$FE'.txt');
     Id := Mail.Send(Msg);
+    Check((Host.ProgressCalls > 0) and (Host.LastDone = Host.LastTotal) and (Host.LastTotal > 0), 'OnProgress ends at the total');
   finally
     Msg.Free;
     Mail.Free;

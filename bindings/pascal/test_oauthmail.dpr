@@ -1,6 +1,8 @@
 { Tests of the Pascal unit with Free Pascal, compiled twice: -Mdelphi (string = AnsiString) and
   -Mdelphiunicode (string = UnicodeString, as in Delphi 2009+). `test_oauthmail basic` runs the
-  tests that need only the library; without it the tests against the local Google stand-in
+  tests that need only the library; `test_oauthmail older BASE_LIBRARY` loads base_library.c's
+  build (only the required functions) and checks that the optional ones raise
+  EOAuthMailNotInstalled when called; without an argument the tests against the local Google stand-in
   (--auto-approve) run too, configured by the environment: OAUTHMAIL_TEST_CONFIG (client
   configuration file), OAUTHMAIL_TEST_USER, OAUTHMAIL_TEST_CA; OAUTHMAIL_REPO is the checkout. }
 program test_oauthmail;
@@ -444,8 +446,76 @@ begin
   end;
 end;
 
+{ ---- a library without the optional functions (base_library.c) ---- }
+
+type
+  TNopProgress = class
+    procedure Progress(BytesDone, BytesTotal: Int64; var Cancel: Boolean);
+  end;
+
+procedure TNopProgress.Progress(BytesDone, BytesTotal: Int64; var Cancel: Boolean);
+begin
+end;
+
+procedure ExpectMissing(const Fn: string; Call: Integer; C: TOAuthMailClient);
+var
+  P: TNopProgress;
+begin
+  P := TNopProgress.Create;
+  try
+    try
+      case Call of
+        0: C.Check('');
+        1: C.SetProgress(P.Progress);
+        2: C.StoreList;
+        3: C.StoreRemove('a@b.ro');
+      end;
+      Check(False, Fn + ': no exception');
+    except
+      on E: EOAuthMailNotInstalled do
+      begin
+        Check(E.VersionFound = '0.1.0', Fn + ': version found ' + E.VersionFound);
+        Check((Pos(Fn, E.Message) > 0) and (Pos('0.1.0', E.Message) > 0), Fn + ': message ' + E.Message);
+        Check(Pos(Fn, E.SearchedPaths) > 0, Fn + ': searched ' + E.SearchedPaths);
+      end;
+    end;
+  finally
+    P.Free;
+  end;
+end;
+
+procedure TestOlderLibrary;
+var
+  C: TOAuthMailClient;
+begin
+  OAuthMailLoad(ParamStr(2));
+  Check(OAuthMailLoaded and (OAuthMailLibraryPath = ParamStr(2)), 'the base library loads: the new functions are optional');
+  C := TOAuthMailClient.Create(GoodConfig);
+  try
+    ExpectMissing('oauthmail_check', 0, C);
+    ExpectMissing('oauthmail_client_set_progress', 1, C);
+    ExpectMissing('oauthmail_store_list', 2, C);
+    ExpectMissing('oauthmail_store_remove', 3, C);
+    try
+      C.Refresh('{}');  { the required functions still work: the stub answers "internal" }
+      Check(False, 'no exception from the stub');
+    except
+      on E: EOAuthMail do Check(E.Status = OAUTHMAIL_INTERNAL, 'stub status ' + IntToStr(E.Status));
+    end;
+  finally
+    C.Free;
+  end;
+end;
+
 begin
   InitCriticalSection(Lock);
+  if ParamStr(1) = 'older' then
+  begin
+    Run('a library without the optional functions loads; calling one raises EOAuthMailNotInstalled', TestOlderLibrary);
+    WriteLn('older library: ', Checks, ' checks, ', Failures, ' failed');
+    if Failures > 0 then Halt(1);
+    Halt(0);
+  end;
   Run('version matches the header', TestVersion);
   Run('status names follow the contract', TestStatusNames);
   Run('empty client_id raises EOAuthMail INVALID_ARGUMENT naming config.client_id', TestEmptyClientId);

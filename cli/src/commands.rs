@@ -9,7 +9,7 @@ use clap::Args;
 use oauthmail::authorize::AuthorizeOptions;
 use oauthmail::log::Level;
 use oauthmail::message::MessageDocument;
-use oauthmail::token::TokenDocument;
+use oauthmail::token::{TokenDocument, TokenRef};
 use oauthmail::{Client, Status};
 use serde_json::{json, Value};
 
@@ -67,6 +67,9 @@ pub(crate) fn client(g: &Global, out: &Out, transport: Option<Transport>) -> Res
         config: g.config.as_deref(),
         client: g.client.as_deref(),
         transport: transport.map(Transport::name),
+        service_account: g.service_account.as_deref(),
+        store: g.store.as_deref(),
+        protect: g.protect.map(crate::Protect::name),
         lang: out.lang,
     })?;
     let client = Client::new(config)?;
@@ -80,6 +83,93 @@ pub(crate) fn client(g: &Global, out: &Out, transport: Option<Transport>) -> Res
         client.set_logger(Some(Arc::new(|l: Level, m: &str| eprintln!("[{l:?}] {m}"))), level);
     }
     Ok(client)
+}
+
+/// Which token a command acts with: the token document of --token-file, an account of the token
+/// store (--store, --account), or with a service account a user of the domain (--as).
+pub(crate) enum Source {
+    File(PathBuf, TokenDocument),
+    Account(String),
+    Subject(String),
+}
+
+impl Source {
+    pub(crate) fn as_ref(&self) -> TokenRef<'_> {
+        match self {
+            Source::File(_, doc) => TokenRef::Document(doc),
+            Source::Account(a) => TokenRef::Account(a),
+            Source::Subject(s) => TokenRef::Subject(s),
+        }
+    }
+
+    /// The address the token acts as, when known.
+    pub(crate) fn email(&self) -> Option<String> {
+        match self {
+            Source::File(_, doc) => doc.email.clone(),
+            Source::Account(a) | Source::Subject(a) => Some(a.clone()),
+        }
+    }
+}
+
+/// What to act with: `--as` (a service account's subject); `--account`; with a service account and no subject nothing
+/// (doctor) or INVALID_ARGUMENT; with a store its only account (else INVALID_ARGUMENT naming the
+/// accounts); else the token document (`None` when `optional` and there is none).
+pub(crate) fn source(
+    g: &Global,
+    out: &Out,
+    client: &Client,
+    subject: Option<&str>,
+    account: Option<&str>,
+    optional: bool,
+) -> Result<Option<Source>, Failure> {
+    let lang = out.lang;
+    if let Some(s) = subject {
+        return Ok(Some(Source::Subject(s.to_string())));
+    }
+    if let Some(a) = account {
+        return Ok(Some(Source::Account(a.to_string())));
+    }
+    if client.settings().service_account.is_some() {
+        return if optional {
+            Ok(None)
+        } else {
+            Err(Failure::invalid(lang.need_subject()))
+        };
+    }
+    if client.settings().store.is_some() {
+        let accounts: Vec<String> = client.store_list()?.into_iter().map(|a| a.account).collect();
+        return match accounts.as_slice() {
+            [one] => Ok(Some(Source::Account(one.clone()))),
+            [] if optional => Ok(None),
+            [] => Err(Failure::new(Status::Reauthorize, lang.store_empty()).hint(lang.store_empty_hint())),
+            many => Err(Failure::invalid(lang.store_many(&many.join(", ")))),
+        };
+    }
+    let path = token_path(g);
+    if optional && !path.exists() {
+        return Ok(None);
+    }
+    let token = setup::read_token(&path, lang)?;
+    Ok(Some(Source::File(path, token)))
+}
+
+/// `--account` and `--as` of send and doctor. The service account's subject (the JWT's `sub`)
+/// is `--as`, since `send --subject` is the message's subject.
+#[derive(Args, Debug)]
+pub struct Who {
+    /// The account of the token store (--store) to use [default: the store's only account].
+    #[arg(long, value_name = "EMAIL", conflicts_with = "as_user")]
+    pub account: Option<String>,
+    /// With --service-account: the user of the Workspace domain to act as (the token's subject).
+    #[arg(long = "as", id = "as_user", value_name = "EMAIL")]
+    pub as_user: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RevokeArgs {
+    /// The account of the token store (--store) to revoke [default: the store's only account].
+    #[arg(long, value_name = "EMAIL")]
+    pub account: Option<String>,
 }
 
 #[derive(Args, Debug)]
@@ -116,7 +206,14 @@ pub fn authorize(g: &Global, out: &Out, a: &AuthorizeArgs) -> Result<(), Failure
         open_browser: None,
     };
     let token = client.authorize(&options)?;
-    setup::write_token(&path, &token, out.lang)?;
+    // With a store the library saved the token there, under the account's email.
+    let saved_to = match &client.settings().store {
+        Some(store) => store.path.clone(),
+        None => {
+            setup::write_token(&path, &token, out.lang)?;
+            path.clone()
+        }
+    };
 
     let scopes: Vec<&str> = token.scope.split_whitespace().collect();
     out.say(out.lang.authorized(token.email.as_deref()));
@@ -127,13 +224,18 @@ pub fn authorize(g: &Global, out: &Out, a: &AuthorizeArgs) -> Result<(), Failure
     if token.refresh_token.is_none() {
         out.note(out.lang.no_refresh_token());
     }
-    out.say(out.lang.token_saved(path.display()));
+    let stored = client.settings().store.is_some();
+    if stored {
+        out.say(out.lang.token_stored(saved_to.display()));
+    } else {
+        out.say(out.lang.token_saved(saved_to.display()));
+    }
     let mut doc = json!({
         "email": token.email,
         "scopes": scopes,
         "refresh_token": token.refresh_token.is_some(),
         "expires_at": token.expires_at,
-        "token_file": path.to_string_lossy(),
+        (if stored { "store" } else { "token_file" }): saved_to.to_string_lossy(),
     });
     if out.show_secrets {
         doc["token"] = serde_json::to_value(&token).unwrap_or(Value::Null);
@@ -179,6 +281,8 @@ pub struct SendArgs {
     /// How to send [default: the configuration's, else gmail_api].
     #[arg(long, value_enum)]
     pub transport: Option<Transport>,
+    #[command(flatten)]
+    pub who: Who,
 }
 
 fn read_text(path: &Path, lang: Lang) -> Result<String, Failure> {
@@ -188,8 +292,15 @@ fn read_text(path: &Path, lang: Lang) -> Result<String, Failure> {
 
 pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
     let client = client(g, out, a.transport)?;
-    let path = token_path(g);
-    let token = setup::read_token(&path, out.lang)?;
+    let source = source(
+        g,
+        out,
+        &client,
+        a.who.as_user.as_deref(),
+        a.who.account.as_deref(),
+        false,
+    )?
+    .ok_or_else(|| Failure::internal("no token source"))?;
     let text = match (&a.text, &a.text_file) {
         (Some(t), _) => Some(t.clone()),
         (None, Some(p)) => Some(read_text(p, out.lang)?),
@@ -198,7 +309,7 @@ pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
     let html = a.html_file.as_deref().map(|p| read_text(p, out.lang)).transpose()?;
     let attachments: Vec<Value> = a.attach.iter().map(|p| json!({"path": p.to_string_lossy()})).collect();
     let mut doc = json!({
-        "from": a.from.clone().or_else(|| token.email.clone()),
+        "from": a.from.clone().or_else(|| source.email()),
         "to": a.to,
         "cc": a.cc,
         "bcc": a.bcc,
@@ -238,21 +349,21 @@ pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
             true
         })));
     }
-    let result = client.send(&token, &message);
+    let result = client.send(source.as_ref(), &message);
     if let Some(bar) = bar {
         bar.finish_and_clear();
     }
     let result = result?;
     let refreshed = result.token.is_some();
-    if let Some(t) = &result.token {
-        setup::write_token(&path, t, out.lang)?;
+    if let (Some(t), Source::File(path, _)) = (&result.token, &source) {
+        setup::write_token(path, t, out.lang)?;
     }
     out.say(out.lang.sent(&result.message_id));
     for w in &result.warnings {
         out.note(out.lang.warning(&w.message));
         out.note(out.lang.hint(w.hint));
     }
-    if refreshed {
+    if let (true, Source::File(path, _)) = (refreshed, &source) {
         out.note(out.lang.token_updated(path.display()));
     }
     out.document(&json!({
@@ -265,20 +376,31 @@ pub fn send(g: &Global, out: &Out, a: &SendArgs) -> Result<(), Failure> {
     Ok(())
 }
 
-pub fn revoke(g: &Global, out: &Out) -> Result<(), Failure> {
+pub fn revoke(g: &Global, out: &Out, a: &RevokeArgs) -> Result<(), Failure> {
     let client = client(g, out, None)?;
-    let path = token_path(g);
-    let token: TokenDocument = setup::read_token(&path, out.lang)?;
-    client.revoke(&token)?;
-    out.say(out.lang.revoked(token.email.as_deref()));
-    let removed = std::fs::remove_file(&path).is_ok();
-    if removed {
-        out.say(out.lang.token_removed(path.display()));
+    let source = source(g, out, &client, None, a.account.as_deref(), false)?
+        .ok_or_else(|| Failure::internal("no token source"))?;
+    client.revoke(source.as_ref())?;
+    let email = source.email();
+    out.say(out.lang.revoked(email.as_deref()));
+    let removed = match &source {
+        Source::File(path, _) => std::fs::remove_file(path).is_ok().then(|| path.clone()),
+        // The library removed the account's entry from the store.
+        _ => client.settings().store.as_ref().map(|s| s.path.clone()),
+    };
+    if let Some(path) = &removed {
+        match &source {
+            Source::File(..) => out.say(out.lang.token_removed(path.display())),
+            _ => out.say(out.lang.store_removed(path.display())),
+        }
     }
     out.document(&json!({
         "revoked": true,
-        "email": token.email,
-        "token_file_removed": removed.then(|| path.to_string_lossy().into_owned()),
+        "email": email,
+        "token_file_removed": match &source {
+            Source::File(..) => removed.map(|p| p.to_string_lossy().into_owned()),
+            _ => None,
+        },
     }));
     Ok(())
 }

@@ -6,7 +6,7 @@ use clap::Args;
 use oauthmail::check::Report;
 use oauthmail::Status;
 
-use crate::commands::{client, token_path, Out};
+use crate::commands::{client, source, token_path, Out, Source};
 use crate::setup;
 use crate::text::Lang;
 use crate::{Failure, Global, Transport};
@@ -19,6 +19,8 @@ pub struct DoctorArgs {
     /// Check the configuration and the network only, even if a token document exists.
     #[arg(long)]
     pub no_token: bool,
+    #[command(flatten)]
+    pub who: crate::commands::Who,
 }
 
 /// The troubleshooting page a hint id is an anchor of.
@@ -54,18 +56,30 @@ pub fn doctor(g: &Global, out: &Out, a: &DoctorArgs) -> Result<(), Failure> {
             return Err(Failure::silent(f.status));
         }
     };
-    let path = token_path(g);
-    let token = if a.no_token || !path.exists() {
+    let token = if a.no_token {
         None
     } else {
-        Some(setup::read_token(&path, out.lang)?)
+        source(
+            g,
+            out,
+            &client,
+            a.who.as_user.as_deref(),
+            a.who.account.as_deref(),
+            true,
+        )?
     };
     if token.is_none() && !a.no_token && !out.json {
-        eprintln!("{}", out.lang.doctor_no_token(path.display()));
+        if client.settings().service_account.is_some() {
+            eprintln!("{}", out.lang.doctor_no_subject());
+        } else if let Some(store) = &client.settings().store {
+            eprintln!("{}", out.lang.doctor_no_token(store.path.display()));
+        } else {
+            eprintln!("{}", out.lang.doctor_no_token(token_path(g).display()));
+        }
     }
-    let report: Report = client.check(token.as_ref());
-    if let Some(t) = &report.token {
-        setup::write_token(&path, t, out.lang)?;
+    let report: Report = client.check(token.as_ref().map(Source::as_ref));
+    if let (Some(t), Some(Source::File(path, _))) = (&report.token, &token) {
+        setup::write_token(path, t, out.lang)?;
     }
     let status = report.status();
     if out.json {
@@ -75,7 +89,7 @@ pub fn doctor(g: &Global, out: &Out, a: &DoctorArgs) -> Result<(), Failure> {
         );
     } else {
         print(out.lang, &report);
-        let email = token.as_ref().and_then(|t| t.email.clone());
+        let email = token.as_ref().and_then(Source::email);
         let transport = client.settings().transport.name();
         match report.steps.iter().find(|s| !s.ok) {
             None => println!(

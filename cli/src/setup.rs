@@ -17,6 +17,9 @@ pub struct Sources<'a> {
     pub config: Option<&'a Path>,
     pub client: Option<&'a Path>,
     pub transport: Option<&'a str>,
+    pub service_account: Option<&'a Path>,
+    pub store: Option<&'a Path>,
+    pub protect: Option<&'a str>,
     pub lang: Lang,
 }
 
@@ -45,7 +48,20 @@ pub fn config(src: &Sources) -> Result<Config, Failure> {
     if let Some(t) = src.transport {
         map.insert("transport".into(), json!(t));
     }
-    if !map.contains_key("client_id") && !map.contains_key("client_secrets_file") {
+    if let Some(path) = src.service_account {
+        map.insert("service_account_file".into(), json!(path.to_string_lossy()));
+    }
+    if let Some(path) = src.store {
+        let mut store = json!({"path": path.to_string_lossy()});
+        if let Some(p) = src.protect {
+            store["protect"] = json!(p);
+        }
+        map.insert("store".into(), store);
+    }
+    if !map.contains_key("client_id")
+        && !map.contains_key("client_secrets_file")
+        && !map.contains_key("service_account_file")
+    {
         return Err(Failure::invalid(lang.no_client()).hint(lang.no_client_hint()));
     }
     serde_json::from_value(doc).map_err(|e| Failure::invalid(lang.not_json("configuration", display(src.config), e)))

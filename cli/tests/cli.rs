@@ -278,3 +278,170 @@ fn a_web_client_file_is_refused_with_the_desktop_app_hint() {
     assert_eq!(e.s.counters()["authorize"], 0);
     r.assert_no_secret(std::slice::from_ref(&i.client_secret));
 }
+
+#[test]
+fn a_service_account_sends_as_users_of_the_domain_over_both_transports_and_never_authorizes() {
+    let e = env();
+    let (key_file, key) = e.service_account(Some(
+        "https://www.googleapis.com/auth/gmail.send https://mail.google.com/",
+    ));
+    let sa = key_file.to_str().unwrap();
+    for (subject, transport) in [("facturi@firma.ro", "gmail_api"), ("contabilitate@firma.ro", "smtp")] {
+        let r = e.run(&[
+            "send",
+            "--service-account",
+            sa,
+            "--as",
+            subject,
+            "--transport",
+            transport,
+            "--to",
+            "ion@example.ro",
+            "--subject",
+            "Factura 7",
+            "--text",
+            "Bună ziua",
+        ]);
+        r.assert_ok();
+        assert!(r.stdout.starts_with("Sent. Message-ID: <"), "{r:?}");
+        // No token document: nothing to keep for a service account.
+        assert!(!e.token.exists());
+        let list = e.s.messages();
+        let m = list.last().unwrap();
+        assert_eq!(m["transport"], transport, "{m}");
+        let eml = String::from_utf8_lossy(&e.s.message_bytes(m["id"].as_str().unwrap()).unwrap()).into_owned();
+        assert!(
+            eml.contains(&format!("From: {subject}")),
+            "the sender is the subject: {eml}"
+        );
+        let mut secrets = vec![e.s.info().client_secret.clone()];
+        secrets.push(key["private_key"].as_str().unwrap().lines().nth(1).unwrap().to_string());
+        r.assert_no_secret(&secrets);
+    }
+    assert_eq!(e.s.messages().len(), 2);
+    let by_subject = &e.s.counters()["jwt_bearer_by_subject"];
+    assert_eq!(
+        (
+            by_subject["facturi@firma.ro"].as_u64(),
+            by_subject["contabilitate@firma.ro"].as_u64()
+        ),
+        (Some(1), Some(1))
+    );
+
+    // A send needs the user to act as; the message's --subject is not it.
+    let r = e.run(&[
+        "send",
+        "--service-account",
+        sa,
+        "--to",
+        "ion@example.ro",
+        "--subject",
+        "x",
+        "--text",
+        "x",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("pass --as"), "{r:?}");
+    // Authorize is refused with the library's hint: the administrator has consented already.
+    let r = e.run(&["authorize", "--service-account", sa, "--no-browser"]);
+    assert_eq!(r.code, oauthmail::Status::InvalidArgument.code() as i32, "{r:?}");
+    assert!(
+        r.stderr.contains(oauthmail::hint::SERVICE_ACCOUNT_NO_CONSENT.text),
+        "{r:?}"
+    );
+    assert_eq!(e.s.counters()["token"]["authorization_code"], 0);
+}
+
+#[test]
+fn authorize_into_a_store_then_send_and_refresh_through_it() {
+    let e = env();
+    let store = e.dir.join("store.json");
+    let st = store.to_str().unwrap();
+    let a = authorize(&e, &["--store", st, "--protect", "none", "--transport", "smtp"]);
+    a.assert_ok();
+    let j = |args: &[&str]| {
+        let mut v = vec!["--store", st, "--protect", "none"];
+        v.extend_from_slice(args);
+        e.run(&v)
+    };
+    let r = j(&[
+        "send",
+        "--account",
+        USER,
+        "--transport",
+        "smtp",
+        "--to",
+        "ion@example.ro",
+        "--text",
+        "x",
+    ]);
+    r.assert_ok();
+    // The access token expires: the send refreshes it under the store's lock and writes it back.
+    let before: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    e.s.advance_clock(3700);
+    let r = j(&["send", "--to", "ion@example.ro", "--text", "y", "--json"]);
+    r.assert_ok();
+    assert_eq!(
+        r.json()["token_refreshed"],
+        false,
+        "a store's token is never handed back"
+    );
+    let after: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
+    assert_ne!(before, after, "the refreshed token was written to the store");
+    let transports: Vec<Value> = e.s.messages().iter().map(|m| m["transport"].clone()).collect();
+    assert_eq!(
+        transports,
+        [json!("smtp"), json!("gmail_api")],
+        "the full-mail scope serves both"
+    );
+    // --account and --as are two different sources.
+    let r = j(&[
+        "send",
+        "--account",
+        USER,
+        "--as",
+        "facturi@firma.ro",
+        "--to",
+        "ion@example.ro",
+    ]);
+    assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn help_in_romanian_from_the_flag_and_from_lang() {
+    let e = env();
+    let r = e.run(&["send", "--help", "--lang", "ro"]);
+    r.assert_ok();
+    assert!(r.stdout.contains("Utilizare: oauthmail send"), "{r:?}");
+    assert!(
+        r.stdout.contains("--to <ADRESĂ>") && r.stdout.contains("Un destinatar"),
+        "{r:?}"
+    );
+    assert!(r.stdout.contains("Opțiuni generale:"), "{r:?}");
+    assert!(
+        !r.stdout.contains("A recipient") && !r.stdout.contains("Usage:"),
+        "{r:?}"
+    );
+    for cmd in ["authorize", "revoke", "doctor"] {
+        let mut c = e.cmd(&[cmd, "--help"]);
+        c.env("LANG", "ro_RO.UTF-8");
+        let r = Run::wait(
+            c.stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap(),
+            std::time::Duration::from_secs(30),
+        );
+        r.assert_ok();
+        assert!(r.stdout.contains("Afișează ajutorul"), "{cmd}: {r:?}");
+        assert!(!r.stdout.contains("Print help"), "{cmd}: {r:?}");
+    }
+    // --lang wins over the environment, both ways.
+    let mut c = e.cmd(&["--lang", "en", "--help"]);
+    c.env("LANG", "ro_RO.UTF-8");
+    let r = Run::wait(
+        c.stdout(std::process::Stdio::piped()).spawn().unwrap(),
+        std::time::Duration::from_secs(30),
+    );
+    assert!(r.stdout.contains("Usage: oauthmail"), "{r:?}");
+}

@@ -158,6 +158,9 @@ if step cpp build bash -c "g++ bindings/cpp/test.cpp ${CXX_FLAGS[*]} -o $OUT/cpp
   step cpp tests "$OUT/cpp_test"
   step cpp example-send bash -c 'example "$@"' _ cpp "$OUT/cpp_example"
   step cpp dynamic-loading bash -c 'gcc -shared -fPIC -o "$OUT/old_liboauthmail.so" bindings/tests/old_library.c && env -u OAUTHMAIL_LIBRARY "$OUT/cpp_test_dynamic" "$OUT/old_liboauthmail.so" "$OAUTHMAIL_LIBRARY"'
+  # A library with every entry point but the newer ones (check, progress, the token store): it
+  # loads, and only a call to one of those throws NotInstalled naming it.
+  step cpp dynamic-older-library bash -c 'gcc -shared -fPIC -Wall -Wextra -Werror -o "$OUT/older_liboauthmail.so" bindings/cpp/older_library.c && env -u OAUTHMAIL_LIBRARY "$OUT/cpp_test_dynamic" older "$OUT/older_liboauthmail.so"'
   step cpp readme-program bash -c 'readme "$OUT/cpp_readme"'
   step cpp not-installed bash -c 'not_installed "$OUT/cpp_readme"'
 fi
@@ -184,9 +187,12 @@ fi
 # ---- Delphi dialect with Free Pascal: AnsiString (-Mdelphi) and UnicodeString (-Mdelphiunicode) ----
 # The unit loads the library on first use: nothing links -loauthmail, and the README program run
 # with no library anywhere must report EOAuthMailNotInstalled. old_library.c is a library too old
-# for the unit (only oauthmail_version, "0.0.9").
+# for the unit (only oauthmail_version, "0.0.9"); base_library.c has only the functions the unit
+# requires (no oauthmail_check, _set_progress, _store_list, _store_remove): it loads, and calling
+# an optional one raises EOAuthMailNotInstalled.
 if want pascal; then
   gcc -shared -fPIC -o "$OUT/old_liboauthmail.so" bindings/tests/old_library.c
+  gcc -shared -fPIC -o "$OUT/base_liboauthmail.so" bindings/pascal/base_library.c
 fi
 for mode in delphi delphiunicode; do
   want pascal || continue
@@ -196,10 +202,17 @@ for mode in delphi delphiunicode; do
   if step $tag build bash -c "${FPC[*]} bindings/pascal/test_oauthmail.dpr && ${FPC[*]} bindings/pascal/example.dpr && ${FPC[*]} bindings/pascal/no_cthreads.dpr && ${FPC[*]} bindings/pascal/test_component.dpr && ${FPC[*]} bindings/pascal/readme_example.dpr && ! ldd $dir/readme_example | grep -q oauthmail"; then
     step $tag tests "$dir/test_oauthmail"
     step $tag no-cthreads-refused "$dir/no_cthreads"
+    step $tag optional-functions "$dir/test_oauthmail" older "$OUT/base_liboauthmail.so"
     step $tag example-send bash -c 'example "$@"' _ $tag "$dir/example"
     ctag=${tag/pascal-/pascal-component-}
-    step $tag component bash -c 'OAUTHMAIL_HEADLESS_CA=$CA "$1" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" "$OUT/old_liboauthmail.so" >"$WORK/$2.id" &&
-      python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$(tail -n 1 "$WORK/$2.id")" "$2" "$WORK/factura-123.txt" "$USER1" gmail_api' _ "$dir/test_component" "$ctag"
+    # test_component prints 'TAG ACCOUNT TRANSPORT MESSAGE-ID' per message (Gmail API, the token
+    # store's account, the service account's subject, Microsoft Graph and Outlook SMTP): each is
+    # checked in the mailbox.
+    step $tag component bash -c 'OAUTHMAIL_HEADLESS_CA=$CA "$1" "$WORK/config.json" "$USER1" "$WORK/factura-123.txt" "$OUT/old_liboauthmail.so" >"$WORK/$2.ids" || exit 1
+      [ "$(wc -l <"$WORK/$2.ids")" -eq 5 ] || { echo "expected 5 messages to check:"; cat "$WORK/$2.ids"; exit 1; }
+      while read -r t account transport id; do
+        python3 "$ROOT/bindings/tests/check_mailbox.py" "$MAILBOX" "$id" "$t" "$WORK/factura-123.txt" "$account" "$transport" || exit 1
+      done <"$WORK/$2.ids"' _ "$dir/test_component" "$ctag"
     step $tag readme-program bash -c 'readme "$1"' _ "$dir/readme_example"
     step $tag not-installed bash -c 'not_installed "$1"' _ "$dir/readme_example"
   fi

@@ -6,8 +6,9 @@
 //!   (`POST /v1.0/me/messages`, same body), its `bccRecipients` are set with `PATCH`, then
 //!   `POST /v1.0/me/messages/{id}/send`. So Bcc travels only in Graph's recipients. Drafts need
 //!   `Mail.ReadWrite` as well as `Mail.Send`.
-//! - Graph takes at most 4 MB per request; bigger messages need a draft with upload sessions
-//!   (not built yet: refused before anything is sent, saying so).
+//! - Graph takes at most 4 MB per request: a bigger message goes as a draft in Graph's JSON
+//!   form with its attachments added one by one, the large ones through upload sessions, then
+//!   `send` ([`upload`]).
 //!
 //! Graph's 202 carries no message id: the send result's `message_id` is the library's
 //! `Message-ID`. Errors are `{"error": {"code", "message", "innerError"}}`, mapped by code.
@@ -20,10 +21,12 @@ use crate::context::Ctx;
 use crate::error::{Error, ProviderReply, Result, Status};
 use crate::hint;
 use crate::http::Response;
-use crate::message::PreparedMessage;
+use crate::message::{MessageDocument, PreparedMessage};
 use crate::secret::Secret;
 use crate::time::{now_unix, retry_after_s};
 use crate::transport::{Failure, Sent};
+
+mod upload;
 
 /// Graph's request size limit.
 pub const REQUEST_LIMIT: usize = 4 * 1024 * 1024;
@@ -33,29 +36,28 @@ fn url(base: &Url, path: &str) -> Result<Url> {
     Url::parse(&text).map_err(|e| Error::invalid("config.endpoints.graph", format!("not a URL: {e}")))
 }
 
-/// One attempt with one access token.
-pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessage) -> Result<Sent, Failure> {
+/// One attempt with one access token. `doc` is the message document `message` was prepared
+/// from: a message over [`REQUEST_LIMIT`] is sent from its fields ([`upload`]).
+pub(crate) fn send(
+    ctx: Ctx<'_>,
+    access_token: &Secret,
+    message: &PreparedMessage,
+    doc: &MessageDocument,
+) -> Result<Sent, Failure> {
     let base = ctx
         .settings
         .endpoints
         .graph
         .as_ref()
         .ok_or_else(|| Error::invalid("config.endpoints.graph", "the graph transport needs endpoints.graph"))?;
+    let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
+    let auth = authorization.expose();
+    // From the computed length: a big message is never read into memory for this decision.
+    if usize::try_from(message.smtp_len()).unwrap_or(usize::MAX).div_ceil(3) * 4 > REQUEST_LIMIT {
+        return upload::send(ctx, base, auth, message, doc);
+    }
     let data = message.smtp_bytes()?;
     let mime = base64::engine::general_purpose::STANDARD.encode(&data);
-    if mime.len() > REQUEST_LIMIT {
-        return Err(Failure::Other(
-            Error::new(
-                Status::Rejected,
-                format!(
-                    "the message is {} bytes: Graph takes at most 4 MB per request, and sending bigger messages through upload sessions is not built yet; nothing was sent (use the smtp transport for it)",
-                    data.len()
-                ),
-            )
-            .with_field("message")
-            .with_hint(&hint::MESSAGE_TOO_LARGE),
-        ));
-    }
     // Graph takes the recipients of a MIME message from its To and Cc headers: every envelope
     // recipient they do not name is a Bcc recipient and goes through bccRecipients.
     let named = to_and_cc(&data);
@@ -67,8 +69,6 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
         .filter(|a| !mentions(&named, &a.to_ascii_lowercase()))
         .map(|a| json!({"emailAddress": {"address": a}}))
         .collect();
-    let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
-    let auth = authorization.expose();
     let call = ctx.call;
     call.check()?;
     if bcc.is_empty() {

@@ -171,6 +171,26 @@ impl Pool {
         }
     }
 
+    /// Closes (QUIT) the idle connections of `account` and those authenticated with one of
+    /// `tokens`: after a revoke nothing may go out on them. Returns how many were closed.
+    fn close_authenticated(&self, account: Option<&str>, tokens: &[Secret]) -> usize {
+        let closed = {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            let (closed, keep): (Vec<Idle>, Vec<Idle>) = std::mem::take(&mut *idle).into_iter().partition(|i| {
+                account.is_some_and(|a| i.account.eq_ignore_ascii_case(a))
+                    || tokens.iter().any(|t| self.key(&i.account, t) == i.key)
+            });
+            *idle = keep;
+            closed
+        };
+        let until = Instant::now() + QUIT_WITHIN;
+        let n = closed.len();
+        for c in closed {
+            c.conn.quit(until);
+        }
+        n
+    }
+
     /// Idle connections right now (for `Debug` and tests).
     pub fn idle_count(&self) -> usize {
         self.idle.lock().map(|v| v.len()).unwrap_or(0)
@@ -210,6 +230,12 @@ impl Smtp {
             tls,
             pool: Pool::default(),
         }
+    }
+
+    /// Closes the pooled connections of `account` or authenticated with one of `tokens` (a
+    /// revoked grant's); returns how many.
+    pub(crate) fn close_authenticated(&self, account: Option<&str>, tokens: &[Secret]) -> usize {
+        self.pool.close_authenticated(account, tokens)
     }
 
     /// One attempt: a pooled or new authenticated connection, then the transaction.

@@ -22,6 +22,7 @@ const ROOT = path.resolve(HERE, '../..');
 const ART = path.join(HERE, 'artifacts');
 const HOST = process.env.OAUTHMAIL_E2E_HOST || path.join(ROOT, 'target/browser-e2e/host');
 const STANDIN = process.env.OAUTHMAIL_STANDIN || path.join(ROOT, 'target/debug/oauthmail-standin');
+const CLI = process.env.OAUTHMAIL_CLI || path.join(ROOT, 'target/debug/oauthmail');
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const FAKE_BROWSER = path.join(HERE, 'fake-browser.sh');
 const CHROMIUM_ARGS = [
@@ -689,6 +690,81 @@ async function systemBrowser(info) {
   }
 }
 
+/** Runs the `oauthmail` tool to its end (at most `ms`): exit code, stdout, stderr. */
+function runCli(name, args, { env = {}, ms = 60000 } = {}) {
+  const child = spawn(CLI, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, LANG: 'C', ...env } });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => { stdout += d; });
+  child.stderr.on('data', (d) => { stderr += d; });
+  const exited = new Promise((resolve) => child.once('exit', (code) => resolve(code)));
+  return {
+    child,
+    done: () => withTimeout(exited, ms, `oauthmail ${args.join(' ')}`)
+      .catch((e) => { child.kill('SIGKILL'); throw e; })
+      .then((code) => {
+        fs.writeFileSync(path.join(ART, `${name}.cli.log`), `exit ${code}\n--- stdout\n${stdout}\n--- stderr\n${stderr}\n`);
+        return { code, stdout, stderr };
+      }),
+  };
+}
+
+/** The administrator's tool: `oauthmail authorize` opens the system browser ($BROWSER: the URL is
+ * handed to Chromium, which clicks through the account chooser and consent), saves the token
+ * document; `oauthmail send` then delivers a message with it. */
+async function cliAuthorizeSend(info) {
+  const name = 'cli-authorize-send';
+  const opened = path.join(WORK, `${name}.args`);
+  const cfg = path.join(WORK, `${name}.config.json`);
+  const token = path.join(WORK, `${name}.token.json`);
+  fs.writeFileSync(cfg, JSON.stringify(configFor(info)));
+  const common = ['--config', cfg, '--token-file', token];
+  const auth = runCli(`${name}-authorize`, ['authorize', ...common], { env: { BROWSER: FAKE_BROWSER, FAKE_BROWSER_OUT: opened } });
+  const { context, requested } = await launchBrowser(name);
+  try {
+    const deadline = Date.now() + 15000;
+    while (!fs.existsSync(opened) && Date.now() < deadline) await sleep(50);
+    const args = fs.existsSync(opened) ? fs.readFileSync(opened, 'utf8').split('\n').filter(Boolean) : [];
+    check('oauthmail authorize ran $BROWSER with the authorization URL', args.length === 1 && args[0].startsWith(info.authorization_endpoint), `args: ${args.length}`);
+    if (args.length !== 1) return;
+    const url = new URL(args[0]);
+    const redirect = new URL(url.searchParams.get('redirect_uri'));
+    const page = await context.newPage();
+    await page.goto(url.href);
+    await page.waitForSelector('#chooser-heading');
+    await page.click(`button[data-email="${TEST_USER}"]`);
+    await page.waitForSelector('#consent-heading');
+    await shot(page, 'cli-consent');
+    await Promise.all([loopbackResponse(page, redirect), page.click('#submit_approve_access')]);
+    await page.waitForLoadState('load');
+    checkOurPage(await ourPage(page), 'en', 'connected');
+    await shot(page, 'cli-connected');
+    const a = await auth.done();
+    check('oauthmail authorize exits 0', a.code === 0, `exit ${a.code}: ${a.stderr.split('\n').slice(-3).join(' | ')}`);
+    check('it prints the account and the granted scopes', a.stdout.includes(`Authorized: ${TEST_USER}`) && a.stdout.includes('https://www.googleapis.com/auth/gmail.send'));
+    const mode = fs.existsSync(token) ? fs.statSync(token).mode & 0o777 : 0;
+    check('the token document is saved, owner-only (0600)', mode === 0o600, `mode ${mode.toString(8)}`);
+    const saved = mode ? JSON.parse(fs.readFileSync(token, 'utf8')) : {};
+    check('the saved token names the account and has a refresh token', saved.email === TEST_USER && (saved.refresh_token ?? '').length > 0);
+    check('no token on the screen', ![saved.access_token, saved.refresh_token, info.client_secret].some((t) => t && (a.stdout + a.stderr).includes(t)));
+    checkOnlyLoopbackAndStandin(requested, info);
+
+    const subject = `CLI e2e ${Date.now()} — șț`;
+    const s = await runCli(`${name}-send`, ['send', ...common, '--to', 'ion@example.ro', '--subject', subject, '--text', 'Bună ziua']).done();
+    check('oauthmail send exits 0 and prints the Message-ID', s.code === 0 && /^Sent\. Message-ID: <[^>]+>$/m.test(s.stdout), `exit ${s.code}: ${s.stdout.trim()} ${s.stderr.split('\n').slice(-2).join(' | ')}`);
+    const id = /Message-ID: (<[^>]+>)/.exec(s.stdout)?.[1];
+    const mailbox = info.mailbox_dir;
+    const delivered = fs.readdirSync(mailbox).filter((f) => f.endsWith('.json'))
+      .map((f) => JSON.parse(fs.readFileSync(path.join(mailbox, f), 'utf8')))
+      .map((m) => ({ m, eml: fs.readFileSync(path.join(mailbox, m.eml), 'utf8') }))
+      .filter(({ eml }) => id && eml.includes(`Message-ID: ${id}`));
+    check('the stand-in\'s mailbox holds the message, sent over the Gmail API as the account', delivered.length === 1 && delivered[0].m.transport === 'gmail_api' && delivered[0].m.account === TEST_USER, `found ${delivered.length}${delivered[0] ? `: ${delivered[0].m.transport} ${delivered[0].m.account}` : ''}`);
+  } finally {
+    await context.close().catch(() => {});
+    if (auth.child.exitCode === null) auth.child.kill('SIGKILL');
+  }
+}
+
 async function noBrowser(info) {
   const host = startHost('no-browser', configFor(info), {
     opener: 'none',
@@ -719,6 +795,7 @@ const SCENARIOS = [
   ['opener-declines', declined],
   ['system-browser', systemBrowser],
   ['no-browser', noBrowser],
+  ['cli-authorize-send', cliAuthorizeSend],
 ];
 
 async function main() {

@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Checks that the stand-in's mailbox holds the three messages smoke.exe sent for one target.
 
-Usage: check_mailbox.py MAILBOX_DIR TAG EMAIL
+Usage: check_mailbox.py MAILBOX_DIR TAG EMAIL MS_EMAIL
   TAG is the harness's arch tag ("x64" or "x86"). For each LABEL (smtp, gmail_api; store: the
   Gmail API send through the DPAPI token store; subject: the service account's send as
-  facturi@firma.ro over the Gmail API) exactly one message whose Subject is
+  facturi@firma.ro over the Gmail API; graph: the send through Microsoft Graph as MS_EMAIL) exactly one message whose Subject is
   "Factură smoke TAG LABEL — șță" must be there, accepted over that transport for that account,
   carrying the attachment "factură ășț.txt" (the non-ASCII Windows path the harness attached) with
   the bytes the harness wrote. Prints one line per check and
@@ -18,7 +18,7 @@ import sys
 
 
 def main() -> int:
-    mailbox, tag, user = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+    mailbox, tag, user, ms_user = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
     passed = failed = 0
 
     def check(ok: bool, what: str) -> None:
@@ -38,7 +38,8 @@ def main() -> int:
     want_content = f"Factura de test ({tag}) ășț\r\n".encode("utf-8")
     # The label is the subject's: "store" was sent over the Gmail API through the token store.
     for label, transport, account in (("smtp", "smtp", user), ("gmail_api", "gmail_api", user),
-                                      ("store", "gmail_api", user), ("subject", "gmail_api", "facturi@firma.ro")):
+                                      ("store", "gmail_api", user), ("subject", "gmail_api", "facturi@firma.ro"),
+                                      ("graph", "graph", ms_user)):
         subject = f"Factură smoke {tag} {label} — șță"
         found = [(m, msg) for m, msg in sidecars if str(msg["subject"]) == subject]
         check(len(found) == 1, f"{tag} {label}: one message with subject {subject!r} (found {len(found)})")

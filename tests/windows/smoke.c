@@ -8,8 +8,9 @@
  *                                    (check_untrusted) against the local stand-in (HTTPS)
  *   smoke.exe --flow EMAIL --trust-ca ca.pem
  *                                    authorize -> refresh -> send over the Gmail API and SMTP
- *                                    against the stand-in (--auto-approve), and one send as a
- *                                    Workspace user with a service account; see check_flow
+ *                                    against the stand-in (--auto-approve), one send as a
+ *                                    Workspace user with a service account, and one send
+ *                                    through Microsoft Graph; see check_flow
  *   smoke.exe --panic                a DLL built with the test-hooks feature turns a panic into
  *                                    OAUTHMAIL_INTERNAL; see check_panic
  *   smoke.exe --system-browser EMAIL --trust-ca ca.pem
@@ -21,7 +22,8 @@
  *                                    with "protect": "none" fails cleanly; see check_store
  *
  * They read config-api.json, config-smtp.json, config-extra-ca.json, config-store.json,
- * config-store-copy-none.json and config-sa.json (with the service-account key file sa-key.json) from the working
+ * config-store-copy-none.json, config-sa.json (with the service-account key file sa-key.json) and
+ * config-graph.json (with the Microsoft Graph token token-graph.json) from the working
  * directory (written by the test script) and create "dosar ășț\factură ășț.txt" (the attachment)
  * and "dosar ășț\ca șț.pem" there; the url_opener hands the authorization URL to the script's
  * "browser" through authorize-url.txt. --trust-ca puts the stand-in's CA into the current user's
@@ -449,7 +451,7 @@ static void check_flow(const char *email, const char *ca_pem) {
     check(attachment != NULL, "attachment file created (non-ASCII directory and name)", "");
     oauthmail_client *api = new_client("config-api.json"), *smtp = new_client("config-smtp.json");
     char *token = NULL, *refreshed = NULL, *old_access = NULL, *new_access = NULL, *old_refresh = NULL,
-         *new_refresh = NULL;
+         *new_refresh = NULL, *ms_token = NULL, *ms_user = NULL, *ms_access = NULL;
     if (api && smtp && attachment) {
         struct opener_state st = {0};
         oauthmail_client_set_url_opener(api, url_opener, &st);
@@ -482,6 +484,15 @@ static void check_flow(const char *email, const char *ca_pem) {
         oauthmail_client *sa = new_client("config-sa.json");
         if (sa) send_one(sa, "{\"subject\":\"facturi@firma.ro\"}", "facturi@firma.ro", "gmail_api", "subject", attachment);
         oauthmail_client_free(sa);
+        /* Issue 15: Microsoft 365 through Graph (config-graph.json; token-graph.json, a Graph
+         * token the script minted through the stand-in's control plane): one send. */
+        ms_token = read_file("token-graph.json");
+        ms_user = ms_token ? json_str(ms_token, "email") : NULL;
+        ms_access = ms_token ? json_str(ms_token, "access_token") : NULL;
+        oauthmail_client *graph = ms_user && ms_access ? new_client("config-graph.json") : NULL;
+        check(graph != NULL, "Microsoft Graph client and token", "token-graph.json %s", ms_token ? "read" : "missing");
+        if (graph) send_one(graph, ms_token, ms_user, "graph", "graph", attachment);
+        oauthmail_client_free(graph);
     }
     /* A piece of the service account's private key (base64 of its first line). */
     char *key_file = read_file("sa-key.json"), *pem = key_file ? json_str(key_file, "private_key") : NULL;
@@ -494,15 +505,18 @@ static void check_flow(const char *email, const char *ca_pem) {
 
     /* no secret in any log line */
     EnterCriticalSection(&log_lock);
-    const char *secrets[4] = {old_access, new_access, old_refresh, new_refresh};
+    const char *secrets[5] = {old_access, new_access, old_refresh, new_refresh, ms_access};
     int leaked = 0;
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (secrets[i] && log_text && strstr(log_text, secrets[i])) leaked++;
     check(!leaked, "no token in the log", "%d log lines", log_lines);
     check(key_piece[0] && log_text && !strstr(log_text, key_piece) && !strstr(log_text, "PRIVATE KEY"),
           "no piece of the service-account key in the log", "");
     LeaveCriticalSection(&log_lock);
 
+    free(ms_access);
+    free(ms_user);
+    free(ms_token);
     free(old_access);
     free(new_access);
     free(old_refresh);

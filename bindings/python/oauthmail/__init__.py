@@ -9,8 +9,13 @@
         print(result["message_id"])
 
 Documents go in as ``dict`` (or JSON text) and come back as ``dict``s typed with
-:class:`typing.TypedDict` (:class:`Token`, :class:`SendResult`, :class:`RevokeResult`); messages
-can be written as a :class:`Message`. Every document, status and field is described in the
+:class:`typing.TypedDict` (:class:`Token`, :class:`SendResult`, :class:`RevokeResult`,
+:class:`CheckResult`, :class:`StoredAccount`); messages can be written as a :class:`Message`.
+Wherever a token is accepted, a token reference may stand instead: ``account("office@firma.ro")``
+(the token store, ``Config["store"]``) or ``subject("facturi@firma.ro")`` (a Workspace service
+account, ``Config["service_account_file"]``). :meth:`Client.check` is a pre-flight check that
+never sends; :meth:`Client.set_progress` reports (and can cancel) uploads; :meth:`Client.store_list`
+and :meth:`Client.store_remove` manage the token store. Every document, status and field is described in the
 repository's docs/API.md and README ("API conventions", "The JSON documents").
 
 Errors: every failed call raises a subclass of :class:`OAuthMailError` chosen by the status
@@ -28,7 +33,9 @@ Threads: every call releases the GIL (``ctypes.CDLL``; ``PyDLL`` would hold it w
 waits and deadlock the callbacks), so several threads may use one client at once and
 :meth:`Client.cancel` may be called from any thread. The url opener runs on the thread that called
 :meth:`Client.authorize`; the logger may run on a thread the library created. Exceptions raised in
-either never reach the library: a raising url opener makes ``authorize`` raise
+any callback never reach the library: a raising url opener makes ``authorize`` raise
+:class:`CancelledError` whose ``__cause__`` is the exception; a raising progress callback (it runs
+on the thread that called :meth:`Client.send`) cancels the send, which raises
 :class:`CancelledError` whose ``__cause__`` is the exception; a raising logger is ignored (the
 first such exception is kept in :attr:`Client.logger_error`).
 """
@@ -41,7 +48,7 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Type, Union, cast
 
 if sys.version_info >= (3, 8):
     from typing import Literal, TypedDict
@@ -51,7 +58,9 @@ else:  # pragma: no cover - 3.7 and older are not supported
 __all__ = [
     "Client", "load_library", "load_config", "version", "status_name",
     "Token", "SendResult", "RevokeResult", "Message", "Attachment", "Envelope", "ErrorDetails",
-    "ErrorDocument", "ProviderDetails", "Config",
+    "ErrorDocument", "ProviderDetails", "Config", "StoreConfig", "CheckStep", "CheckResult",
+    "StoredAccount", "AccountRef", "SubjectRef", "TokenRef", "TokenInput", "account", "subject",
+    "Progress",
     "OAuthMailError", "NotInstalledError", "InvalidArgumentError", "CancelledError",
     "OAuthMailTimeoutError", "AccessDeniedError", "ReauthorizeError", "InsufficientScopeError",
     "AuthFailedError", "NetworkError", "TlsError", "RateLimitedError", "RejectedError",
@@ -117,8 +126,16 @@ class SendResult(_SendResultRequired, total=False):
     warnings: List[Any]
 
 
-class RevokeResult(TypedDict):
+class _RevokeResultRequired(TypedDict):
     revoked: bool
+
+
+class RevokeResult(_RevokeResultRequired, total=False):
+    """The result of :meth:`Client.revoke`: ``{"revoked": True}``; a provider without a revocation
+    endpoint (Microsoft) gives ``revoked`` False, ``forgotten`` True and a ``hint`` saying where
+    the user removes the app's access."""
+    forgotten: bool
+    hint: str
 
 
 class Attachment(TypedDict, total=False):
@@ -178,12 +195,85 @@ class ErrorDocument(TypedDict):
     error: ErrorDetails
 
 
+class _CheckStepRequired(TypedDict):
+    step: str
+    target: str
+    ok: bool
+    ms: int
+    detail: str
+
+
+class CheckStep(_CheckStepRequired, total=False):
+    """One step of :meth:`Client.check`: ``step`` ("config", "dns", "tcp", "tls", "client",
+    "refresh", "scopes", "gmail_api", "smtp_ehlo", "smtp_auth", ...), the ``target`` it looked at,
+    whether it passed, how long it took, one English line of ``detail``; a failed step has the
+    ``error`` a send would have raised (``status``, ``message``, ``hint``, ``hint_id``, ...)."""
+    error: ErrorDetails
+
+
+class CheckResult(TypedDict):
+    """The report of :meth:`Client.check`: ``ok`` when every step passed; the check stops at the
+    first failed step (the last one in ``steps``)."""
+    ok: bool
+    steps: List[CheckStep]
+
+
+class StoredAccount(TypedDict):
+    """One account of the token store (:meth:`Client.store_list`); never a secret. Times are Unix
+    seconds, None when the store does not know them."""
+    account: str
+    provider: str
+    scope: str
+    authorized_at: Optional[int]
+    expires_at: Optional[int]
+    refreshed_at: Optional[int]
+
+
+class AccountRef(TypedDict):
+    """A token reference to an account of the token store: ``{"account": "office@firma.ro"}``.
+    The library loads the stored token, refreshes it under the store's lock when needed and
+    writes it back; a send result then carries no ``token``. See :func:`account`."""
+    account: str
+
+
+class SubjectRef(TypedDict):
+    """A service-account token reference (``Config["service_account_file"]``):
+    ``{"subject": "facturi@firma.ro"}``, the Workspace user to act as. See :func:`subject`."""
+    subject: str
+
+
+TokenRef = Union[AccountRef, SubjectRef]
+"""A token reference: accepted by send, refresh, revoke (accounts only) and check."""
+
+
+def account(email: str) -> AccountRef:
+    """The token reference ``{"account": email}`` (needs ``"store"`` in the configuration)."""
+    return {"account": email}
+
+
+def subject(email: str) -> SubjectRef:
+    """The token reference ``{"subject": email}`` (needs ``"service_account_file"``)."""
+    return {"subject": email}
+
+
+class StoreConfig(TypedDict, total=False):
+    """The token store (``Config["store"]``): ``path`` of the store file (may be on a network
+    share), ``protect``: ``"user"``/``"machine"`` (Windows DPAPI) or ``"none"`` (plain JSON, mode
+    0600 on Unix; only when asked for by name). ``protect`` defaults to ``"user"`` on Windows and
+    is required elsewhere."""
+    path: str
+    protect: Literal["user", "machine", "none"]
+
+
 class Config(TypedDict, total=False):
     """The client configuration (docs/API.md, "Client configuration"). Any mapping is accepted;
     this type lists the fields the library knows today."""
     provider: Literal["google", "microsoft", "custom"]
     client_id: str
     client_secret: str
+    client_secrets_file: str
+    service_account_file: str
+    store: StoreConfig
     tenant: str
     transport: Literal["gmail_api", "smtp", "graph"]
     scopes: List[str]
@@ -197,6 +287,9 @@ class Config(TypedDict, total=False):
 
 JsonInput = Union[str, bytes, Mapping[str, Any]]
 """A document: a mapping (serialised as JSON), JSON text, or UTF-8 bytes (passed as they are)."""
+
+TokenInput = Union[Token, AccountRef, SubjectRef, JsonInput]
+"""What send/refresh/revoke/check accept as the token: a token document or a token reference."""
 
 
 # ---- errors ---------------------------------------------------------------------------------
@@ -351,6 +444,7 @@ class NotInstalledError(OSError):
 
 _URL_OPENER = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_char_p)
 _LOGGER = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_char_p)
+_PROGRESS = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_uint64, ctypes.c_uint64)
 
 
 class _Client(ctypes.Structure):
@@ -435,8 +529,21 @@ def _declare(lib: ctypes.CDLL) -> None:
         "oauthmail_cancel": ([client], None),
         "oauthmail_string_free": ([ctypes.c_void_p], None),
     }
-    for name, (args, res) in sig.items():
-        fn = getattr(lib, name)
+    # Newer than MIN_LIBRARY_VERSION's first builds: a library without them still loads, and only
+    # the method that needs one raises (NotInstalledError naming the function).
+    optional: Dict[str, Any] = {
+        "oauthmail_client_set_progress": ([client, _PROGRESS, ctypes.c_void_p], u32),
+        "oauthmail_check": ([client, ctypes.c_char_p, out], u32),
+        "oauthmail_store_list": ([client, out], u32),
+        "oauthmail_store_remove": ([client, ctypes.c_char_p, out], u32),
+    }
+    for name, (args, res) in list(sig.items()) + list(optional.items()):
+        try:
+            fn = getattr(lib, name)
+        except AttributeError:
+            if name in optional:
+                continue
+            raise
         fn.argtypes = args
         fn.restype = res
 
@@ -514,6 +621,8 @@ UrlOpener = Callable[[str], Optional[bool]]
 """``opener(url)``: open ``url`` and return promptly; returning ``False`` (or raising) declines."""
 Logger = Callable[[int, str], None]
 """``logger(level, line)``: 1 = error .. 5 = trace; never holds a secret."""
+Progress = Callable[[int, int], Optional[bool]]
+"""``progress(bytes_done, bytes_total)`` during a send; returning ``True`` (or raising) cancels it."""
 
 
 class Client:
@@ -526,12 +635,18 @@ class Client:
     logger_error: Optional[BaseException]
     """The first exception a logger raised (the library never sees it), or None."""
 
+    progress_error: Optional[BaseException]
+    """An exception the progress callback raised in its last call (``bytes_done == bytes_total``,
+    after the whole message went out, too late to cancel: the send succeeded), or None."""
+
     def __init__(self, config: Union[Config, JsonInput]) -> None:
         self._handle: Any = None
         self._lib = load_library()
         self._callbacks: List[Any] = []  # every callback ever registered, kept until close (see _keep)
         self._opener_error: Dict[int, BaseException] = {}  # by thread id: authorize calls may overlap
+        self._progress_error: Dict[int, BaseException] = {}  # by thread id: sends may overlap
         self.logger_error = None
+        self.progress_error = None
         raw = _encode(config, "config")
         handle = ctypes.POINTER(_Client)()
         out = ctypes.c_void_p()
@@ -566,6 +681,14 @@ class Client:
             raise _argument_error("client", "the client is closed")
         return self._handle
 
+    def _fn(self, name: str) -> Any:
+        fn = getattr(self._lib, name, None)
+        if fn is None or fn.restype is not ctypes.c_uint32:
+            version_found: bytes = self._lib.oauthmail_version()
+            raise NotInstalledError([f"{getattr(self._lib, '_name', '?')}: version {version_found.decode()} lacks {name}"],
+                                    version_found.decode())
+        return fn
+
     def _call(self, fn: Any, *args: Optional[bytes]) -> Any:
         out = ctypes.c_void_p()
         status = fn(self._h(), *args, ctypes.byref(out))
@@ -593,20 +716,84 @@ class Client:
                 raise e from cause  # the url opener raised: show why
             raise
 
-    def refresh(self, token: Union[Token, JsonInput]) -> Token:
-        """A fresh access token; the result is the full new token document."""
+    def refresh(self, token: TokenInput) -> Token:
+        """A fresh access token; the result is the full new token document. ``token`` may be a
+        reference: ``account(email)`` refreshes the stored token (once across every process
+        sharing the store) and writes it back; ``subject(email)`` returns that user's access
+        token from the service account (no refresh token)."""
         result: Token = self._call(self._lib.oauthmail_refresh, _encode(token, "token"))
         return result
 
-    def send(self, token: Union[Token, JsonInput], message: Union[Message, JsonInput]) -> SendResult:
-        """Sends one message; the result may carry a refreshed ``token`` to store."""
-        result: SendResult = self._call(self._lib.oauthmail_send, _encode(token, "token"), _encode(message, "message"))
+    def send(self, token: TokenInput, message: Union[Message, JsonInput]) -> SendResult:
+        """Sends one message; the result may carry a refreshed ``token`` to store (never with a
+        reference: :func:`account` or :func:`subject`).
+
+        With a progress callback (:meth:`set_progress`) that returns ``True`` or raises, the send
+        is cancelled before its final data (nothing is delivered) and raises
+        :class:`CancelledError`; when the callback raised, ``__cause__`` is its exception."""
+        me = threading.get_ident()
+        self._progress_error.pop(me, None)
+        try:
+            result: SendResult = self._call(self._lib.oauthmail_send, _encode(token, "token"),
+                                            _encode(message, "message"))
+        except OAuthMailError as e:
+            cause = self._progress_error.pop(me, None)
+            if cause is not None:
+                raise e from cause  # the progress callback raised: show why
+            raise
+        late = self._progress_error.pop(me, None)
+        if late is not None and self.progress_error is None:
+            self.progress_error = late  # raised after everything went out: the send succeeded
         return result
 
-    def revoke(self, token: Union[Token, JsonInput]) -> RevokeResult:
-        """Revokes the grant at the provider."""
+    def revoke(self, token: TokenInput) -> RevokeResult:
+        """Revokes the grant at the provider. With ``account(email)`` the stored grant is revoked
+        and the entry removed. Microsoft has no revocation endpoint: the result is then
+        ``{"revoked": False, "forgotten": True, "hint": ...}``."""
         result: RevokeResult = self._call(self._lib.oauthmail_revoke, _encode(token, "token"))
         return result
+
+    def check(self, token: Optional[TokenInput] = None) -> CheckResult:
+        """A pre-flight check that never sends a message: the configuration, DNS, TCP and TLS to
+        each host, the OAuth client, and with a token document the refresh, the granted scopes and
+        the transport (a reference is passed on as it is; the library's oauthmail_check refuses it
+        today with INVALID_ARGUMENT, field ``token``). A failed step is a result, not an exception:
+        ``result["ok"]`` is False and the last step's ``error`` says what failed, with ``hint``
+        and ``hint_id``. Raises only when the call itself fails: bad arguments
+        (:class:`InvalidArgumentError`), :meth:`cancel` (:class:`CancelledError`)."""
+        fn = self._fn("oauthmail_check")
+        out = ctypes.c_void_p()
+        status = fn(self._h(), _encode(token, "token", required=False), ctypes.byref(out))
+        text = _take(self._lib, out)
+        doc: Any = None
+        try:
+            doc = json.loads(text) if text else None
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and isinstance(doc.get("steps"), list):
+            if status == CANCELLED:  # cancel() ended it: the call's error, not a finding
+                failed = [s for s in doc["steps"] if not s.get("ok")]
+                error = failed[-1].get("error") if failed else None
+                raise _raise(status, json.dumps({"error": error}) if isinstance(error, dict) else None)
+            return cast(CheckResult, doc)
+        if status == OK:
+            raise _raise(INTERNAL, None)  # an OK status without a report: never from this library
+        raise _raise(status, text)
+
+    # -- the token store ------------------------------------------------------------------------
+    def store_list(self) -> List[StoredAccount]:
+        """The accounts in the token store (``"store"`` in the configuration), ordered by account;
+        never a secret. Raises :class:`InvalidArgumentError` (field ``config.store``) without a
+        store, :class:`LocalIOError` when the store cannot be read or decrypted."""
+        doc = self._call(self._fn("oauthmail_store_list"))
+        accounts: List[StoredAccount] = doc.get("accounts", [])
+        return accounts
+
+    def store_remove(self, account: str) -> bool:
+        """Removes ``account`` from the token store (without regard to ASCII case); True when it
+        was there. Nothing is revoked at the provider: for that, ``revoke(account(email))``."""
+        doc = self._call(self._fn("oauthmail_store_remove"), _encode(account, "account"))
+        return bool(doc.get("removed"))
 
     def cancel(self) -> None:
         """Makes the calls in flight on this client raise :class:`CancelledError`; safe from any
@@ -639,6 +826,30 @@ class Client:
             cb = _URL_OPENER(trampoline)
             self._keep(cb)
             status = self._lib.oauthmail_client_set_url_opener(self._h(), cb, None)
+        if status != OK:
+            raise _raise(status, None)
+
+    def set_progress(self, progress: Optional[Progress]) -> None:
+        """``progress(bytes_done, bytes_total)`` is called during :meth:`send` on the sending
+        thread, at most about ten times a second, ``bytes_done`` never decreasing, and last with
+        ``bytes_done == bytes_total``. Returning ``True`` cancels the send before its final data
+        (nothing is delivered; send raises :class:`CancelledError`). An exception it raises never
+        reaches the library: it cancels the same way, and send raises :class:`CancelledError`
+        whose ``__cause__`` is the exception. ``None`` removes the callback."""
+        fn = self._fn("oauthmail_client_set_progress")
+        if progress is None:
+            status = fn(self._h(), _PROGRESS(), None)
+        else:
+            def trampoline(_user_data: Any, done: int, total: int) -> int:
+                try:
+                    return 1 if progress(done, total) is True else 0
+                except BaseException as e:  # never unwind into the library
+                    self._progress_error.setdefault(threading.get_ident(), e)
+                    return 1
+
+            cb = _PROGRESS(trampoline)
+            self._keep(cb)
+            status = fn(self._h(), cb, None)
         if status != OK:
             raise _raise(status, None)
 

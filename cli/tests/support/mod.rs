@@ -159,6 +159,18 @@ impl Env {
         serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
     }
 
+    /// A service account of the stand-in, delegated `scope` (space-separated; None: no
+    /// delegation), its key file written to `sa-key.json`; the path and the key file.
+    pub fn service_account(&self, scope: Option<&str>) -> (PathBuf, Value) {
+        let key = self.control("/service_accounts", &json!({"name": "erp-mailer"}));
+        if let Some(scope) = scope {
+            self.control("/delegation", &json!({"client_id": key["client_id"], "scope": scope}));
+        }
+        let path = self.dir.join("sa-key.json");
+        write_json(&path, &key);
+        (path, key)
+    }
+
     pub fn token_doc(&self) -> Value {
         serde_json::from_slice(&std::fs::read(&self.token).unwrap()).unwrap()
     }

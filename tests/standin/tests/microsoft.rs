@@ -1136,3 +1136,58 @@ fn graph_lost_answer_after_a_stored_chunk_mime_draft_attachment_post_and_foreign
         "BadRequest",
     );
 }
+
+#[test]
+fn graph_delete_removes_a_draft_and_its_upload_sessions() {
+    let s = start();
+    let g = tokens(&s, WORK, "Mail.Send Mail.ReadWrite")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let draft = json!({"subject": "x", "toRecipients": [{"emailAddress": {"address": "a@example.com"}}]});
+    let r = graph(
+        &s,
+        "POST",
+        "me/messages",
+        &g,
+        "application/json",
+        draft.to_string().as_bytes(),
+    );
+    let id = r.json()["id"].as_str().unwrap().to_string();
+    let item = json!({"AttachmentItem": {"attachmentType": "file", "name": "big.bin", "size": 4_000_000}});
+    let r = graph(
+        &s,
+        "POST",
+        &format!("me/messages/{id}/attachments/createUploadSession"),
+        &g,
+        "application/json",
+        item.to_string().as_bytes(),
+    );
+    let url = r.json()["uploadUrl"].as_str().unwrap().to_string();
+    let r = graph(&s, "DELETE", &format!("me/messages/{id}"), &g, "application/json", b"");
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(control(&s, "GET", "/microsoft/drafts", Value::Null), json!([]));
+    assert_eq!(
+        control(&s, "GET", "/microsoft/counters", Value::Null)["graph_drafts_deleted"],
+        1
+    );
+    // Its upload session is gone too; the draft cannot be deleted or sent again.
+    let r = put_range(&s, &url, &[0u8; 327_680], 0, 4_000_000);
+    assert_eq!(r.status, 404, "{}", r.text());
+    let r = graph(&s, "DELETE", &format!("me/messages/{id}"), &g, "application/json", b"");
+    graph_error_code(&r, 404, "ErrorItemNotFound");
+    // Mail.Send alone may not delete.
+    let send_only = tokens(&s, WORK2, "Mail.Send")["access_token"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let r = graph(
+        &s,
+        "DELETE",
+        "me/messages/AAMkADx=",
+        &send_only,
+        "application/json",
+        b"",
+    );
+    graph_error_code(&r, 403, "ErrorAccessDenied");
+}

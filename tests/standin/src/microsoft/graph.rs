@@ -256,6 +256,11 @@ fn route(shared: &Shared, req: &Request, rest: &[&str], now: i64) -> R<Response>
             need_scope(&c, &["Mail.ReadWrite", "Mail.ReadWrite.Shared"], now, req)?;
             update_draft(shared, req, &c, id, now)
         }
+        ("DELETE", ["messages", id]) => {
+            let c = caller(shared, req, now, user_seg)?;
+            need_scope(&c, &["Mail.ReadWrite", "Mail.ReadWrite.Shared"], now, req)?;
+            delete_draft(shared, req, &c, id, now)
+        }
         ("POST", ["messages", id, "send"]) => {
             let c = caller(shared, req, now, user_seg)?;
             need_scope(&c, &["Mail.Send", "Mail.Send.Shared"], now, req)?;
@@ -937,6 +942,17 @@ fn update_draft(shared: &Shared, req: &Request, c: &Caller, id: &str, now: i64) 
     }
     let body = message_resource(d);
     Ok(graph_json(200, &body, req))
+}
+
+/// `DELETE /messages/{id}`: the draft and its open upload sessions are gone -> `204`.
+fn delete_draft(shared: &Shared, req: &Request, c: &Caller, id: &str, now: i64) -> R<Response> {
+    draft_for(shared, c, id, now, req)?;
+    let mut st = shared.lock();
+    st.ms.drafts.remove(id);
+    st.ms.uploads.retain(|_, u| u.draft_id != id);
+    st.ms.counters.graph_drafts_deleted += 1;
+    drop(st);
+    Ok(with_graph_headers(Response::new(204, "text/plain", ""), req))
 }
 
 fn send_draft(shared: &Shared, req: &Request, c: &Caller, id: &str, now: i64) -> R<Response> {

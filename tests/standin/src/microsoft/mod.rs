@@ -268,6 +268,7 @@ pub struct MsCounters {
     pub token_errors: u64,
     pub graph_requests: u64,
     pub graph_messages: u64,
+    pub graph_drafts_deleted: u64,
     pub upload_chunks: u64,
     pub smtp_connections: u64,
     pub smtp_auth_ok: u64,

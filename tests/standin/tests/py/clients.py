@@ -5,61 +5,23 @@ test (tests/python.rs) asserts on it. Never prints tokens or secrets.
 """
 
 import base64
-import hashlib
 import json
 import secrets
 import smtplib
-import ssl
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 
-INFO = json.load(open(sys.argv[1]))
-CTX = ssl.create_default_context(cafile=INFO["ca_file"])
+from standin_client import CTX, INFO, call, control, message, pkce  # noqa: F401 (CTX: smtplib)
+
 USER = INFO["users"][0]
 REDIRECT = "http://127.0.0.1:8767/"
-MESSAGE = (
-    b"From: " + USER.encode() + b"\r\n"
-    b"To: friend@example.com\r\n"
-    b"Subject: Factura 2024/001\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"\r\n"
-    b".this line starts with a dot\r\n"
-    b"Plat\xc4\x83 la termen.\r\n"
-)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-OPENER = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=CTX))
-
-
-def call(url, data=None, headers=None, method=None):
-    """(status, headers, body bytes) without raising on HTTP errors."""
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    try:
-        with OPENER.open(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def control(method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(INFO["control"] + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+MESSAGE = message(USER)
 
 
 def authorize_and_exchange(scope, **extra):
-    verifier = secrets.token_urlsafe(64)[:96]
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce(64)
     params = {
         "client_id": INFO["client_id"], "redirect_uri": REDIRECT, "response_type": "code",
         "scope": scope, "code_challenge": challenge, "code_challenge_method": "S256",

@@ -5,57 +5,21 @@ tests/python_microsoft.rs asserts on it. Never prints tokens or secrets.
 """
 
 import base64
-import hashlib
 import json
 import secrets
 import smtplib
-import ssl
 import sys
 import urllib.error
 import urllib.parse
 import urllib.request
 
-INFO = json.load(open(sys.argv[1]))
+from standin_client import CTX, INFO, call, control, message, pkce  # noqa: F401 (CTX: smtplib)
+
 MS = INFO["microsoft"]
-CTX = ssl.create_default_context(cafile=INFO["ca_file"])
 USER = MS["work_users"][0]
 REDIRECT = "http://localhost:8768"
 SMTP_SCOPE = "openid email offline_access https://outlook.office.com/SMTP.Send"
-MESSAGE = (
-    b"From: " + USER.encode() + b"\r\n"
-    b"To: friend@example.com\r\n"
-    b"Subject: Factura 2024/001\r\n"
-    b"MIME-Version: 1.0\r\n"
-    b"Content-Type: text/plain; charset=utf-8\r\n"
-    b"\r\n"
-    b".this line starts with a dot\r\n"
-    b"Plat\xc4\x83 la termen.\r\n"
-)
-
-
-class NoRedirect(urllib.request.HTTPRedirectHandler):
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        return None
-
-
-OPENER = urllib.request.build_opener(NoRedirect, urllib.request.HTTPSHandler(context=CTX))
-
-
-def call(url, data=None, headers=None, method=None):
-    req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
-    try:
-        with OPENER.open(req, timeout=10) as r:
-            return r.status, dict(r.headers), r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, dict(e.headers), e.read()
-
-
-def control(method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(INFO["control"] + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
+MESSAGE = message(USER)
 
 
 def token(params):
@@ -70,8 +34,7 @@ def sign_in(scope, redeem_scope=None):
     Consent covers `scope`; the code is redeemed for `redeem_scope` (one resource).
     """
     control("POST", "/microsoft/settings", {"auto_approve": True})
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    verifier, challenge = pkce(48)
     q = urllib.parse.urlencode({
         "client_id": MS["public_client_id"], "response_type": "code", "redirect_uri": REDIRECT,
         "scope": scope, "code_challenge": challenge, "code_challenge_method": "S256",

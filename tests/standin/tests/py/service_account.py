@@ -5,10 +5,8 @@ Usage: service_account.py STANDIN_JSON CASE. Prints one JSON object with what th
 the Rust test (tests/service_account.rs) asserts on it. Never prints a key or a token.
 """
 
-import base64
 import json
 import smtplib
-import ssl
 import sys
 import time
 import urllib.error
@@ -18,8 +16,8 @@ import urllib.request
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
-INFO = json.load(open(sys.argv[1]))
-CTX = ssl.create_default_context(cafile=INFO["ca_file"])
+from standin_client import CTX, INFO, b64url, control, message as standin_message  # noqa: F401
+
 MAIL = "https://mail.google.com/"
 SEND = "https://www.googleapis.com/auth/gmail.send"
 SUBJECT = "facturi@firma.ro"
@@ -27,18 +25,11 @@ GRANT = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 
 
 def message(sender):
-    return (
-        b"From: " + sender.encode() + b"\r\n"
-        b"To: client@example.com\r\n"
-        b"Subject: Factura 2026/017\r\n"
-        b"MIME-Version: 1.0\r\n"
-        b"Content-Type: text/plain; charset=utf-8\r\n"
-        b"\r\n"
-        b"Plat\xc4\x83 la termen.\r\n"
-    )
+    return standin_message(sender, to=b"client@example.com", subject=b"Factura 2026/017", dot_line=False)
 
 
 def call(url, data=None, headers=None, method=None):
+    """(status, body): this client follows redirects (urlopen), unlike standin_client.call."""
     req = urllib.request.Request(url, data=data, headers=headers or {}, method=method)
     try:
         with urllib.request.urlopen(req, timeout=10, context=CTX) as r:
@@ -46,17 +37,6 @@ def call(url, data=None, headers=None, method=None):
     except urllib.error.HTTPError as e:
         return e.code, e.read()
 
-
-def control(method, path, body=None):
-    data = None if body is None else json.dumps(body).encode()
-    req = urllib.request.Request(INFO["control"] + path, data=data, method=method,
-                                 headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=10) as r:
-        return json.loads(r.read())
-
-
-def b64url(b):
-    return base64.urlsafe_b64encode(b).rstrip(b"=").decode()
 
 
 def assertion(key, kid, iss, scope, sub=None, aud=None, iat=None, lifetime=3600, header_kid=True):
