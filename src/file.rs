@@ -23,6 +23,13 @@ const CHUNK: usize = 64 * 1024;
 
 /// The whole file at `path`, if it is a regular file of at most `limit` bytes.
 pub(crate) fn read_bounded(path: &str, limit: u64) -> Result<Vec<u8>, FileError> {
+    let (file, meta) = open_bounded(path, limit)?;
+    read_open(file, meta.len(), limit)
+}
+
+/// The open file at `path` and what its handle says about it, if it is a regular file that
+/// reports at most `limit` bytes (it may hold more: see [`read_open`]).
+pub(crate) fn open_bounded(path: &str, limit: u64) -> Result<(File, std::fs::Metadata), FileError> {
     let meta = std::fs::metadata(path).map_err(FileError::Io)?;
     if !meta.is_file() {
         return Err(FileError::NotRegular);
@@ -36,8 +43,16 @@ pub(crate) fn read_bounded(path: &str, limit: u64) -> Result<Vec<u8>, FileError>
     if !meta.is_file() {
         return Err(FileError::NotRegular);
     }
+    if meta.len() > limit {
+        return Err(FileError::TooLarge(meta.len()));
+    }
+    Ok((file, meta))
+}
+
+/// The rest of an open file, at most `limit` bytes; `reported` is the size it claims.
+pub(crate) fn read_open(file: File, reported: u64, limit: u64) -> Result<Vec<u8>, FileError> {
     let mut file = file;
-    let mut bytes = Vec::with_capacity(meta.len().min(limit) as usize);
+    let mut bytes = Vec::with_capacity(reported.min(limit) as usize);
     let mut chunk = vec![0u8; CHUNK];
     loop {
         let n = match file.read(&mut chunk) {

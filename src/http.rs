@@ -146,19 +146,27 @@ impl Http {
     }
 
     /// Like [`Http::request_once`] with `body` read piece by piece through `reporter` (upload
-    /// progress). When the progress callback asks to stop, the request is abandoned before its
-    /// last piece and the error is CANCELLED: the server never had the whole body.
+    /// progress): `len` bytes, sent as the `Content-Length`, never held in memory here. When
+    /// the progress callback asks to stop, the request is abandoned before its last piece and the
+    /// error is CANCELLED: the server never had the whole body. When `body` fails (an attachment
+    /// could not be read to its end), the body ends short of its `Content-Length` and the
+    /// connection is dropped, so the server never had it either: the error says why (IO).
     pub(crate) fn upload(
         &self,
         call: &Call,
         url: &Url,
         headers: &[(&str, &str)],
-        body: &[u8],
+        body: &mut dyn Read,
+        len: u64,
         reporter: &mut Reporter<'_>,
     ) -> std::result::Result<Response, Failed> {
-        let result = {
-            let mut reader = ProgressReader::new(body, reporter);
-            self.request_once_body(call, "POST", url, headers, Some(Body::Reader(&mut reader)))
+        let length = len.to_string();
+        let mut all: Vec<(&str, &str)> = headers.to_vec();
+        all.push(("Content-Length", &length));
+        let (result, failure) = {
+            let mut reader = ProgressReader::new(body, len, reporter);
+            let result = self.request_once_body(call, "POST", url, &all, Some(Body::Reader(&mut reader)));
+            (result, reader.failure())
         };
         if reporter.stopped() {
             return Err(Failed {
@@ -166,6 +174,12 @@ impl Http {
                     Status::Cancelled,
                     "the progress callback cancelled the send before the end of the upload; nothing was delivered",
                 ),
+                may_have_reached: false,
+            });
+        }
+        if let (Some(e), Err(_)) = (failure, &result) {
+            return Err(Failed {
+                error: Error::new(Status::Io, e.to_string()),
                 may_have_reached: false,
             });
         }

@@ -68,36 +68,63 @@ impl<'a> Reporter<'a> {
 pub(crate) const PIECE: usize = 64 * 1024;
 
 /// A request body that reports progress as the HTTP client reads it, and fails (so the request
-/// is abandoned before its end) when the callback asks to stop.
+/// is abandoned before its end) when the callback asks to stop or the data cannot be read to
+/// its end; the data's own failure is kept for the caller ([`ProgressReader::failure`]).
 pub(crate) struct ProgressReader<'d, 'r, 'a> {
-    data: &'d [u8],
-    sent: usize,
+    data: &'d mut dyn Read,
+    len: u64,
+    sent: u64,
     reporter: &'r mut Reporter<'a>,
+    failure: Option<io::Error>,
 }
 
 impl<'d, 'r, 'a> ProgressReader<'d, 'r, 'a> {
-    pub fn new(data: &'d [u8], reporter: &'r mut Reporter<'a>) -> Self {
+    /// `data` must give exactly `len` bytes.
+    pub fn new(data: &'d mut dyn Read, len: u64, reporter: &'r mut Reporter<'a>) -> Self {
         ProgressReader {
             data,
+            len,
             sent: 0,
             reporter,
+            failure: None,
         }
+    }
+
+    /// Why the data could not be read to its end, if it could not.
+    pub fn failure(&mut self) -> Option<io::Error> {
+        self.failure.take()
     }
 }
 
 impl Read for ProgressReader<'_, '_, '_> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let left = self.data.len() - self.sent;
+        let left = self.len - self.sent;
         if left == 0 {
             return Ok(0);
         }
-        let n = left.min(buf.len()).min(PIECE);
-        if !self.reporter.before(self.sent as u64, n == left) {
+        let want = (left.min(PIECE as u64) as usize).min(buf.len());
+        let mut n = 0;
+        while n < want {
+            match self.data.read(&mut buf[n..want]) {
+                Ok(0) => {
+                    let e = io::Error::other("the message ended before its announced length");
+                    self.failure = Some(io::Error::other(e.to_string()));
+                    return Err(e);
+                }
+                Ok(k) => n += k,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    let copy = io::Error::new(e.kind(), e.to_string());
+                    self.failure = Some(e);
+                    return Err(copy);
+                }
+            }
+        }
+        if !self.reporter.before(self.sent, n as u64 == left) {
             // Not `Interrupted`: readers retry that.
             return Err(io::Error::other("the progress callback cancelled the send"));
         }
-        buf[..n].copy_from_slice(&self.data[self.sent..self.sent + n]);
-        self.sent += n;
+        self.sent += n as u64;
         Ok(n)
     }
 }
@@ -137,13 +164,17 @@ mod tests {
         let ok = |_d: u64, _t: u64| true;
         let mut r = Reporter::new(Some(&ok), data.len() as u64);
         let mut out = Vec::new();
-        ProgressReader::new(&data, &mut r).read_to_end(&mut out).unwrap();
+        ProgressReader::new(&mut &data[..], data.len() as u64, &mut r)
+            .read_to_end(&mut out)
+            .unwrap();
         assert_eq!(out, data);
 
         let stop_at_end = |d: u64, t: u64| d + 10 < t;
         let mut r = Reporter::new(Some(&stop_at_end), data.len() as u64);
         let mut out = Vec::new();
-        let e = ProgressReader::new(&data, &mut r).read_to_end(&mut out).unwrap_err();
+        let e = ProgressReader::new(&mut &data[..], data.len() as u64, &mut r)
+            .read_to_end(&mut out)
+            .unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::Other);
         assert_eq!(out.len(), PIECE * 2, "the last piece was never handed over");
     }

@@ -38,12 +38,13 @@ fn a_warm_send_is_one_pipelined_flight_plus_the_data() {
             c.send(&t, &two_recipients()).unwrap();
         }
         let mut want: Vec<&[&str]> = match via {
-            Via::StartTls => vec![&["EHLO"], &["STARTTLS"], &["EHLO"], &["AUTH"]],
-            _ => vec![&["EHLO"], &["AUTH"]],
+            Via::StartTls => vec![&["EHLO"], &["STARTTLS"], &["EHLO"]],
+            _ => vec![&["EHLO"]],
         };
-        // The first send on a new connection needs no RSET; the kept connection's probe rides
-        // in the flight of the next ones.
-        want.extend([&["MAIL", "RCPT", "RCPT", "DATA"][..], &["<data>"]]);
+        // The first send on a new connection needs no RSET, and its AUTH (with the initial
+        // response) rides in the envelope's flight (RFC 4954 §4); the kept connection's probe
+        // rides in the flight of the next ones.
+        want.extend([&["AUTH", "MAIL", "RCPT", "RCPT", "DATA"][..], &["<data>"]]);
         for _ in 0..2 {
             want.extend([&["RSET", "MAIL", "RCPT", "RCPT", "DATA"][..], &["<data>"]]);
         }
@@ -110,7 +111,7 @@ fn a_pipelined_flight_whose_only_recipient_is_refused_keeps_the_connection() {
     assert_eq!(counter(&s, "smtp_connections"), 1);
     assert_eq!(s.messages().len(), 1);
     let flights = &flights(&s)[0];
-    assert_eq!(flights[2], ["MAIL", "RCPT", "DATA"]);
+    assert_eq!(flights[1], ["AUTH", "MAIL", "RCPT", "DATA"]);
     assert_eq!(flights[flights.len() - 2], ["RSET", "MAIL", "RCPT", "DATA"]);
 }
 
@@ -137,7 +138,7 @@ fn a_dead_kept_connection_is_replaced_before_the_data() {
         assert_eq!(sessions[0].last().unwrap(), &["RSET"], "{kind}");
         assert_eq!(
             sessions[1],
-            f(&[&["EHLO"], &["AUTH"], &["MAIL", "RCPT", "RCPT", "DATA"], &["<data>"]]),
+            f(&[&["EHLO"], &["AUTH", "MAIL", "RCPT", "RCPT", "DATA"], &["<data>"]]),
             "{kind}"
         );
     }
@@ -233,10 +234,17 @@ fn a_second_connection_of_a_client_resumes_its_tls_session() {
         })),
         oauthmail::log::Level::Debug,
     );
+    let tls = |s: &oauthmail_standin::Standin| (counter(s, "tls_handshakes"), counter(s, "tls_resumed"));
+    let before = tls(&s);
     c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    let first = tls(&s);
     // Another access token is another pooled connection, so this send opens a new one.
     c.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    let second = tls(&s);
     assert_eq!(counter(&s, "smtp_connections"), 2);
+    // Counted by the server too: the first handshake was full, the second resumed.
+    assert_eq!((first.0 - before.0, first.1 - before.1), (1, 0), "{before:?} {first:?}");
+    assert_eq!((second.0 - first.0, second.1 - first.1), (1, 1), "{first:?} {second:?}");
     let tls: Vec<String> = lines
         .lock()
         .unwrap()
@@ -245,4 +253,82 @@ fn a_second_connection_of_a_client_resumes_its_tls_session() {
         .cloned()
         .collect();
     assert_eq!(tls, ["SMTP: full TLS handshake", "SMTP: TLS session resumed"]);
+}
+
+/// The TLS session cache is the client's, shared by all its connections: after the refresh (a
+/// full handshake with the token endpoint over HTTPS) the SMTP connection to the same host
+/// resumes that session. Another client has its own cache and starts with a full handshake.
+/// Counted by the stand-in.
+#[test]
+fn the_smtp_connection_resumes_the_session_of_the_token_endpoint_of_the_same_client() {
+    let s = standin();
+    let tls = |s: &oauthmail_standin::Standin| (counter(s, "tls_handshakes"), counter(s, "tls_resumed"));
+    let c = client(&s, Via::Smtps);
+    let t = expired(token(&s, MAIL_SCOPE), &s);
+    let before = tls(&s);
+    c.send(&t, &simple()).unwrap();
+    let after = tls(&s);
+    assert_eq!(refreshes(&s), 1);
+    assert_eq!((after.0 - before.0, after.1 - before.1), (2, 1), "{before:?} {after:?}");
+    // A new client has its own (empty) cache: a full handshake again.
+    let other = client(&s, Via::Smtps);
+    other.send(&token(&s, MAIL_SCOPE), &simple()).unwrap();
+    let last = tls(&s);
+    assert_eq!((last.0 - after.0, last.1 - after.1), (1, 0), "{after:?} {last:?}");
+}
+
+/// The AUTH pipelined with the envelope on a new connection, with a token the server rejects:
+/// Gmail's `334 <error JSON>`, then the `MAIL FROM` line is taken as the SASL answer (535), the
+/// `RCPT`s and `DATA` are refused for want of authentication, no data goes out and the connection
+/// is dropped. The one refresh and retry then sends on a new connection, pipelined again, and the
+/// message arrives once. When the fresh token is rejected too, nothing is delivered at all.
+#[test]
+fn a_rejected_token_in_a_pipelined_auth_delivers_nothing_and_is_refreshed_once() {
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let t = token(&s, MAIL_SCOPE);
+    // The server forgets the token, the client's clock still says it is valid.
+    control(
+        &s,
+        "POST",
+        "/tokens/expire",
+        Some(json!({"token": t.access_token.as_ref().unwrap().expose()})),
+    );
+    let sent = c.send(&t, &two_recipients()).expect("sent after one refresh");
+    assert!(sent.token.is_some(), "the send refreshed");
+    assert_eq!(refreshes(&s), 1);
+    assert_eq!(counter(&s, "smtp_auth_failed"), 1);
+    assert_eq!(counter(&s, "smtp_connections"), 2);
+    assert_eq!(s.messages().len(), 1);
+    let sessions = flights(&s);
+    // The server took the MAIL line as the SASL answer (`<sasl>`); whether it got to the rest of
+    // the flight before the connection was dropped depends on timing. No data, in any case.
+    assert_eq!(sessions[0].len(), 2, "{sessions:?}");
+    assert_eq!(sessions[0][1][..2], ["AUTH", "<sasl>"], "{sessions:?}");
+    assert!(!sessions[0].iter().flatten().any(|c| c == "<data>"), "{sessions:?}");
+    assert_eq!(
+        sessions[1],
+        f(&[&["EHLO"], &["AUTH", "MAIL", "RCPT", "RCPT", "DATA"], &["<data>"]])
+    );
+
+    // Every token rejected (the user revoked the app and the token endpoint still hands out
+    // tokens the SMTP server refuses is not Google's behaviour; a 535 fault on AUTH stands in):
+    // an AUTH_FAILED error, nothing delivered, no data in any session.
+    let s = standin();
+    let c = client(&s, Via::Smtps);
+    let t = token(&s, MAIL_SCOPE);
+    fault(
+        &s,
+        json!({"endpoint": "smtp", "stage": "auth", "kind": "reply", "code": 535, "count": 5}),
+    );
+    let e = c.send(&t, &two_recipients()).unwrap_err();
+    assert_eq!(e.status, Status::AuthFailed, "{e:?}");
+    assert_eq!(s.messages().len(), 0);
+    assert_eq!(counter(&s, "smtp_messages"), 0);
+    for session in flights(&s) {
+        assert!(
+            !session.iter().any(|fl| fl.iter().any(|c| c == "<data>")),
+            "{session:?}"
+        );
+    }
 }

@@ -21,11 +21,14 @@ mod address;
 mod id;
 mod input;
 mod raw;
+mod stream;
 mod structured;
 #[cfg(test)]
 mod tests;
 
 use std::borrow::Cow;
+use std::io::Read as _;
+use std::sync::Arc;
 
 use lettre::Address;
 use serde::Deserialize;
@@ -34,6 +37,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result, Status};
 use crate::hint;
 
+pub use stream::MessageReader;
 pub use structured::guess_mime;
 
 /// Gmail's limit for a whole message, encoded (the upload endpoint's `maxSize`, providers.md §3.2).
@@ -115,11 +119,18 @@ pub struct Envelope {
 }
 
 /// A message ready for any transport.
+///
+/// Path attachments bigger than 64 KiB are not in memory: `files` says where the base64 of each
+/// goes into `data`, and [`PreparedMessage::smtp_reader`] / [`PreparedMessage::gmail_api_reader`]
+/// encode them from the open file while the transport writes (see `stream`).
 #[derive(Clone, Debug)]
 pub struct PreparedMessage {
-    /// The message without any `Bcc` header, CRLF line endings.
+    /// The message without any `Bcc` header, CRLF line endings, without the streamed files.
     pub(super) data: Vec<u8>,
-    /// The `Bcc` header field (with its CRLF) and where it goes into `data`.
+    /// Each streamed file and the offset in `data` where its base64 lines go, in order.
+    pub(super) files: Vec<(usize, Arc<stream::FileBody>)>,
+    /// The `Bcc` header field (with its CRLF) and where it goes into `data` (in the header
+    /// section, so before any file).
     pub(super) bcc: Option<(usize, Vec<u8>)>,
     pub envelope: Envelope,
     /// The `Message-ID` header's value, `<...@...>`.
@@ -127,32 +138,117 @@ pub struct PreparedMessage {
 }
 
 impl PreparedMessage {
-    /// The bytes for SMTP `DATA`: never a `Bcc` header (Gmail SMTP does not remove it, so every
-    /// recipient would see the Bcc list; providers.md §2.7). Bcc recipients are in the envelope.
-    pub fn smtp_bytes(&self) -> &[u8] {
-        &self.data
+    fn sources(&self, with_bcc: bool) -> Vec<stream::Source<'_>> {
+        use stream::Source;
+        let mut cuts: Vec<(usize, Source<'_>)> = self.files.iter().map(|(at, f)| (*at, Source::File(f))).collect();
+        if let (true, Some((at, field))) = (with_bcc, &self.bcc) {
+            // Before a file at the same offset: the Bcc field is in the header section.
+            let i = cuts.partition_point(|(f, _)| *f < *at);
+            cuts.insert(i, (*at, Source::Bytes(field)));
+        }
+        let mut out = Vec::with_capacity(cuts.len() * 2 + 1);
+        let mut from = 0;
+        for (at, source) in cuts {
+            if at > from {
+                out.push(Source::Bytes(&self.data[from..at]));
+            }
+            out.push(source);
+            from = at;
+        }
+        out.push(Source::Bytes(&self.data[from..]));
+        out
     }
 
-    /// The bytes for the Gmail API. The API has no envelope: the `Bcc` header is the only way it
-    /// learns the Bcc recipients, and Gmail removes the header before delivery (providers.md §3.5).
-    /// So this, and only this, transport gets the header.
-    pub fn gmail_api_bytes(&self) -> Cow<'_, [u8]> {
-        match &self.bcc {
-            None => Cow::Borrowed(&self.data),
-            Some((at, field)) => {
-                let mut out = Vec::with_capacity(self.data.len() + field.len());
-                out.extend_from_slice(&self.data[..*at]);
-                out.extend_from_slice(field);
-                out.extend_from_slice(&self.data[*at..]);
-                Cow::Owned(out)
-            }
+    /// The message for SMTP `DATA`, read as it is encoded: never a `Bcc` header (Gmail SMTP does
+    /// not remove it, so every recipient would see the Bcc list; providers.md §2.7). Bcc
+    /// recipients are in the envelope. A read error means the message must not be finished.
+    pub fn smtp_reader(&self) -> MessageReader<'_> {
+        MessageReader::new(self.sources(false))
+    }
+
+    /// The message for the Gmail API, read as it is encoded. The API has no envelope: the `Bcc`
+    /// header is the only way it learns the Bcc recipients, and Gmail removes the header before
+    /// delivery (providers.md §3.5). So this, and only this, transport gets the header.
+    pub fn gmail_api_reader(&self) -> MessageReader<'_> {
+        MessageReader::new(self.sources(true))
+    }
+
+    /// The bytes of [`PreparedMessage::smtp_reader`] in memory (borrowed when no file is streamed).
+    pub fn smtp_bytes(&self) -> Result<Cow<'_, [u8]>> {
+        if self.files.is_empty() {
+            return Ok(Cow::Borrowed(&self.data));
         }
+        read_all(self.smtp_reader())
+    }
+
+    /// The bytes of [`PreparedMessage::gmail_api_reader`] in memory (borrowed when there is
+    /// neither a Bcc header nor a streamed file).
+    pub fn gmail_api_bytes(&self) -> Result<Cow<'_, [u8]>> {
+        if self.files.is_empty() && self.bcc.is_none() {
+            return Ok(Cow::Borrowed(&self.data));
+        }
+        read_all(self.gmail_api_reader())
+    }
+
+    /// The length of the SMTP message (without `Bcc`).
+    pub fn smtp_len(&self) -> u64 {
+        self.data.len() as u64 + self.files.iter().map(|(_, f)| f.encoded_len()).sum::<u64>()
+    }
+
+    /// The length of the Gmail API message (with `Bcc`).
+    pub fn gmail_api_len(&self) -> u64 {
+        self.smtp_len() + self.bcc.as_ref().map_or(0, |(_, f)| f.len() as u64)
     }
 
     /// The largest of the transports' byte counts.
     pub fn max_len(&self) -> usize {
-        self.data.len() + self.bcc.as_ref().map_or(0, |(_, f)| f.len())
+        usize::try_from(self.gmail_api_len()).unwrap_or(usize::MAX)
     }
+
+    /// Whether the message is all ASCII (base64 always is).
+    pub fn is_ascii(&self) -> bool {
+        self.data.is_ascii() && self.bcc.as_ref().is_none_or(|(_, f)| f.is_ascii())
+    }
+
+    /// For SMTP's dot-stuffing (RFC 5321 §4.5.2): how many lines of the SMTP message start with
+    /// `.`, and whether a CRLF must be added before the final `.` (the message is not empty and
+    /// does not end with one). Known without reading the files: base64 has no `.`, and a file's
+    /// lines end in a base64 character.
+    pub fn smtp_lines(&self) -> (u64, bool) {
+        let mut dots = 0;
+        let mut line_start = true;
+        let mut ends_crlf = false;
+        for source in self.sources(false) {
+            match source {
+                stream::Source::Bytes(b) => {
+                    for &c in b {
+                        if line_start && c == b'.' {
+                            dots += 1;
+                        }
+                        line_start = c == b'\n';
+                    }
+                    if !b.is_empty() {
+                        ends_crlf = b.ends_with(b"\r\n");
+                    }
+                }
+                stream::Source::File(f) => {
+                    if f.encoded_len() > 0 {
+                        line_start = false;
+                        ends_crlf = false;
+                    }
+                }
+            }
+        }
+        (dots, self.smtp_len() > 0 && !ends_crlf)
+    }
+}
+
+fn read_all(mut reader: MessageReader<'_>) -> Result<Cow<'static, [u8]>> {
+    let mut out = Vec::with_capacity(usize::try_from(reader.len()).unwrap_or(0));
+    reader
+        .read_to_end(&mut out)
+        .map_err(|e| Error::new(Status::Io, e.to_string()))?;
+    Ok(Cow::Owned(out))
 }
 
 /// Checks the document and builds the message. Reads the files it names; touches no network.

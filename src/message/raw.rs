@@ -131,6 +131,7 @@ pub(super) fn prepare_raw(source: RawSource<'_>, envelope: Option<&EnvelopeDocum
 
     Ok(PreparedMessage {
         data,
+        files: Vec::new(),
         bcc,
         envelope: Envelope {
             from: env_from,

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use lettre::message::header::{self, ContentType, HeaderName, HeaderValue, Headers};
@@ -12,8 +13,9 @@ use lettre::message::{Attachment, Body, Mailboxes, MultiPart, SinglePart};
 
 use super::address::{no_line_breaks, parse_mailbox, RecipientList};
 use super::id::{new_message_id, normalise_message_id};
-use super::input::{decode_base64, read_file};
+use super::input::{decode_base64, open_attachment, AttachmentFile};
 use super::raw::header_end;
+use super::stream::FileBody;
 use super::{AttachmentDocument, Envelope, MessageDocument, PreparedMessage, MAX_MESSAGE_BYTES};
 use crate::error::{Error, Result};
 use crate::hint;
@@ -107,7 +109,7 @@ pub(super) fn prepare_structured(doc: &MessageDocument) -> Result<PreparedMessag
         custom.push(HeaderValue::new(header_name, value.to_string()));
     }
 
-    let parts = read_attachments(&doc.attachments)?;
+    let (parts, streams) = read_attachments(&doc.attachments)?;
 
     let message_id = message_id.unwrap_or_else(|| new_message_id(from.email.domain()));
     let mut builder = lettre::Message::builder()
@@ -140,6 +142,8 @@ pub(super) fn prepare_structured(doc: &MessageDocument) -> Result<PreparedMessag
         .multipart_or_single(doc.text.as_deref(), doc.html.as_deref(), parts)
         .map_err(|e| Error::internal(format!("the message could not be built: {e}")))?;
     let mut data = message.formatted();
+    drop(message);
+    let files = cut_markers(&mut data, streams)?;
     // lettre grows the Vec by doubling and appends the closing boundary after the body, so a big
     // message comes back with about twice its length in capacity, held for the whole send.
     // (lettre's formatter into a caller's Vec is private, so it cannot be sized up front.)
@@ -155,6 +159,7 @@ pub(super) fn prepare_structured(doc: &MessageDocument) -> Result<PreparedMessag
 
     Ok(PreparedMessage {
         data,
+        files,
         bcc,
         envelope: Envelope {
             from: from.email,
@@ -247,8 +252,59 @@ impl BuildBody for lettre::message::MessageBuilder {
     }
 }
 
-fn read_attachments(docs: &[AttachmentDocument]) -> Result<Vec<Part>> {
+/// A path attachment that is encoded while the message is sent: the text lettre wrote as its body
+/// (a random marker, pre-encoded), found in the formatted message and replaced by the file.
+struct Streamed {
+    marker: String,
+    body: FileBody,
+}
+
+/// Takes each streamed attachment's marker out of the formatted message and says where its file
+/// goes instead: (offset in `data`, file), in order. The headers always come before the first.
+fn cut_markers(data: &mut Vec<u8>, streams: Vec<Streamed>) -> Result<Vec<(usize, Arc<FileBody>)>> {
+    let mut found = Vec::with_capacity(streams.len());
+    for s in streams {
+        let at = data
+            .windows(s.marker.len())
+            .position(|w| w == s.marker.as_bytes())
+            .ok_or_else(|| Error::internal("an attachment's place in the message was not found"))?;
+        found.push((at, s.marker.len(), s.body));
+    }
+    found.sort_by_key(|(at, _, _)| std::cmp::Reverse(*at));
+    for (at, len, _) in &found {
+        data.drain(*at..*at + *len);
+    }
+    found.reverse();
+    let mut removed = 0;
+    Ok(found
+        .into_iter()
+        .map(|(at, len, body)| {
+            let place = at - removed;
+            removed += len;
+            (place, Arc::new(body))
+        })
+        .collect())
+}
+
+/// A marker no message text can contain by chance: 128 random bits.
+fn new_marker(i: usize) -> String {
+    let mut random = [0u8; 16];
+    let provider = rustls::crypto::ring::default_provider();
+    if provider.secure_random.fill(&mut random).is_err() {
+        // Never expected; still unique within the message (checked when it is split).
+        random[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    }
+    let mut text = String::from("oauthmailstream");
+    for b in random {
+        let _ = write!(text, "{b:02x}");
+    }
+    let _ = write!(text, "x{i}");
+    text
+}
+
+fn read_attachments(docs: &[AttachmentDocument]) -> Result<(Vec<Part>, Vec<Streamed>)> {
     let mut parts = Vec::with_capacity(docs.len());
+    let mut streams = Vec::new();
     let mut content_ids = HashSet::new();
     let mut total = 0usize;
     for (i, a) in docs.iter().enumerate() {
@@ -289,7 +345,7 @@ fn read_attachments(docs: &[AttachmentDocument]) -> Result<Vec<Part>> {
             }
             None => None,
         };
-        let (bytes, default_name) = match (&a.path, &a.content_base64) {
+        let (content, default_name) = match (&a.path, &a.content_base64) {
             (Some(_), Some(_)) => {
                 return Err(Error::invalid(
                     field("content_base64"),
@@ -303,16 +359,23 @@ fn read_attachments(docs: &[AttachmentDocument]) -> Result<Vec<Part>> {
                 ))
             }
             (Some(path), None) => {
-                let bytes = read_file(path, &field("path"))?;
+                let file = open_attachment(path, &field("path"))?;
                 let name = Path::new(path)
                     .file_name()
                     .map(|n| n.to_string_lossy().into_owned())
                     .filter(|n| !n.is_empty());
-                (bytes, name)
+                (file, name)
             }
-            (None, Some(b64)) => (decode_base64(b64, &field("content_base64"))?, None),
+            (None, Some(b64)) => (
+                AttachmentFile::Bytes(decode_base64(b64, &field("content_base64"))?),
+                None,
+            ),
         };
-        total = total.saturating_add(bytes.len());
+        let size = match &content {
+            AttachmentFile::Bytes(b) => b.len(),
+            AttachmentFile::Stream(f) => usize::try_from(f.size()).unwrap_or(usize::MAX),
+        };
+        total = total.saturating_add(size);
         // Base64 grows data by 4/3: stop early instead of encoding hundreds of megabytes.
         if total / 3 * 4 > MAX_MESSAGE_BYTES {
             return Err(Error::invalid(
@@ -343,8 +406,19 @@ fn read_attachments(docs: &[AttachmentDocument]) -> Result<Vec<Part>> {
         // Always base64: lettre would pick 7bit for ASCII-looking content and rewrite its line
         // endings to CRLF, which corrupts a binary (or LF-only text) file.
         .body(
-            Body::new_with_encoding(bytes, header::ContentTransferEncoding::Base64)
-                .map_err(|_| Error::internal("base64 encoding refused"))?,
+            match content {
+                AttachmentFile::Bytes(bytes) => Body::new_with_encoding(bytes, header::ContentTransferEncoding::Base64)
+                    .map_err(|_| Error::internal("base64 encoding refused"))?,
+                AttachmentFile::Stream(body) => {
+                    let marker = new_marker(i);
+                    let pre_encoded = Body::dangerous_pre_encoded(
+                        marker.clone().into_bytes(),
+                        header::ContentTransferEncoding::Base64,
+                    );
+                    streams.push(Streamed { marker, body });
+                    pre_encoded
+                }
+            },
             content_type,
         );
         parts.push(Part {
@@ -352,7 +426,7 @@ fn read_attachments(docs: &[AttachmentDocument]) -> Result<Vec<Part>> {
             part,
         });
     }
-    Ok(parts)
+    Ok((parts, streams))
 }
 
 /// `type/subtype; name="..."`: the `name` parameter, in RFC 2047 form when it is not ASCII, is what

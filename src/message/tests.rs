@@ -125,7 +125,7 @@ fn romanian_diacritics_survive_in_subject_from_to_and_custom_headers() {
         "headers": {"X-Nota": format!("notă {DIACRITICS}")}
     })))
     .unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     let head = text.split("\r\n\r\n").next().unwrap();
     assert!(head.is_ascii(), "headers must be 7-bit (RFC 2047): {head}");
     assert!(
@@ -160,7 +160,7 @@ fn attachment_filename_with_diacritics_is_in_rfc2231_and_rfc2047_form() {
         "attachments": [{"filename": name, "content_base64": b64(b"%PDF-1.4\n%\xe2\xe3\n")}]
     })))
     .unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     let part = parts_with(&text, "Content-Disposition: attachment")[0];
     assert!(part.is_ascii());
     let disposition = header(part.split_once("\r\n").unwrap().1, "Content-Disposition").unwrap();
@@ -198,7 +198,7 @@ fn attachment_bytes_are_base64_and_unchanged() {
         "attachments": [{"filename": "date.csv", "content_type": "text/csv", "content_base64": b64(content)}]
     })))
     .unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     let part = parts_with(&text, "date.csv")[0];
     assert!(part.contains("Content-Transfer-Encoding: base64"));
     assert!(part.contains("Content-Type: text/csv; name=\"date.csv\""), "{part}");
@@ -218,7 +218,7 @@ fn path_attachment_is_named_after_the_file_and_typed_by_its_extension() {
     })))
     .unwrap();
     std::fs::remove_dir_all(&dir).ok();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     let first = parts_with(&text, "raport lunar.xlsx");
     assert_eq!(first.len(), 1, "{text}");
     assert!(first[0].contains("Content-Type: application/vnd.openxmlformats-officedocument.spreadsheetml.sheet;"));
@@ -236,7 +236,7 @@ fn inline_image_goes_into_multipart_related_with_the_html() {
         ]
     })))
     .unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     let ct = header(&text, "Content-Type").unwrap();
     assert!(ct.starts_with("multipart/mixed"), "{ct}");
     let alt = text.find("Content-Type: multipart/alternative").expect("alternative");
@@ -255,10 +255,10 @@ fn text_only_and_html_only_messages_are_single_parts() {
         json!({"from": "a@firma.ro", "to": ["b@example.ro"], "html": "<b>x</b>"}),
     ))
     .unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     assert!(header(&text, "Content-Type").unwrap().starts_with("text/html"));
     let p = prepare(&doc(json!({"from": "a@firma.ro", "to": ["b@example.ro"], "text": "x"}))).unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     assert!(header(&text, "Content-Type").unwrap().starts_with("text/plain"));
 }
 
@@ -269,14 +269,14 @@ fn bcc_is_never_in_the_smtp_bytes_but_is_in_the_envelope_and_the_gmail_api_bytes
         "bcc": ["Șef <sef@example.ro>", "ascuns@example.ro"], "text": "x"
     })))
     .unwrap();
-    let smtp = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let smtp = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     // No Bcc field (not a substring search: the random Message-ID and boundary may hold "bcc").
     assert!(
         !smtp.split("\r\n").any(|l| l.to_ascii_lowercase().starts_with("bcc:")),
         "{smtp}"
     );
     assert!(!smtp.contains("sef@example.ro") && !smtp.contains("ascuns@"));
-    let api = String::from_utf8(p.gmail_api_bytes().into_owned()).unwrap();
+    let api = String::from_utf8(p.gmail_api_bytes().unwrap().into_owned()).unwrap();
     let bcc = decode_2047(&header(&api, "Bcc").unwrap());
     assert_eq!(bcc, "Șef <sef@example.ro>, ascuns@example.ro");
     // Apart from the Bcc field, the two are the same bytes.
@@ -314,7 +314,7 @@ fn duplicate_recipients_get_one_rcpt() {
 #[test]
 fn message_id_is_added_and_reported_or_taken_from_the_headers() {
     let p = prepare(&doc(json!({"from": "a@firma.ro", "to": ["b@example.ro"], "text": "x"}))).unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     assert_eq!(header(&text, "Message-ID").unwrap(), p.message_id);
     assert!(p.message_id.starts_with('<') && p.message_id.ends_with("@firma.ro>"));
     let q = prepare(&doc(json!({"from": "a@firma.ro", "to": ["b@example.ro"], "text": "x"}))).unwrap();
@@ -326,7 +326,7 @@ fn message_id_is_added_and_reported_or_taken_from_the_headers() {
     })))
     .unwrap();
     assert_eq!(p.message_id, "<factura-123@firma.ro>");
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     assert_eq!(header(&text, "Message-ID").unwrap(), "<factura-123@firma.ro>");
     assert_eq!(text.matches("Message-ID:").count(), 1);
     assert_eq!(header(&text, "In-Reply-To").unwrap(), "<x@y.ro>");
@@ -338,7 +338,7 @@ fn reply_to_is_written() {
         "from": "a@firma.ro", "to": ["b@example.ro"], "reply_to": "Contabilitate <contabilitate@firma.ro>", "text": "x"
     })))
     .unwrap();
-    let text = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     assert_eq!(
         header(&text, "Reply-To").unwrap(),
         "Contabilitate <contabilitate@firma.ro>"
@@ -532,7 +532,7 @@ fn raw_and_structured_fields_together_are_refused() {
 fn raw_message_gets_a_message_id_and_loses_its_bcc_for_smtp_only() {
     let raw = b"From: Firma <a@firma.ro>\nTo: \"Pop, Ion\" <ion@example.ro>, ana@example.ro\nBcc: ascuns@example.ro,\n  sef@example.ro\nSubject: hi\n\nbody\n";
     let p = prepare(&doc(json!({"raw_base64": b64(raw)}))).unwrap();
-    let smtp = String::from_utf8(p.smtp_bytes().to_vec()).unwrap();
+    let smtp = String::from_utf8(p.smtp_bytes().unwrap().to_vec()).unwrap();
     assert_eq!(
         smtp,
         format!(
@@ -541,7 +541,7 @@ fn raw_message_gets_a_message_id_and_loses_its_bcc_for_smtp_only() {
         )
     );
     assert!(p.message_id.ends_with("@firma.ro>"));
-    let api = String::from_utf8(p.gmail_api_bytes().into_owned()).unwrap();
+    let api = String::from_utf8(p.gmail_api_bytes().unwrap().into_owned()).unwrap();
     assert_eq!(
         api,
         format!(
@@ -570,7 +570,7 @@ fn raw_message_keeps_its_message_id_and_honours_the_envelope() {
     })))
     .unwrap();
     assert_eq!(p.message_id, "<abc@firma.ro>");
-    assert_eq!(p.smtp_bytes(), raw);
+    assert_eq!(&*p.smtp_bytes().unwrap(), raw);
     assert_eq!(p.envelope.from.to_string(), "bounce@firma.ro");
     assert_eq!(p.envelope.to[0].field, "message.envelope.to[0]");
     // Without the envelope there is no recipient.
@@ -597,7 +597,7 @@ fn paths_with_diacritics_are_read_and_name_the_attachment() {
     })));
     let raw = prepare(&doc(json!({"raw_path": raw.to_str().unwrap()})));
     std::fs::remove_dir_all(&dir).ok();
-    let text = String::from_utf8(structured.unwrap().smtp_bytes().to_vec()).unwrap();
+    let text = String::from_utf8(structured.unwrap().smtp_bytes().unwrap().to_vec()).unwrap();
     let part = parts_with(&text, "Content-Disposition: attachment")[0];
     let disposition = header(part.split_once("\r\n").unwrap().1, "Content-Disposition").unwrap();
     assert_eq!(decode_2231(&disposition, "filename"), "Factură țeavă.pdf");
@@ -624,4 +624,101 @@ fn address_lists_are_parsed_with_groups_comments_and_quotes() {
     let list: Vec<_> = list.iter().map(|a| a.to_string()).collect();
     assert_eq!(list, ["j@x.ro", "k@y.ro", "a@t.ro", "b@t.ro", "s@z.ro"]);
     assert!(parse_address_list("ok@x.ro, not-an-address").is_err());
+}
+
+/// Files over 64 KiB are streamed: the message holds only the text around them, and what the
+/// readers give is byte for byte what lettre writes for the same bytes in memory (76-character
+/// lines, CRLF between them, none after the last), at sizes around a line and a chunk.
+#[test]
+fn a_big_path_attachment_is_streamed_as_lettre_would_encode_it() {
+    use lettre::message::header::ContentTransferEncoding;
+    use lettre::message::Body;
+    let dir = std::env::temp_dir().join(format!("oauthmail-stream-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    for size in [65_537usize, 57 * 1150, 57 * 1150 + 1, 57 * 2300 - 1, 300_001] {
+        let content: Vec<u8> = (0..size).map(|i| (i * 7 + i / 251) as u8).collect();
+        let path = dir.join(format!("f{size}.bin"));
+        std::fs::write(&path, &content).unwrap();
+        let p = prepare(&doc(json!({
+            "from": "office@firma.ro", "to": ["ion@example.ro"], "bcc": ["sef@example.ro"],
+            "text": ".dot at a line start\r\nx",
+            "attachments": [{"path": path.to_str().unwrap()}, {"filename": "mic.txt", "content_base64": b64(b"mic")}]
+        })))
+        .unwrap();
+        assert_eq!(p.files.len(), 1, "{size}");
+        assert!(
+            p.data.len() < 4096,
+            "{size}: the file is not in the message: {}",
+            p.data.len()
+        );
+        let smtp = p.smtp_bytes().unwrap();
+        assert_eq!(smtp.len() as u64, p.smtp_len(), "{size}");
+        let expected = Body::new_with_encoding(content.clone(), ContentTransferEncoding::Base64).unwrap();
+        let expected = std::str::from_utf8(expected.as_ref()).unwrap();
+        let text = std::str::from_utf8(&smtp).unwrap();
+        assert!(text.contains(&format!("\r\n\r\n{expected}\r\n--")), "{size}");
+        assert!(!text.contains("oauthmailstream"), "{size}: no marker left");
+        let api = p.gmail_api_bytes().unwrap();
+        assert_eq!(api.len() as u64, p.gmail_api_len(), "{size}");
+        let api = std::str::from_utf8(&api).unwrap();
+        assert_eq!(header(api, "Bcc").as_deref(), Some("sef@example.ro"), "{size}");
+        assert_eq!(api.replace("Bcc: sef@example.ro\r\n", ""), text, "{size}");
+        // The dot-stuffing figures agree with the bytes.
+        let dots = text.split("\r\n").filter(|l| l.starts_with('.')).count() as u64;
+        assert_eq!(p.smtp_lines(), (dots, !text.ends_with("\r\n")), "{size}");
+        assert_eq!(dots, 1);
+        // A clone reads the same file again from its start.
+        assert_eq!(p.clone().smtp_bytes().unwrap(), smtp, "{size}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The file is checked when the message is prepared and again while it is read: shorter,
+/// longer, or the same size with another modification time fails the read (never a message
+/// cut short that looks whole); the size limit counts a streamed file before anything is sent.
+#[test]
+fn a_streamed_file_that_changed_fails_the_read() {
+    use std::io::Read as _;
+    let dir = std::env::temp_dir().join(format!("oauthmail-stream-changed-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f.bin");
+    let prepared = || {
+        std::fs::write(&path, vec![1u8; 200_000]).unwrap();
+        prepare(&doc(json!({
+            "from": "office@firma.ro", "to": ["ion@example.ro"], "text": "x",
+            "attachments": [{"path": path.to_str().unwrap()}]
+        })))
+        .unwrap()
+    };
+    let read = |p: &PreparedMessage| {
+        let mut out = Vec::new();
+        p.smtp_reader().read_to_end(&mut out).map(|_| out.len())
+    };
+    let p = prepared();
+    assert_eq!(read(&p).unwrap() as u64, p.smtp_len());
+    std::fs::write(&path, vec![1u8; 100_000]).unwrap();
+    let e = read(&p).unwrap_err();
+    assert!(e.to_string().contains("became shorter"), "{e}");
+    let p = prepared();
+    std::fs::write(&path, vec![1u8; 200_001]).unwrap();
+    assert!(read(&p).unwrap_err().to_string().contains("changed its size"));
+    let p = prepared();
+    let f = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    f.set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(9))
+        .unwrap();
+    drop(f);
+    let e = read(&p).unwrap_err();
+    assert!(
+        e.to_string().contains("was modified") && e.to_string().contains("f.bin"),
+        "{e}"
+    );
+    assert_eq!(p.smtp_bytes().unwrap_err().status, Status::Io);
+
+    // Over the limit: refused while preparing, from the file's size.
+    let big = dir.join("big.bin");
+    std::fs::File::create(&big).unwrap().set_len(28 * 1024 * 1024).unwrap();
+    let e = err(json!({"from": "office@firma.ro", "to": ["ion@example.ro"], "text": "x",
+        "attachments": [{"path": big.to_str().unwrap()}]}));
+    assert_eq!(e.status, Status::InvalidArgument, "{e:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -65,7 +65,6 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
         )
     })?;
     let url = upload_url(base)?;
-    let body = message.gmail_api_bytes();
     let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
     let headers = [
         ("Authorization", authorization.expose()),
@@ -75,11 +74,12 @@ pub(crate) fn send(ctx: Ctx<'_>, access_token: &Secret, message: &PreparedMessag
     call.check()?;
     // From here on the provider may receive the message: whatever fails is returned, never retried
     // (the http layer does not retry a POST either).
-    let mut reporter = Reporter::new(ctx.progress, body.len() as u64);
-    let result = match ctx.progress {
-        Some(_) => ctx.http.upload(call, &url, &headers, &body, &mut reporter),
-        None => ctx.http.request_once(call, "POST", &url, &headers, Some(&body)),
-    };
+    // The message is encoded as it goes out (path attachments are read from their files), with
+    // its length, computed ahead, as the Content-Length.
+    let mut body = message.gmail_api_reader();
+    let len = body.len();
+    let mut reporter = Reporter::new(ctx.progress, len);
+    let result = ctx.http.upload(call, &url, &headers, &mut body, len, &mut reporter);
     // A stop by the progress callback came before the last piece: nothing can have arrived.
     let response = result.map_err(|f| {
         if f.may_have_reached && !reporter.stopped() {

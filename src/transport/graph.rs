@@ -52,13 +52,15 @@ pub(crate) fn send(
         .ok_or_else(|| Error::invalid("config.endpoints.graph", "the graph transport needs endpoints.graph"))?;
     let authorization = Secret::new(format!("Bearer {}", access_token.expose()));
     let auth = authorization.expose();
-    if message.smtp_bytes().len().div_ceil(3) * 4 > REQUEST_LIMIT {
+    // From the computed length: a big message is never read into memory for this decision.
+    if usize::try_from(message.smtp_len()).unwrap_or(usize::MAX).div_ceil(3) * 4 > REQUEST_LIMIT {
         return upload::send(ctx, base, auth, message, doc);
     }
-    let mime = base64::engine::general_purpose::STANDARD.encode(message.smtp_bytes());
+    let data = message.smtp_bytes()?;
+    let mime = base64::engine::general_purpose::STANDARD.encode(&data);
     // Graph takes the recipients of a MIME message from its To and Cc headers: every envelope
     // recipient they do not name is a Bcc recipient and goes through bccRecipients.
-    let named = to_and_cc(message.smtp_bytes());
+    let named = to_and_cc(&data);
     let bcc: Vec<Value> = message
         .envelope
         .to

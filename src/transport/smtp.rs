@@ -18,7 +18,11 @@
 //!   are kept per client (the oldest is closed with `QUIT` beyond that).
 //! - Round trips (issue 17): when the server offers PIPELINING (RFC 2920; Gmail does), a send on
 //!   a kept connection is two round trips: one flight of `RSET` (the kept connection's probe),
-//!   `MAIL`, every `RCPT` and `DATA`, whose replies are read in order, then the data. Without
+//!   `MAIL`, every `RCPT` and `DATA`, whose replies are read in order, then the data. On a new
+//!   connection the AUTH (with its initial response) goes first in that flight (RFC 4954 §4: it
+//!   completes in one round trip when the token is accepted); a rejected token's `334` makes the
+//!   server take the `MAIL` line as the SASL answer and refuse the rest, no data follows, the
+//!   connection is dropped and the rejection goes back for the one refresh and retry. Without
 //!   PIPELINING, one command at a time. New connections resume the client's TLS session when
 //!   the server allows it (rustls' session cache in the one TLS configuration of the client,
 //!   shared with HTTPS).
@@ -53,7 +57,7 @@ use crate::hint;
 use crate::message::PreparedMessage;
 use crate::secret::Secret;
 use crate::transport::{Failure, Sent};
-use session::{Broken, Limit, Reply, Session};
+use session::{Broken, DataShape, Limit, Reply, Session};
 
 /// An idle connection older than this is closed instead of reused (Gmail drops idle sessions
 /// after a few minutes; the `RSET` before reuse catches the rest).
@@ -285,10 +289,25 @@ fn send(
                     (open(ctx, tls, endpoint, account, access_token)?, false)
                 }
             },
-            None => (open(ctx, tls, endpoint, account, access_token)?, false),
+            None => {
+                let conn = connect(ctx, tls, endpoint)?;
+                call.check()?;
+                if conn.supports("PIPELINING") {
+                    (conn, false)
+                } else {
+                    (authenticated(ctx, conn, endpoint, account, access_token)?, false)
+                }
+            }
         };
         let rset = (reused && conn.supports("PIPELINING")).then_some(probe);
-        match transaction(&mut conn, call, message, io, rset, ctx.progress) {
+        // A new connection with PIPELINING authenticates in the envelope's flight (RFC 4954 §4).
+        let auth = (!reused && conn.supports("PIPELINING")).then_some(PipelinedAuth {
+            mechanism: settings.smtp_auth,
+            endpoint,
+            account,
+            token: access_token,
+        });
+        match transaction(&mut conn, call, message, io, rset, auth, ctx.progress) {
             Ok(()) => {
                 pool.put(account, key, conn);
                 return Ok(Sent::default());
@@ -303,6 +322,13 @@ fn send(
             }
             Err(Tx::Stale) => {
                 return Err(Error::internal("SMTP: a new connection was asked to probe itself").into());
+            }
+            // The pipelined AUTH failed: the server took the MAIL line as the SASL answer and
+            // refused the rest (nothing can be delivered: no data was sent). The connection is
+            // not reused; a rejected token comes back for the one refresh and retry.
+            Err(Tx::Auth(failure)) => {
+                drop(conn);
+                return Err(failure);
             }
             Err(Tx::Abandon(error)) => {
                 // The server said 354 to a transaction that must not go on: the connection is
@@ -355,9 +381,20 @@ fn open(
     account: &str,
     access_token: &Secret,
 ) -> Result<Session, Failure> {
+    let conn = connect(ctx, tls, endpoint)?;
+    ctx.call.check()?;
+    authenticated(ctx, conn, endpoint, account, access_token)
+}
+
+/// AUTH on a connected session, one command at a time.
+fn authenticated(
+    ctx: Ctx<'_>,
+    mut conn: Session,
+    endpoint: &SmtpEndpoint,
+    account: &str,
+    access_token: &Secret,
+) -> Result<Session, Failure> {
     let call = ctx.call;
-    let mut conn = connect(ctx, tls, endpoint)?;
-    call.check()?;
     let io = Limit::Each(ctx.settings.timeouts.io);
     match authenticate(
         &mut conn,
@@ -639,6 +676,8 @@ enum Tx {
     /// Refused before the data, but the server already answered `DATA` with 354 (pipelined):
     /// the connection must be dropped without the final `.`.
     Abandon(Error),
+    /// The AUTH pipelined with the envelope failed (the token, or the server's answer).
+    Auth(Failure),
     Before(Error),
     DataCut(Error),
     After(Error),
@@ -655,13 +694,13 @@ fn transaction(
     message: &PreparedMessage,
     io: Limit,
     rset: Option<Limit>,
+    auth: Option<PipelinedAuth<'_>>,
     progress: Option<&crate::progress::Progress>,
 ) -> Result<(), Tx> {
     let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
     let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
     call.check().map_err(Tx::Before)?;
     let envelope = &message.envelope;
-    let data = message.smtp_bytes();
 
     let mut params = Vec::new();
     let non_ascii_addresses =
@@ -675,12 +714,12 @@ fn transaction(
         }
         params.push(MailParameter::SmtpUtfEight);
     }
-    if !data.is_ascii() && conn.supports("8BITMIME") {
+    if !message.is_ascii() && conn.supports("8BITMIME") {
         params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
     }
     let mail = Mail::new(Some(envelope.from.clone()), params).to_string();
     if conn.supports("PIPELINING") {
-        pipelined_envelope(conn, call, envelope, &mail, io, rset)?;
+        pipelined_envelope(conn, call, envelope, &mail, io, rset, auth)?;
     } else {
         let reply = conn.command(call, &mail, io).map_err(|b| failed(b, Stage::Mail))?;
         if reply.code != 250 {
@@ -704,7 +743,13 @@ fn transaction(
 
     // Until the final "." has gone out the server must not deliver (RFC 5321 §4.1.1.4): a
     // failure here, a cancel included, leaves nothing delivered.
-    conn.send_data(call, data, io, progress)
+    let (dots, needs_crlf) = message.smtp_lines();
+    let shape = DataShape {
+        len: message.smtp_len(),
+        dots,
+        needs_crlf,
+    };
+    conn.send_data(call, &mut message.smtp_reader(), shape, io, progress)
         .map_err(|b| Tx::DataCut(map_broken(b, Stage::DataEnd, "timeouts.io_s")))?;
 
     // The point of no return: from here on, a failure is reported, never retried.
@@ -739,25 +784,47 @@ fn pipelined_envelope(
     mail: &str,
     io: Limit,
     rset: Option<Limit>,
+    auth: Option<PipelinedAuth<'_>>,
 ) -> Result<(), Tx> {
     let failed = |b: Broken, stage: Stage<'_>| Tx::Before(map_broken(b, stage, "timeouts.io_s"));
     let refused = |r: &Reply, stage: Stage<'_>| Tx::Before(map_reply(r.code, &r.text(), stage));
-    let mut flight = String::with_capacity(64 + mail.len() + envelope.to.len() * 48);
+    let response = auth
+        .as_ref()
+        .map(|a| initial_response(a.mechanism, a.endpoint, a.account, a.token));
+    // Holds the token when AUTH is in it: zeroed when dropped (as a Secret, below). Sized so it
+    // never grows (a grown String would leave a copy of the token behind); an address is at
+    // most 254 bytes, so a RCPT line well under 600.
+    let mut flight_text = String::with_capacity(
+        64 + mail.len() + envelope.to.len() * 600 + response.as_ref().map_or(0, |r| r.expose().len() + 32),
+    );
+    if let (Some(a), Some(response)) = (&auth, &response) {
+        flight_text.push_str("AUTH ");
+        flight_text.push_str(mechanism_name(a.mechanism));
+        flight_text.push(' ');
+        flight_text.push_str(response.expose());
+        flight_text.push_str("\r\n");
+    }
     if rset.is_some() {
-        flight.push_str("RSET\r\n");
+        flight_text.push_str("RSET\r\n");
     }
-    flight.push_str(mail);
+    flight_text.push_str(mail);
     for r in &envelope.to {
-        flight.push_str(&Rcpt::new(r.address.clone(), vec![]).to_string());
+        flight_text.push_str(&Rcpt::new(r.address.clone(), vec![]).to_string());
     }
-    flight.push_str("DATA\r\n");
-    if let Err(b) = conn.write_commands(call, &flight, io) {
+    flight_text.push_str("DATA\r\n");
+    let flight = Secret::new(flight_text);
+    let written = conn.write_commands(call, flight.expose(), io);
+    drop(flight);
+    if let Err(b) = written {
         return Err(match (b, rset) {
             (Broken::Cancelled, _) => Tx::Before(Error::cancelled()),
             // A kept connection that cannot even take the flight is stale.
             (_, Some(_)) => Tx::Stale,
             (b, None) => failed(b, Stage::Mail),
         });
+    }
+    if let Some(a) = &auth {
+        read_pipelined_auth(conn, call, io, a)?;
     }
     if let Some(probe) = rset {
         match conn.read_reply(call, probe) {
@@ -793,6 +860,59 @@ fn pipelined_envelope(
     }
 }
 
+/// An AUTH with an initial response that goes out first in the envelope's flight on a new
+/// connection (RFC 4954 §4: allowed with PIPELINING when the mechanism completes in one round
+/// trip, which XOAUTH2 and OAUTHBEARER do when the token is accepted).
+struct PipelinedAuth<'a> {
+    mechanism: SmtpAuth,
+    endpoint: &'a SmtpEndpoint,
+    account: &'a str,
+    token: &'a Secret,
+}
+
+/// The reply to a pipelined AUTH. `235`: go on with the envelope's replies. Anything else ends
+/// the transaction as [`Tx::Auth`], and no data follows: on a rejected token the server answers
+/// `334 <error JSON>` and takes the next line (our `MAIL FROM`) as the SASL answer, then says
+/// `535`; the `RCPT`s and `DATA` after it are refused for want of authentication (and even a
+/// `354` would not matter: the connection is dropped without data). So a failed AUTH delivers
+/// nothing, whatever the server makes of the rest of the flight.
+fn read_pipelined_auth(conn: &mut Session, call: &Call, io: Limit, auth: &PipelinedAuth<'_>) -> Result<(), Tx> {
+    let name = mechanism_name(auth.mechanism);
+    let failed = |b: Broken| Tx::Before(map_broken(b, Stage::Auth, "timeouts.io_s"));
+    let reply = conn.read_reply(call, io).map_err(failed)?;
+    match reply.code {
+        235 => Ok(()),
+        334 => {
+            let challenge = decode_challenge(&reply);
+            // The reply to the line the server took as the SASL answer: 535 for a bad token.
+            let last = match conn.read_reply(call, io) {
+                Ok(r) => r,
+                // The challenge alone says the token was refused.
+                Err(Broken::Cancelled) => return Err(Tx::Before(Error::cancelled())),
+                Err(_) => Reply {
+                    code: 535,
+                    lines: vec!["(the server closed the connection after its AUTH challenge)".into()],
+                },
+            };
+            let last = if last.code == 535 {
+                last
+            } else {
+                Reply { code: 535, ..last }
+            };
+            Err(Tx::Auth(auth_failure(&last, name, challenge.as_deref())))
+        }
+        400..=599 => Err(Tx::Auth(auth_failure(&reply, name, None))),
+        _ => Err(Tx::Auth(
+            Error::new(
+                Status::Provider,
+                format!("unexpected reply to AUTH {name}: {}", reply_text(&reply)),
+            )
+            .with_provider(ProviderReply::smtp(reply_text(&reply)))
+            .into(),
+        )),
+    }
+}
+
 /// `535 5.7.8 Username and Password not accepted. ...`
 fn reply_text(r: &Reply) -> String {
     format!("{} {}", r.code, r.text())
@@ -820,6 +940,7 @@ fn map_broken(b: Broken, stage: Stage<'_>, setting: &str) -> Error {
             "the progress callback cancelled the send before the end of the message data; nothing was delivered",
         ),
         Broken::Io(e) => map_io(&e, stage),
+        Broken::Source(e) => Error::new(Status::Io, e.to_string()),
     }
 }
 

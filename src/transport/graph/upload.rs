@@ -160,7 +160,7 @@ fn draft<'a>(doc: &'a MessageDocument, message: &PreparedMessage) -> Result<(Map
             Status::Rejected,
             format!(
                 "the raw message is {} bytes: Graph takes a MIME message in one request of at most 4 MB, and a raw message cannot be split into Graph's fields and upload sessions; nothing was sent (send it as a structured message, or through the smtp transport)",
-                message.smtp_bytes().len()
+                message.smtp_len()
             ),
         )
         .with_field(if doc.raw_path.is_some() {

@@ -63,6 +63,9 @@ pub(crate) enum Broken {
     Certificate(crate::error::Error),
     /// The progress callback stopped the data before its final `.`.
     Stopped,
+    /// The message could not be read to its end (an attachment failed or changed): the data
+    /// was broken off before its final `.`.
+    Source(io::Error),
 }
 
 impl From<Waited> for Broken {
@@ -276,8 +279,11 @@ impl Session {
     }
 
     /// Writes the message data, dots doubled at line starts, and the final `.`: once this returns
-    /// `Ok`, the server may deliver the message. `data` has CRLF line endings. The data goes out
-    /// in pieces of [`DATA_CHUNK`] through one buffer, never as a second copy of the message.
+    /// `Ok`, the server may deliver the message. `data` has CRLF line endings and is read as it
+    /// goes out, in pieces of [`DATA_CHUNK`] through one buffer, never as a copy of the message;
+    /// `shape` says what it holds (for the progress total). When `data` fails, or gives other
+    /// than `shape.len` bytes, the connection is broken off before the final `.`
+    /// ([`Broken::Source`]): the server never delivers a message cut short.
     ///
     /// With `progress`, the callback is told how far (at most about ten times a second) and asked
     /// once more before the last piece, the one with the final `.`; a stop then ends the data
@@ -285,37 +291,58 @@ impl Session {
     pub fn send_data(
         &mut self,
         call: &Call,
-        data: &[u8],
+        data: &mut dyn Read,
+        shape: DataShape,
         limit: Limit,
         progress: Option<&crate::progress::Progress>,
     ) -> Result<(), Broken> {
-        let needs_crlf = !data.is_empty() && !data.ends_with(b"\r\n");
-        let total = data.len() + dots_to_double(data) + if needs_crlf { 2 } else { 0 } + 3;
-        let mut reporter = crate::progress::Reporter::new(progress, total as u64);
+        let total = shape.len + shape.dots + if shape.needs_crlf { 2 } else { 0 } + 3;
+        let mut reporter = crate::progress::Reporter::new(progress, total);
         let mut out = Vec::with_capacity(DATA_CHUNK + 8);
-        let mut done = 0;
+        let mut input = vec![0u8; DATA_CHUNK];
+        let mut done = 0u64;
+        let mut read = 0u64;
         let mut line_start = true;
-        for &b in data {
-            if line_start && b == b'.' {
-                out.push(b'.');
-            }
-            out.push(b);
-            line_start = b == b'\n';
-            if out.len() >= DATA_CHUNK {
-                if !reporter.before(done as u64, false) {
+        loop {
+            let n = match data.read(&mut input) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
                     self.broken = true;
-                    return Err(Broken::Stopped);
+                    return Err(Broken::Source(e));
                 }
-                self.write_some(call, &out, limit)?;
-                done += out.len();
-                out.clear();
+            };
+            read += n as u64;
+            for &b in &input[..n] {
+                if line_start && b == b'.' {
+                    out.push(b'.');
+                }
+                out.push(b);
+                line_start = b == b'\n';
+                if out.len() >= DATA_CHUNK {
+                    if !reporter.before(done, false) {
+                        self.broken = true;
+                        return Err(Broken::Stopped);
+                    }
+                    self.write_some(call, &out, limit)?;
+                    done += out.len() as u64;
+                    out.clear();
+                }
             }
         }
-        if needs_crlf {
+        if read != shape.len {
+            self.broken = true;
+            return Err(Broken::Source(io::Error::other(format!(
+                "the message gave {read} bytes where {} were prepared; nothing was delivered",
+                shape.len
+            ))));
+        }
+        if shape.needs_crlf {
             out.extend_from_slice(b"\r\n");
         }
         out.extend_from_slice(b".\r\n");
-        if !reporter.before(done as u64, true) {
+        if !reporter.before(done, true) {
             self.broken = true;
             return Err(Broken::Stopped);
         }
@@ -420,7 +447,28 @@ impl Session {
     }
 }
 
+/// What [`Session::send_data`] is about to read: its length, how many of its lines start with a
+/// dot (doubled on the wire), and whether it needs a CRLF before the final `.`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct DataShape {
+    pub len: u64,
+    pub dots: u64,
+    pub needs_crlf: bool,
+}
+
+impl DataShape {
+    #[cfg(test)]
+    pub fn of(data: &[u8]) -> DataShape {
+        DataShape {
+            len: data.len() as u64,
+            dots: dots_to_double(data) as u64,
+            needs_crlf: !data.is_empty() && !data.ends_with(b"\r\n"),
+        }
+    }
+}
+
 /// How many dots [`Session::send_data`] doubles: one for each line that starts with `.`.
+#[cfg(test)]
 fn dots_to_double(data: &[u8]) -> usize {
     let mut count = 0;
     let mut line_start = true;
@@ -532,7 +580,8 @@ mod tests {
             }
             assert_eq!(got, b"..one\r\ntwo.\r\n...three\r\nlast\r\n.\r\n");
         });
-        s.send_data(&Call::detached(), b".one\r\ntwo.\r\n..three\r\nlast", SHORT, None)
+        let data = b".one\r\ntwo.\r\n..three\r\nlast";
+        s.send_data(&Call::detached(), &mut &data[..], DataShape::of(data), SHORT, None)
             .unwrap();
         server.join().unwrap();
     }

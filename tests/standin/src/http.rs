@@ -32,6 +32,21 @@ impl Stream {
         }
         Ok(Stream::Tls(Box::new(s)))
     }
+
+    /// [`Stream::accept_tls`], counted in `tls_handshakes` / `tls_resumed`.
+    pub fn accept_tls_counted(
+        shared: &Shared,
+        tcp: TcpStream,
+        config: Arc<rustls::ServerConfig>,
+    ) -> io::Result<Stream> {
+        let stream = Stream::accept_tls(tcp, config)?;
+        let resumed =
+            matches!(&stream, Stream::Tls(t) if t.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed));
+        let mut st = shared.lock();
+        st.counters.tls_handshakes += 1;
+        st.counters.tls_resumed += u64::from(resumed);
+        Ok(stream)
+    }
 }
 
 impl Read for Stream {
@@ -232,7 +247,7 @@ fn connection(shared: &Shared, tcp: TcpStream, tls: Option<Arc<rustls::ServerCon
     let _ = tcp.set_write_timeout(Some(IDLE));
     let _ = tcp.set_nodelay(true);
     let stream = match tls {
-        Some(cfg) => match Stream::accept_tls(tcp, cfg) {
+        Some(cfg) => match Stream::accept_tls_counted(shared, tcp, cfg) {
             Ok(s) => s,
             Err(e) => {
                 shared.log(&format!("tls handshake from {peer} failed: {e}"));

@@ -87,7 +87,7 @@ fn session(shared: &Shared, tcp: TcpStream, implicit: bool) -> io::Result<()> {
     let _ = tcp.set_nodelay(true);
     shared.lock().counters.smtp_connections += 1;
     let stream = if implicit {
-        Stream::accept_tls(tcp, shared.tls.clone())?
+        Stream::accept_tls_counted(shared, tcp, shared.tls.clone())?
     } else {
         Stream::Plain(tcp)
     };
@@ -412,7 +412,7 @@ impl Session<'_> {
                     let Some(Stream::Plain(tcp)) = self.stream.take() else {
                         return Ok(());
                     };
-                    self.stream = Some(Stream::accept_tls(tcp, self.shared.tls.clone())?);
+                    self.stream = Some(Stream::accept_tls_counted(self.shared, tcp, self.shared.tls.clone())?);
                     self.tls = true;
                     self.greeted = false;
                     self.auth = None;

@@ -281,6 +281,11 @@ pub struct Counters {
     pub smtp_auth_ok: u64,
     pub smtp_auth_failed: u64,
     pub smtp_messages: u64,
+    /// TLS handshakes completed on the HTTPS listeners and Gmail SMTP (SMTPS, STARTTLS), and how many
+    /// of them resumed an earlier session (no certificate sent: one round trip less with TLS 1.2,
+    /// no chain to verify with either version).
+    pub tls_handshakes: u64,
+    pub tls_resumed: u64,
     /// JWT-bearer requests per subject (service accounts, issue 16).
     pub jwt_bearer_by_subject: BTreeMap<String, u64>,
 }
