@@ -67,7 +67,7 @@ fn file_error(e: FileError, path: &str, field: &str) -> Error {
 const MAX_FILE_BYTES: u64 = MAX_MESSAGE_BYTES as u64 * 2;
 
 /// Standard or URL-safe base64, padded or not; whitespace (MIME line breaks) is ignored.
-pub(super) fn decode_base64(text: &str, field: &str) -> Result<Vec<u8>> {
+pub(crate) fn decode_base64(text: &str, field: &str) -> Result<Vec<u8>> {
     let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
     let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
     GeneralPurpose::new(&alphabet::STANDARD, config)

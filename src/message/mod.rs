@@ -20,6 +20,7 @@
 mod address;
 mod id;
 mod input;
+pub(crate) use input::decode_base64;
 mod raw;
 mod stream;
 mod structured;

@@ -25,8 +25,6 @@ use std::io::{Read, Seek, SeekFrom};
 use std::str::FromStr;
 use std::time::{Duration, Instant};
 
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use base64::Engine as _;
 use lettre::message::Mailbox;
 use serde_json::{json, Map, Value};
@@ -132,15 +130,6 @@ fn io_error(path: &str, field: &str, e: std::io::Error) -> Error {
     Error::new(Status::Io, format!("cannot read '{path}': {e}; nothing was sent")).with_field(field)
 }
 
-fn decode_base64(text: &str, field: &str) -> Result<Vec<u8>> {
-    let compact: String = text.chars().filter(|c| !c.is_ascii_whitespace()).collect();
-    let config = GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent);
-    GeneralPurpose::new(&alphabet::STANDARD, config)
-        .decode(&compact)
-        .or_else(|_| GeneralPurpose::new(&alphabet::URL_SAFE, config).decode(&compact))
-        .map_err(|e| Error::invalid(field, format!("not valid base64: {e}")))
-}
-
 /// Graph's `recipient`: `{"emailAddress": {"address", "name"?}}`. The text was checked by
 /// [`crate::message::prepare`].
 fn recipient(text: &str) -> Value {
@@ -239,7 +228,7 @@ fn attachment(i: usize, a: &AttachmentDocument) -> Result<Attachment<'_>> {
         }
         (None, Some(b64)) => {
             let field = format!("message.attachments[{i}].content_base64");
-            let bytes = decode_base64(b64, &field)?;
+            let bytes = crate::message::decode_base64(b64, &field)?;
             let size = bytes.len() as u64;
             (field, Content::Bytes(bytes), size, None)
         }
