@@ -82,6 +82,10 @@ fn handle_inner(shared: &Shared, req: &Request) -> Result<Response, Response> {
     let path = req.path.trim_end_matches('/');
     let r = match (m, path) {
         ("GET", "/info" | "") => ok(serde_json::to_value(shared.info.get()).unwrap_or_default()),
+        ("GET", crate::tls::CRL_PATH) => match shared.crl.get() {
+            Some(der) => Response::new(200, "application/pkix-crl", der.clone()),
+            None => err(404, "no CRL"),
+        },
         ("POST", "/reset") => {
             reset(shared);
             ok(json!({}))

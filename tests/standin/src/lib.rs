@@ -164,7 +164,15 @@ impl Standin {
             .open(state_dir.join("standin.log"))
             .ok();
 
-        let pki = tls::generate().map_err(io_err)?;
+        // Bound first: the server certificate names the control plane's CRL URL.
+        let web = http::bind_loopback(options.http_port)?;
+        let smtps = http::bind_loopback(options.smtps_port)?;
+        let smtp = http::bind_loopback(options.smtp_port)?;
+        let control = http::bind_loopback(options.control_port)?;
+        let ms_smtp = http::bind_loopback(0)?;
+        let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port());
+        let (pw, ps, pp, pc) = (port(&web)?, port(&smtps)?, port(&smtp)?, port(&control)?);
+        let pki = tls::generate(&format!("http://127.0.0.1:{pc}{}", tls::CRL_PATH)).map_err(io_err)?;
         let ca_file = state_dir.join("ca.pem");
         fs::write(&ca_file, &pki.ca_pem)?;
 
@@ -207,14 +215,6 @@ impl Standin {
             .max()
             .unwrap_or(0);
 
-        let web = http::bind_loopback(options.http_port)?;
-        let smtps = http::bind_loopback(options.smtps_port)?;
-        let smtp = http::bind_loopback(options.smtp_port)?;
-        let control = http::bind_loopback(options.control_port)?;
-        let ms_smtp = http::bind_loopback(0)?;
-        let port = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port());
-        let (pw, ps, pp, pc) = (port(&web)?, port(&smtps)?, port(&smtp)?, port(&control)?);
-
         let scheme = if options.http { "http" } else { "https" };
         let base = format!("{scheme}://127.0.0.1:{pw}");
         let info = Info {
@@ -239,6 +239,7 @@ impl Standin {
             microsoft: MsInfo::new(&base, port(&ms_smtp)?),
         };
         let _ = shared.info.set(info.clone());
+        let _ = shared.crl.set(pki.crl_der.clone());
 
         let tls = (!options.http).then(|| pki.server.clone());
         let threads = vec![

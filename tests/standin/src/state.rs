@@ -507,6 +507,8 @@ pub struct Shared {
     pub inner: Mutex<Inner>,
     pub stop: AtomicBool,
     pub info: OnceLock<Info>,
+    /// The CA's empty CRL (DER), `GET /crl/standin.crl` on the control plane.
+    pub crl: OnceLock<Vec<u8>>,
     pub clients: Vec<Client>,
     pub signer: Signer,
     pub tls: Arc<rustls::ServerConfig>,
@@ -534,6 +536,7 @@ impl Shared {
             inner: Mutex::new(Inner::new(settings.clone(), users.clone())),
             stop: AtomicBool::new(false),
             info: OnceLock::new(),
+            crl: OnceLock::new(),
             clients,
             signer: Signer::test_key(),
             tls,

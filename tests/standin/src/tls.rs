@@ -1,17 +1,26 @@
 //! The stand-in's PKI: a fresh CA per start and one server certificate for 127.0.0.1,
-//! localhost and ::1, served by rustls with the ring provider.
+//! localhost and ::1, served by rustls with the ring provider. The server certificate names a
+//! CRL distribution point on the control plane (plain HTTP on loopback), where the stand-in serves
+//! an empty CRL signed by its CA: Windows' chain engine (and Wine's, which unlike Windows does not
+//! tolerate an unknown revocation status) then finds the certificate "not revoked".
 
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, CrlDistributionPoint, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyIdMethod, KeyPair, KeyUsagePurpose, SerialNumber,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
 pub struct Pki {
     pub ca_pem: String,
     pub server: Arc<rustls::ServerConfig>,
+    /// The CA's empty CRL (DER), served at the server certificate's CRL distribution point.
+    pub crl_der: Vec<u8>,
 }
+
+/// The control plane's path of the CRL (README "Control plane").
+pub const CRL_PATH: &str = "/crl/standin.crl";
 
 /// Days since 1970-01-01 -> (year, month, day) (Howard Hinnant's civil_from_days).
 pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
@@ -40,7 +49,8 @@ macro_rules! date {
     }};
 }
 
-pub fn generate() -> Result<Pki, String> {
+/// `crl_url`: the CRL distribution point written into the server certificate.
+pub fn generate(crl_url: &str) -> Result<Pki, String> {
     let err = |e: rcgen::Error| format!("certificate generation failed: {e}");
 
     let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(err)?;
@@ -68,8 +78,22 @@ pub fn generate() -> Result<Pki, String> {
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.not_before = date!(-1);
     leaf.not_after = date!(365);
+    leaf.crl_distribution_points = vec![CrlDistributionPoint {
+        uris: vec![crl_url.to_string()],
+    }];
     let leaf_key = KeyPair::generate().map_err(err)?;
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(err)?;
+    // Nothing is ever revoked; the next update lies past the CA's end, so a cached copy stays valid.
+    let crl = CertificateRevocationListParams {
+        this_update: date!(-1),
+        next_update: date!(3650),
+        crl_number: SerialNumber::from(1u64),
+        issuing_distribution_point: None,
+        revoked_certs: Vec::new(),
+        key_identifier_method: KeyIdMethod::Sha256,
+    }
+    .signed_by(&issuer)
+    .map_err(err)?;
 
     let chain = vec![
         CertificateDer::from(leaf_cert.der().to_vec()),
@@ -86,5 +110,6 @@ pub fn generate() -> Result<Pki, String> {
     Ok(Pki {
         ca_pem: ca_cert.pem(),
         server: Arc::new(server),
+        crl_der: crl.der().to_vec(),
     })
 }
