@@ -21,7 +21,8 @@
 #     OAUTHMAIL_INTERNAL (see tests/windows/smoke.c and docs/windows.md);
 #   - tests/windows/check_mailbox.py: the stand-in's mailbox holds those messages;
 #   - x64 only, in its own block ("[cli]"): oauthmail.exe from the zip under Wine (version, the
-#     Romanian help, a service-account authorize refused with its hint).
+#     Romanian help, a service-account authorize refused with its hint, then authorize through the
+#     "browser" and send over the Gmail API and SMTP, the messages checked in the mailbox).
 # A Wine run is judged by the harness's "N passed, N failed" line, never by wine's exit status
 # (wine can exit 0 without having run the program). Installs nothing.
 # Environment: WIN_TARGETS (default: both targets), OAUTHMAIL_WIN_CACHE (as in deps.d).
@@ -284,18 +285,23 @@ for tgt in $TARGETS; do
   # The shipped tool starts, parses, prints (UTF-8, also Romanian), reads a Windows path and exits
   # with the library's answer, judged by its output (never by wine's exit status): --version, the
   # Romanian --help, and `authorize` with config-sa.json refused with the service-account hint.
-  # Not here yet: authorize + send over HTTPS. Wine 8 ignores the verifier's
-  # CERT_CHAIN_POLICY_IGNORE_ALL_REV_UNKNOWN_FLAGS and fails the stand-in's certificates (no
-  # revocation information) with CERT_E_REVOCATION_FAILURE; smoke.exe patches oauthmail.dll's
-  # crypt32 imports in its own process for that, which a statically linked oauthmail.exe does not
-  # allow. x64 only; kept apart from the smoke.exe runs above.
+  # Then the whole flow, unpatched: `authorize --no-browser` (the "browser" follows the address the
+  # tool prints on stderr), `send` over the Gmail API and over SMTP with the token document it
+  # saved, both messages checked in the stand-in's mailbox. The CA goes into the Root store first
+  # (smoke.exe --root, TEST-ONLY) and out again at the end. Revocation: the verifier asks the chain
+  # engine for the server certificate's revocation status, and Wine 8, unlike Windows, does not
+  # tolerate "unknown" (it ignores CERT_CHAIN_POLICY_IGNORE_ALL_REV_UNKNOWN_FLAGS); the stand-in's
+  # certificate names a CRL distribution point on its control plane (tests/standin/README.md),
+  # which Wine's cryptnet fetches over loopback: "not revoked". x64 only; kept apart from the
+  # smoke.exe runs above.
   if [ "$tag" = x64 ]; then
     t=$(now)
     if [ -s "$out/oauthmail.exe" ]; then
       cp "$out/oauthmail.exe" "$d/"
       cli() {  # $1 = log name, then the tool's arguments; output in $d/$1.txt and $d/$1.errtxt
         local name=$1; shift
-        (cd "$d" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+        # LC_ALL: Wine converts the non-ASCII arguments (subject, attachment path) from UTF-8.
+        (cd "$d" && LC_ALL=C.UTF-8 WINEPREFIX=$CACHE/wine64 WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
           timeout 120 wine oauthmail.exe "$@"; WINEPREFIX=$CACHE/wine64 timeout 30 wineserver -w) \
           >"$d/$name.log" 2>"$d/$name.err" || true
         tr -d '\r' <"$d/$name.log" >"$d/$name.txt"
@@ -319,6 +325,89 @@ for tgt in $TARGETS; do
         echo "ok   $tgt oauthmail.exe authorize with a service-account key at a Windows path is refused with its hint"
       else
         echo "FAIL $tgt oauthmail.exe authorize --config config-sa.json: $(tail -n 5 "$d/cli-sa-authorize.errtxt")"; fail=1
+      fi
+
+      # --- authorize + send (issue 18) ---
+      root() {  # $1 = add | remove: the stand-in's CA in the current user's Root store
+        (cd "$d" && WINEPREFIX=$CACHE/wine64 WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml=" \
+          timeout 60 wine smoke.exe --root "$1" ca.pem; WINEPREFIX=$CACHE/wine64 timeout 30 wineserver -w) \
+          2>&1 | tr -d '\r' >"$d/cli-root-$1.txt" || true
+        grep -qE '^[1-9][0-9]* passed, 0 failed$' "$d/cli-root-$1.txt"
+      }
+      # The "browser" for `authorize --no-browser`: the address the tool prints on stderr.
+      cli_browser() {  # $1 = the tool's stderr file, $2 = result file
+        local url=
+        for _ in $(seq 600); do
+          url=$(tr -d '\r' <"$1" 2>/dev/null | grep -m1 -oE '^https://localhost:[0-9]+/o/oauth2/v2/auth\?[^ ]+' || true)
+          [ -n "$url" ] && break; sleep 0.1
+        done
+        [ -n "$url" ] || { echo "no address on the tool's stderr" >"$2"; return; }
+        # The final URL carries the authorization code: keep only its scheme, host and path.
+        curl -sS -L --max-redirs 3 --max-time 30 --cacert "$d/ca.pem" -o "$d/cli-browser.html" -w '%{http_code} %{url_effective}\n' \
+          "$url" 2>&1 | sed 's/[?#].*//' >"$2" || true
+      }
+      crl_before=$(grep -c ' GET /crl/standin.crl -> 200' "$W/standin/standin.log" || true)
+      if root add; then
+        echo "ok   $tgt stand-in CA added to the Root store for oauthmail.exe"
+        rm -f "$d/token-cli.json" "$d/cli-authorize.err"
+        cli_browser "$d/cli-authorize.err" "$d/cli-browser.txt" & BROWSER_PID=$!
+        cli cli-authorize --lang en --config config-api.json --token-file token-cli.json authorize --no-browser --login-hint "$EMAIL"
+        wait "$BROWSER_PID" 2>/dev/null || true; BROWSER_PID=
+        if grep -qx "Authorized: $EMAIL" "$d/cli-authorize.txt" && grep -q '^Token document saved to token-cli.json' "$d/cli-authorize.txt" \
+          && grep -qE '^200 http://127\.0\.0\.1:[0-9]+/$' "$d/cli-browser.txt" && [ -s "$d/token-cli.json" ]; then
+          echo "ok   $tgt oauthmail.exe authorize under Wine over HTTPS, revocation checked (browser: $(cat "$d/cli-browser.txt"))"
+        else
+          echo "FAIL $tgt oauthmail.exe authorize: $(head -c 300 "$d/cli-authorize.txt") | $(grep -v '^https://' "$d/cli-authorize.errtxt" | tail -n 5) | browser: $(cat "$d/cli-browser.txt")"; fail=1
+        fi
+        for transport in gmail_api smtp; do
+          cli "cli-send-$transport" --lang en --config config-api.json --token-file token-cli.json send --transport "$transport" \
+            --to 'Ion Popescu <ion@example.ro>' --subject "Factură oauthmail.exe $tag $transport — șță" \
+            --text 'Factura este atașată.' --attach 'dosar ășț\factură ășț.txt'
+          if grep -qE '^Sent\. Message-ID: <[^>]+>$' "$d/cli-send-$transport.txt"; then
+            echo "ok   $tgt oauthmail.exe send --transport $transport under Wine: $(cat "$d/cli-send-$transport.txt")"
+          else
+            echo "FAIL $tgt oauthmail.exe send --transport $transport: $(head -c 300 "$d/cli-send-$transport.txt") $(tail -n 5 "$d/cli-send-$transport.errtxt")"; fail=1
+          fi
+        done
+        # The attachment is the file smoke.exe wrote at the non-ASCII path (make_attachment).
+        if python3 - "$MAILBOX" "$tag" "$EMAIL" <<'EOF'
+import email, email.policy, json, pathlib, sys
+mailbox, tag, user = pathlib.Path(sys.argv[1]), sys.argv[2], sys.argv[3]
+want = f"Factura de test ({tag}) ășț\r\n".encode("utf-8")
+bad = 0
+for transport in ("gmail_api", "smtp"):
+    subject = f"Factură oauthmail.exe {tag} {transport} — șță"
+    found = []
+    for side in sorted(mailbox.glob("*.json")):
+        meta = json.loads(side.read_text(encoding="utf-8"))
+        msg = email.message_from_bytes((mailbox / meta["eml"]).read_bytes(), policy=email.policy.default)
+        if str(msg["subject"]) == subject:
+            found.append((meta, msg))
+    atts = [a for _, msg in found for a in msg.iter_attachments()]
+    names = [a.get_filename() for a in atts]
+    ok = (len(found) == 1 and found[0][0]["transport"] == transport and found[0][0]["account"] == user
+          and found[0][0]["envelope"]["to"] == ["ion@example.ro"]
+          and names == ["factură ășț.txt"] and atts[0].get_payload(decode=True) == want)
+    detail = f", over {found[0][0]['transport']} as {found[0][0]['account']}, attachments {names}" if found else ""
+    print(("ok   " if ok else "FAIL ") + f"{tag} oauthmail.exe {transport}: {len(found)} message(s) {subject!r}{detail}")
+    bad += not ok
+sys.exit(1 if bad else 0)
+EOF
+        then
+          echo "ok   $tgt oauthmail.exe's messages in the stand-in's mailbox"
+        else
+          echo "FAIL $tgt oauthmail.exe's messages in the stand-in's mailbox"; fail=1
+        fi
+        crl_after=$(grep -c ' GET /crl/standin.crl -> 200' "$W/standin/standin.log" || true)
+        # Information only: Wine caches a certificate's revocation status and a URL's CRL in the prefix.
+        echo "[windows] the chain engine fetched the stand-in's CRL $(( crl_after - crl_before )) time(s) in these runs"
+        if root remove; then
+          echo "ok   $tgt stand-in CA removed from the Root store"
+        else
+          echo "FAIL $tgt stand-in CA not removed from the Root store: $(tail -n 3 "$d/cli-root-remove.txt")"; fail=1
+        fi
+      else
+        echo "FAIL $tgt stand-in CA not added to the Root store: $(tail -n 3 "$d/cli-root-add.txt")"; fail=1
       fi
     else
       echo "FAIL $tgt: $out/oauthmail.exe is missing from the zip"; fail=1

@@ -20,6 +20,10 @@
  *                                    authorize and send through a DPAPI "user"-protected token
  *                                    store; the file holds no token in any encoding; a copy read
  *                                    with "protect": "none" fails cleanly; see check_store
+ *   smoke.exe --root add|remove ca.pem
+ *                                    only puts the stand-in's CA into (or takes it out of) the
+ *                                    current user's Root store, for the oauthmail.exe runs of the
+ *                                    test script (TEST-ONLY, as --trust-ca)
  *
  * They read config-api.json, config-smtp.json, config-extra-ca.json, config-store.json,
  * config-store-copy-none.json, config-sa.json (with the service-account key file sa-key.json) and
@@ -783,10 +787,15 @@ int main(int argc, char **argv) {
         check_system_browser(argv[2], argv[4]);
     } else if (argc == 5 && strcmp(argv[1], "--store") == 0 && strcmp(argv[3], "--trust-ca") == 0) {
         check_store(argv[2], argv[4]);
+    } else if (argc == 4 && strcmp(argv[1], "--root") == 0 &&
+               (strcmp(argv[2], "add") == 0 || strcmp(argv[2], "remove") == 0)) {
+        int add = strcmp(argv[2], "add") == 0;
+        check(root_store(argv[3], add), add ? "stand-in CA added to the Root certificate store"
+                                            : "stand-in CA removed from the Root certificate store", "%s", argv[3]);
     } else {
         check(0, "arguments",
               "usage: smoke.exe [--untrusted EMAIL | --flow EMAIL --trust-ca ca.pem | --system-browser EMAIL --trust-ca "
-              "ca.pem | --store EMAIL --trust-ca ca.pem | --panic]");
+              "ca.pem | --store EMAIL --trust-ca ca.pem | --root add|remove ca.pem | --panic]");
     }
     printf("Wine compatibility: chain engine retried with the Windows 7 layout %ld time(s), revocation check "
            "dropped %ld time(s)\n", (long)chain_engine_retries, (long)revocation_checks_dropped);
