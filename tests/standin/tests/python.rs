@@ -3,42 +3,13 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
 use serde_json::{json, Value};
 
 fn run(s: &oauthmail_standin::Standin, case: &str) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/clients.py");
-    let json_path = s.state_dir().join("standin.json");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(&json_path)
-        .arg(case)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    // Bounded wait: the script's own sockets time out after 10 s.
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("python case {case} timed out");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python case {case} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON line")
+    run_python(s, "clients.py", case, Duration::from_secs(60))
 }
 
 #[test]

@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::Duration;
 
 use common::*;
@@ -16,31 +15,8 @@ const UNAUTHORIZED: &str = "Client is unauthorized to retrieve access tokens usi
 const TIMEFRAME: &str = "Invalid JWT: Token must be a short-lived token (60 minutes) and in a reasonable timeframe. Check your iat and exp values in the JWT claim.";
 
 fn run(s: &oauthmail_standin::Standin, case: &str) -> Value {
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/service_account.py");
-    let mut child = Command::new("python3")
-        .arg(script)
-        .arg(s.state_dir().join("standin.json"))
-        .arg(case)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3 runs");
-    // Bounded: the script's sockets time out after 10 s; key generation takes well under that.
-    let deadline = std::time::Instant::now() + Duration::from_secs(90);
-    while child.try_wait().unwrap().is_none() {
-        if std::time::Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("python case {case} timed out");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "python case {case} failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON line")
+    // key generation takes well under the bound
+    run_python(s, "service_account.py", case, Duration::from_secs(90))
 }
 
 /// A control-plane call that may fail: (status, body).

@@ -465,3 +465,35 @@ pub fn api_send_raw(s: &Standin, token: &str, msg: &[u8]) -> Resp {
         body.as_bytes(),
     )
 }
+
+/// Runs `tests/py/SCRIPT CASE` (a Python client that is not ours) against the stand-in and
+/// returns the one JSON object it prints. The wait is bounded by `timeout` (the scripts' own
+/// sockets time out after 10 s); a failing or hanging case panics with its stderr.
+pub fn run_python(s: &Standin, script: &str, case: &str, timeout: Duration) -> Value {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/py")
+        .join(script);
+    let mut child = std::process::Command::new("python3")
+        .arg(path)
+        .arg(s.state_dir().join("standin.json"))
+        .arg(case)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    let deadline = std::time::Instant::now() + timeout;
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("python case {case} of {script} timed out");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "python case {case} of {script} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON line")
+}
